@@ -1,0 +1,135 @@
+"""What an engine holds, as dockyard sees it: plain frozen values, no Docker SDK types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dockyard.spec import naming
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    name: str
+    state: str  # created | running | restarting | paused | exited | dead | removing
+    labels: Mapping[str, str] = field(default_factory=dict)
+    health: str | None = None  # starting | healthy | unhealthy, when a healthcheck runs
+    exit_code: int | None = None
+    image: str = ""
+    networks: tuple[str, ...] = ()
+    status: str = ""
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
+
+    @property
+    def app(self) -> str | None:
+        return self.labels.get(naming.APP) if self.managed else None
+
+    @property
+    def service(self) -> str | None:
+        return self.labels.get(naming.SERVICE)
+
+    @property
+    def replica(self) -> int | None:
+        raw = self.labels.get(naming.REPLICA)
+        return int(raw) if raw and raw.isdigit() else None
+
+    @property
+    def config_hash(self) -> str | None:
+        return self.labels.get(naming.CONFIG_HASH)
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "restarting")
+
+
+@dataclass(frozen=True)
+class ObservedNetwork:
+    id: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
+
+    @property
+    def app(self) -> str | None:
+        return self.labels.get(naming.APP) if self.managed else None
+
+    @property
+    def config_hash(self) -> str | None:
+        return self.labels.get(naming.CONFIG_HASH)
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
+
+    @property
+    def app(self) -> str | None:
+        return self.labels.get(naming.APP) if self.managed else None
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """One engine's containers, networks, volumes and image references."""
+
+    containers: tuple[ObservedContainer, ...] = ()
+    networks: tuple[ObservedNetwork, ...] = ()
+    volumes: tuple[ObservedVolume, ...] = ()
+    images: frozenset[str] = frozenset()
+
+    def app_containers(self, app: str) -> list[ObservedContainer]:
+        return [c for c in self.containers if c.app == app]
+
+    def container_named(self, name: str) -> ObservedContainer | None:
+        for c in self.containers:
+            if c.name == name:
+                return c
+        return None
+
+    def network_named(self, name: str) -> ObservedNetwork | None:
+        for n in self.networks:
+            if n.name == name:
+                return n
+        return None
+
+    def volume_named(self, name: str) -> ObservedVolume | None:
+        for v in self.volumes:
+            if v.name == name:
+                return v
+        return None
+
+    def has_image(self, ref: str) -> bool:
+        return normalize_image_ref(ref) in self.images or ref in self.images
+
+    def apps(self) -> set[str]:
+        found = {c.app for c in self.containers} | {n.app for n in self.networks}
+        found |= {v.app for v in self.volumes}
+        return {a for a in found if a}
+
+
+def normalize_image_ref(ref: str) -> str:
+    """`busybox` and `docker.io/library/busybox:latest` name the same image."""
+    if ref.startswith("sha256:"):
+        return ref
+    name, _, digest = ref.partition("@")
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    if digest:
+        return f"{name}@{digest}"
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        name += ":latest"
+    return name

@@ -1,0 +1,361 @@
+"""From a loaded App to the objects it wants on an engine, each with its config hash.
+
+The hash covers what the user declared (after interpolation and defaults that
+dockyard itself applies), never what an image or the engine fills in, so a
+re-apply of an unchanged spec compares equal and does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from dockyard.spec import naming
+from dockyard.spec.load import LoadedApp
+from dockyard.spec.models import Service
+from dockyard.spec.validate import DEFAULT_NETWORK
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    kind: str  # volume | bind | tmpfs | anonymous | secret
+    target: str
+    source: str | None = None  # engine volume name, host path or secret name
+    read_only: bool = False
+    tmpfs_size: int | None = None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    target: int
+    protocol: str
+    published: int | None
+    host_ip: str | None
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    name: str  # engine network name
+    aliases: tuple[str, ...]
+    ipv4_address: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    test: tuple[str, ...]  # Docker form: ("CMD", …), ("CMD-SHELL", "…") or ("NONE",)
+    interval: float | None
+    timeout: float | None
+    retries: int | None
+    start_period: float | None
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Everything the engine needs to create one container of a service."""
+
+    image: str
+    command: tuple[str, ...] | None
+    entrypoint: tuple[str, ...] | None
+    env: tuple[tuple[str, str], ...]
+    working_dir: str | None
+    user: str | None
+    hostname: str | None
+    labels: tuple[tuple[str, str], ...]
+    ports: tuple[PortSpec, ...]
+    mounts: tuple[MountSpec, ...]
+    networks: tuple[NetworkRef, ...]
+    network_mode: str | None
+    healthcheck: HealthSpec | None
+    restart: str
+    cpus: float | None
+    memory: int | None
+    memory_reservation: int | None
+    pids: int | None
+    stop_grace_period: float | None
+    stop_signal: str | None
+    init: bool | None
+    cap_add: tuple[str, ...]
+    cap_drop: tuple[str, ...]
+    devices: tuple[tuple[str, str, str], ...]
+    read_only: bool
+    privileged: bool
+
+    def hash(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    app: str
+    service: str
+    replica: int
+    name: str
+    config: ContainerConfig
+    config_hash: str
+    pull_policy: str
+    build: BuildSpec | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = dict(self.config.labels)
+        labels[naming.REPLICA] = str(self.replica)
+        labels[naming.CONFIG_HASH] = self.config_hash
+        return labels
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    context: str
+    dockerfile: str
+    target: str | None
+    args: tuple[tuple[str, str], ...]
+    tag: str  # content-addressed: changes when any input changes
+    also_tag: str | None = None  # the user's `image:` name, if given
+
+
+@dataclass(frozen=True)
+class DesiredNetwork:
+    app: str
+    name: str  # engine name
+    driver: str
+    internal: bool
+    external: bool
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps([self.driver, self.internal, sorted(self.labels)])
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class DesiredVolume:
+    app: str
+    name: str
+    driver: str
+    driver_opts: tuple[tuple[str, str], ...]
+    external: bool
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredApp:
+    name: str
+    containers: tuple[DesiredContainer, ...]
+    networks: tuple[DesiredNetwork, ...]
+    volumes: tuple[DesiredVolume, ...]
+    # service -> [(dependency service, condition)]
+    depends_on: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+
+def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
+    """The whole desired state of one app. `build_tags` maps service -> content-hash tag."""
+    app = loaded.app
+    name = app.name
+    networks = tuple(
+        DesiredNetwork(
+            app=name,
+            name=net.name if net.external else naming.network_name(name, net.name),
+            driver=net.driver,
+            internal=net.internal,
+            external=net.external,
+            labels=tuple(sorted(net.labels.items())),
+        )
+        for net in app.spec.networks
+    )
+    if any(_uses_default_network(s) for s in app.spec.services) and not any(
+        n.name == DEFAULT_NETWORK for n in app.spec.networks
+    ):
+        networks += (
+            DesiredNetwork(
+                app=name,
+                name=naming.network_name(name, DEFAULT_NETWORK),
+                driver="bridge",
+                internal=False,
+                external=False,
+            ),
+        )
+    volumes = tuple(
+        DesiredVolume(
+            app=name,
+            name=vol.name if vol.external else naming.volume_name(name, vol.name),
+            driver=vol.driver,
+            driver_opts=tuple(sorted(vol.driver_opts.items())),
+            external=vol.external,
+            labels=tuple(sorted(vol.labels.items())),
+        )
+        for vol in app.spec.volumes
+    )
+    external_nets = {n.name for n in app.spec.networks if n.external}
+    external_vols = {v.name for v in app.spec.volumes if v.external}
+    containers: list[DesiredContainer] = []
+    for svc in app.spec.services:
+        build = _build_spec(svc, build_tags.get(svc.name))
+        image = build.tag if build else str(svc.image)
+        config = _container_config(loaded, svc, image, external_nets, external_vols)
+        config_hash = config.hash()
+        for replica in range(1, svc.replicas + 1):
+            containers.append(
+                DesiredContainer(
+                    app=name,
+                    service=svc.name,
+                    replica=replica,
+                    name=naming.container_name(name, svc.name, replica),
+                    config=config,
+                    config_hash=config_hash,
+                    pull_policy=svc.pull_policy,
+                    build=build,
+                )
+            )
+    depends = {
+        s.name: tuple((d.service, d.condition) for d in s.depends_on) for s in app.spec.services
+    }
+    return DesiredApp(
+        name=name,
+        containers=tuple(containers),
+        networks=networks,
+        volumes=volumes,
+        depends_on=depends,
+    )
+
+
+def _uses_default_network(svc: Service) -> bool:
+    return svc.network_mode is None and not svc.networks
+
+
+def _build_spec(svc: Service, tag: str | None) -> BuildSpec | None:
+    if svc.build is None:
+        return None
+    if tag is None:
+        raise ValueError(f"service {svc.name} has a build but no build tag was computed")
+    return BuildSpec(
+        context=svc.build.context,
+        dockerfile=svc.build.dockerfile,
+        target=svc.build.target,
+        args=tuple(sorted(svc.build.args.items())),
+        tag=tag,
+        also_tag=svc.image,
+    )
+
+
+def _container_config(
+    loaded: LoadedApp,
+    svc: Service,
+    image: str,
+    external_nets: set[str],
+    external_vols: set[str],
+) -> ContainerConfig:
+    app = loaded.app.name
+    labels = dict(svc.labels)
+    labels.update(naming.owner_labels(app))
+    labels[naming.SERVICE] = svc.name
+
+    mounts: list[MountSpec] = []
+    for m in svc.volume_mounts:
+        if m.kind == "volume":
+            vol = str(m.volume)
+            source = vol if vol in external_vols else naming.volume_name(app, vol)
+            mounts.append(MountSpec("volume", m.mount_path, source, m.read_only))
+        elif m.kind == "bind":
+            mounts.append(MountSpec("bind", m.mount_path, m.host_path, m.read_only))
+        elif m.kind == "tmpfs":
+            tmpfs = m.tmpfs
+            mounts.append(
+                MountSpec(
+                    "tmpfs",
+                    m.mount_path,
+                    None,
+                    m.read_only,
+                    tmpfs_size=tmpfs.size if tmpfs else None,
+                    mode=tmpfs.mode if tmpfs else None,
+                )
+            )
+        else:
+            mounts.append(MountSpec("anonymous", m.mount_path, None, m.read_only))
+    uid, gid = _numeric_user(svc.user)
+    for sec in svc.secrets:
+        mounts.append(
+            MountSpec(
+                "secret",
+                sec.path,
+                sec.name,
+                True,
+                mode=sec.mode,
+                uid=sec.uid if sec.uid is not None else uid,
+                gid=sec.gid if sec.gid is not None else gid,
+            )
+        )
+
+    networks: list[NetworkRef] = []
+    if svc.network_mode is None:
+        attachments = svc.networks or []
+        if not attachments:
+            networks.append(NetworkRef(naming.network_name(app, DEFAULT_NETWORK), (svc.name,)))
+        for att in attachments:
+            engine_name = (
+                att.name if att.name in external_nets else naming.network_name(app, att.name)
+            )
+            aliases = tuple(dict.fromkeys([svc.name, *att.aliases]))
+            networks.append(NetworkRef(engine_name, aliases, att.ipv4_address))
+
+    health: HealthSpec | None = None
+    hc = svc.healthcheck
+    if hc is not None:
+        if hc.disable:
+            health = HealthSpec(("NONE",), None, None, None, None)
+        else:
+            test: tuple[str, ...]
+            if hc.test is None:
+                test = ()
+            elif isinstance(hc.test, str):
+                test = ("CMD-SHELL", hc.test)
+            else:
+                test = tuple(hc.test)
+            health = HealthSpec(test, hc.interval, hc.timeout, hc.retries, hc.start_period)
+
+    res = svc.resources
+    return ContainerConfig(
+        image=image,
+        command=tuple(svc.command) if svc.command is not None else None,
+        entrypoint=tuple(svc.entrypoint) if svc.entrypoint is not None else None,
+        env=tuple(sorted(loaded.service_env(svc.name))),
+        working_dir=svc.working_dir,
+        user=svc.user,
+        hostname=svc.hostname,
+        labels=tuple(sorted(labels.items())),
+        ports=tuple(PortSpec(p.target, p.protocol, p.published, p.host_ip) for p in svc.ports),
+        mounts=tuple(mounts),
+        networks=tuple(networks),
+        network_mode=svc.network_mode,
+        healthcheck=health,
+        restart=svc.restart,
+        cpus=res.cpus if res else None,
+        memory=res.memory if res else None,
+        memory_reservation=res.memory_reservation if res else None,
+        pids=res.pids if res else None,
+        stop_grace_period=svc.stop_grace_period,
+        stop_signal=svc.stop_signal,
+        init=svc.init,
+        cap_add=tuple(svc.cap_add),
+        cap_drop=tuple(svc.cap_drop),
+        devices=tuple(
+            (d.host_path, d.container_path or d.host_path, d.permissions) for d in svc.devices
+        ),
+        read_only=svc.read_only,
+        privileged=svc.privileged,
+    )
+
+
+def _numeric_user(user: str | None) -> tuple[int | None, int | None]:
+    if not user:
+        return None, None
+    name, _, group = user.partition(":")
+    uid = int(name) if name.isdigit() else None
+    gid = int(group) if group.isdigit() else uid
+    return uid, gid

@@ -1,0 +1,450 @@
+"""The planner: (desired, observed) -> Plan. Pure: no I/O, no clock, no randomness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from dockyard.engine.observed import ObservedContainer, ObservedState
+
+from .desired import DesiredApp, DesiredContainer
+from .operations import Kind, Operation, Plan
+
+_KEEPS_RUNNING = ("always", "unless-stopped")
+
+
+class _Builder:
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.ops: dict[str, Operation] = {}
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def add(
+        self,
+        kind: Kind,
+        target: str,
+        cause: str,
+        deps: Iterable[str | None] = (),
+        **extra: object,
+    ) -> str:
+        op_id = f"{kind.value}:{target}"
+        if op_id in self.ops:
+            return op_id
+        clean = tuple(dict.fromkeys(d for d in deps if d))
+        self.ops[op_id] = Operation(
+            id=op_id,
+            kind=kind,
+            target=target,
+            cause=cause,
+            app=self.app,
+            deps=clean,
+            **extra,  # type: ignore[arg-type]
+        )
+        return op_id
+
+    def plan(self) -> Plan:
+        return Plan(tuple(self.ops.values()), tuple(self.warnings), tuple(self.errors))
+
+
+def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
+    """Operations that make the engine hold exactly what `desired` wants for its app."""
+    b = _Builder(desired.name)
+    app = desired.name
+    by_name = {c.name: c for c in observed.containers}
+    app_containers = observed.app_containers(app)
+
+    # Networks: create what is missing; recreate one whose settings changed.
+    net_ops: dict[str, str | None] = {}
+    recreated_nets: set[str] = set()
+    for net in desired.networks:
+        obs = observed.network_named(net.name)
+        if net.external:
+            if obs is None:
+                b.errors.append(
+                    f"external network {net.name} does not exist: create it "
+                    f"(docker network create {net.name}) or drop external: true"
+                )
+            net_ops[net.name] = None
+            continue
+        if obs is None:
+            net_ops[net.name] = b.add(
+                Kind.CREATE_NETWORK, net.name, "network does not exist", network=net
+            )
+        elif obs.app != app:
+            b.errors.append(_conflict("network", net.name, obs.managed, obs.app))
+            net_ops[net.name] = None
+        elif obs.config_hash != net.config_hash:
+            recreated_nets.add(net.name)
+            net_ops[net.name] = None  # filled in after containers are removed
+        else:
+            net_ops[net.name] = None
+
+    # Volumes: create what is missing; never remove or recreate one here.
+    vol_ops: dict[str, str | None] = {}
+    for vol in desired.volumes:
+        obs_vol = observed.volume_named(vol.name)
+        if vol.external:
+            if obs_vol is None:
+                b.errors.append(
+                    f"external volume {vol.name} does not exist: create it "
+                    f"(docker volume create {vol.name}) or drop external: true"
+                )
+            vol_ops[vol.name] = None
+        elif obs_vol is None:
+            vol_ops[vol.name] = b.add(
+                Kind.CREATE_VOLUME, vol.name, "volume does not exist", volume=vol
+            )
+        elif obs_vol.app != app:
+            b.errors.append(_conflict("volume", vol.name, obs_vol.managed, obs_vol.app))
+            vol_ops[vol.name] = None
+        else:
+            vol_ops[vol.name] = None
+
+    # Containers: decide what each desired one needs.
+    wanted = {d.name for d in desired.containers}
+    actions: dict[str, tuple[str, str, ObservedContainer | None]] = {}
+    for d in desired.containers:
+        obs_c = by_name.get(d.name)
+        decided = _container_action(d, obs_c, recreated_nets, b)
+        if decided is not None:
+            actions[d.name] = (decided[0], decided[1], obs_c)
+
+    # Containers the app owns but no longer wants go first, freeing names and ports.
+    removed_by_net: dict[str, list[str]] = {}
+    for c in app_containers:
+        if c.name in wanted:
+            continue
+        stop = _stop(b, c, "no longer wanted by the app") if c.running else None
+        rm = b.add(
+            Kind.REMOVE_CONTAINER,
+            c.name,
+            f"service {c.service} no longer wants replica {c.replica}"
+            if c.service
+            else "no longer wanted by the app",
+            [stop],
+            ref=c.id,
+            service=c.service,
+        )
+        for net_name in c.networks:
+            removed_by_net.setdefault(net_name, []).append(rm)
+
+    # Images needed by containers to be created.
+    image_ops: dict[str, str | None] = {}
+    for d in desired.containers:
+        if d.name in actions and actions[d.name][0] in ("create", "replace"):
+            image_ops.setdefault(d.config.image, _image_op(b, d, observed))
+
+    order = _service_order(desired)
+    start_ops: dict[str, str] = {}
+    replaced_removals: dict[str, str] = {}
+    for service in order:
+        for d in (c for c in desired.containers if c.service == service):
+            if d.name not in actions:
+                continue
+            action, cause, obs_c = actions[d.name]
+            image_dep = image_ops.get(d.config.image)
+            remove_dep: str | None = None
+            if action == "replace" and obs_c is not None:
+                stop = _stop(b, obs_c, cause, [image_dep]) if obs_c.running else None
+                remove_dep = b.add(
+                    Kind.REMOVE_CONTAINER,
+                    d.name,
+                    cause,
+                    [stop, image_dep],
+                    ref=obs_c.id,
+                    service=d.service,
+                )
+                replaced_removals[d.name] = remove_dep
+                for net_name in obs_c.networks:
+                    removed_by_net.setdefault(net_name, []).append(remove_dep)
+            if action in ("create", "replace"):
+                create_cause = "no existing container" if action == "create" else cause
+                nets = d.config.networks
+                first_net = net_ops.get(nets[0].name) if nets else None
+                vol_deps = [
+                    vol_ops.get(m.source or "") for m in d.config.mounts if m.kind == "volume"
+                ]
+                create = b.add(
+                    Kind.CREATE_CONTAINER,
+                    d.name,
+                    create_cause,
+                    [image_dep, remove_dep, first_net, *vol_deps],
+                    container=d,
+                    service=d.service,
+                )
+                connects = [
+                    b.add(
+                        Kind.CONNECT_NETWORK,
+                        f"{d.name} to {net.name}",
+                        "service is attached to more than one network",
+                        [create, net_ops.get(net.name)],
+                        ref=d.name,
+                        aliases=net.aliases,
+                        image=net.name,
+                        service=d.service,
+                    )
+                    for net in nets[1:]
+                ]
+                start_deps: list[str | None] = [create, *connects]
+                start_cause = "new container"
+            else:
+                start_deps = []
+                start_cause = cause
+            gates = _gates(b, desired, d.service, observed, start_ops)
+            start_ops[d.name] = b.add(
+                Kind.START_CONTAINER,
+                d.name,
+                start_cause,
+                [*start_deps, *gates],
+                ref=d.name,
+                service=d.service,
+                container=d,
+            )
+
+    # Networks the app no longer wants, or that must be recreated.
+    wanted_nets = {n.name for n in desired.networks}
+    for obs_net in observed.networks:
+        if obs_net.app != app:
+            continue
+        if obs_net.name not in wanted_nets:
+            b.add(
+                Kind.REMOVE_NETWORK,
+                obs_net.name,
+                "network no longer wanted by the app",
+                removed_by_net.get(obs_net.name, []),
+                ref=obs_net.id,
+            )
+        elif obs_net.name in recreated_nets:
+            desired_net = next(n for n in desired.networks if n.name == obs_net.name)
+            rm = b.add(
+                Kind.REMOVE_NETWORK,
+                obs_net.name,
+                "network settings changed",
+                removed_by_net.get(obs_net.name, []),
+                ref=obs_net.id,
+            )
+            create_net = b.add(
+                Kind.CREATE_NETWORK,
+                obs_net.name,
+                "network settings changed",
+                [rm],
+                network=desired_net,
+            )
+            _rewire(b, obs_net.name, create_net)
+    return b.plan()
+
+
+def _container_action(
+    d: DesiredContainer,
+    obs: ObservedContainer | None,
+    recreated_nets: set[str],
+    b: _Builder,
+) -> tuple[str, str] | None:
+    if obs is None:
+        return ("create", "no existing container")
+    if not obs.managed:
+        b.errors.append(_conflict("container", d.name, False, None))
+        return None
+    if obs.app != d.app or obs.service != d.service:
+        b.errors.append(_conflict("container", d.name, True, obs.app))
+        return None
+    if obs.config_hash != d.config_hash:
+        return ("replace", f"config changed ({obs.config_hash} -> {d.config_hash})")
+    for net in d.config.networks:
+        if net.name in recreated_nets:
+            return ("replace", f"network {net.name} is recreated")
+    if obs.state == "dead":
+        return ("replace", "container is dead")
+    if obs.state == "removing":
+        return ("create", "container is being removed")
+    if obs.state == "created":
+        return ("start", "container was created but not started")
+    if obs.state == "exited" and d.config.restart in _KEEPS_RUNNING:
+        return (
+            "start",
+            f"container is stopped (exit code {obs.exit_code}); restart: {d.config.restart}",
+        )
+    # running, restarting, paused; or a finished run of a restart: no/on-failure container.
+    return None
+
+
+def _stop(b: _Builder, c: ObservedContainer, cause: str, deps: Iterable[str | None] = ()) -> str:
+    return b.add(Kind.STOP_CONTAINER, c.name, cause, deps, ref=c.id, service=c.service)
+
+
+def _image_op(b: _Builder, d: DesiredContainer, observed: ObservedState) -> str | None:
+    image = d.config.image
+    if d.build is not None:
+        if observed.has_image(d.build.tag):
+            return None
+        return b.add(Kind.BUILD_IMAGE, image, "no image built from these inputs yet", build=d.build)
+    if d.pull_policy == "Always":
+        return b.add(Kind.PULL_IMAGE, image, "pullPolicy is Always", image=image)
+    if observed.has_image(image):
+        return None
+    if d.pull_policy == "Never":
+        return b.add(
+            Kind.MISSING_IMAGE,
+            image,
+            "image is not present and pullPolicy is Never",
+            image=image,
+        )
+    return b.add(Kind.PULL_IMAGE, image, "image is not present", image=image)
+
+
+def _gates(
+    b: _Builder,
+    desired: DesiredApp,
+    service: str,
+    observed: ObservedState,
+    start_ops: dict[str, str],
+) -> list[str | None]:
+    """What must be true of the services this one depends on before it starts."""
+    gates: list[str | None] = []
+    for dep_service, condition in desired.depends_on.get(service, ()):
+        for dep in (c for c in desired.containers if c.service == dep_service):
+            start = start_ops.get(dep.name)
+            obs = observed.container_named(dep.name)
+            if condition == "started":
+                gates.append(start)
+            elif condition == "healthy":
+                if start is None and obs is not None and obs.health == "healthy":
+                    continue
+                gates.append(
+                    b.add(
+                        Kind.WAIT_HEALTHY,
+                        dep.name,
+                        f"{service} depends on {dep_service} being healthy",
+                        [start],
+                        ref=dep.name,
+                        service=dep_service,
+                        timeout=_health_timeout(dep),
+                    )
+                )
+            else:
+                if (
+                    start is None
+                    and obs is not None
+                    and obs.state == "exited"
+                    and (obs.exit_code == 0)
+                ):
+                    continue
+                gates.append(
+                    b.add(
+                        Kind.WAIT_COMPLETED,
+                        dep.name,
+                        f"{service} depends on {dep_service} completing",
+                        [start],
+                        ref=dep.name,
+                        service=dep_service,
+                    )
+                )
+    return gates
+
+
+def _health_timeout(d: DesiredContainer) -> float:
+    # Long enough for the healthcheck to pass or fail by its own settings, as Docker runs it.
+    hc = d.config.healthcheck
+    interval = hc.interval if hc and hc.interval else 30.0
+    timeout = hc.timeout if hc and hc.timeout else 30.0
+    retries = hc.retries if hc and hc.retries else 3
+    start = hc.start_period if hc and hc.start_period else 0.0
+    return start + (interval + timeout) * (retries + 1) + 10.0
+
+
+def _service_order(desired: DesiredApp) -> list[str]:
+    """Services with their dependencies first (validation has ruled out cycles)."""
+    services = list(dict.fromkeys(c.service for c in desired.containers))
+    done: list[str] = []
+
+    def visit(s: str) -> None:
+        if s in done:
+            return
+        for dep, _ in desired.depends_on.get(s, ()):
+            if dep in services:
+                visit(dep)
+        done.append(s)
+
+    for s in services:
+        visit(s)
+    return done
+
+
+def _rewire(b: _Builder, network: str, create_net: str) -> None:
+    # Containers created on a recreated network must wait for the new network.
+    for op_id, op in list(b.ops.items()):
+        attaches = (
+            op.kind == Kind.CREATE_CONTAINER
+            and op.container is not None
+            and any(n.name == network for n in op.container.config.networks[:1])
+        ) or (op.kind == Kind.CONNECT_NETWORK and op.image == network)
+        if attaches and create_net not in op.deps:
+            b.ops[op_id] = _with_dep(op, create_net)
+    # Keep dependencies before dependents in the listing.
+    b.ops = _topological(b.ops)
+
+
+def _with_dep(op: Operation, dep: str) -> Operation:
+    return replace(op, deps=(*op.deps, dep))
+
+
+def _topological(ops: dict[str, Operation]) -> dict[str, Operation]:
+    result: dict[str, Operation] = {}
+
+    def visit(op_id: str) -> None:
+        if op_id in result:
+            return
+        for dep in ops[op_id].deps:
+            if dep in ops:
+                visit(dep)
+        result[op_id] = ops[op_id]
+
+    for op_id in ops:
+        visit(op_id)
+    return result
+
+
+def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Plan:
+    """Remove everything the app owns; named volumes only when asked."""
+    b = _Builder(app)
+    removed_by_net: dict[str, list[str]] = {}
+    all_removals: list[str] = []
+    for c in observed.app_containers(app):
+        stop = _stop(b, c, "app is deleted") if c.running else None
+        rm = b.add(
+            Kind.REMOVE_CONTAINER, c.name, "app is deleted", [stop], ref=c.id, service=c.service
+        )
+        all_removals.append(rm)
+        for net in c.networks:
+            removed_by_net.setdefault(net, []).append(rm)
+    for obs_net in observed.networks:
+        if obs_net.app == app:
+            b.add(
+                Kind.REMOVE_NETWORK,
+                obs_net.name,
+                "app is deleted",
+                removed_by_net.get(obs_net.name, []),
+                ref=obs_net.id,
+            )
+    if volumes:
+        for vol in observed.volumes:
+            if vol.app == app:
+                b.add(
+                    Kind.REMOVE_VOLUME,
+                    vol.name,
+                    "app is deleted with --volumes",
+                    all_removals,
+                    ref=vol.name,
+                )
+    return b.plan()
+
+
+def _conflict(what: str, name: str, managed: bool, owner: str | None) -> str:
+    if not managed:
+        return (
+            f"{what} {name} already exists and is not managed by dockyard (it has no "
+            f"dev.dockyard labels): dockyard never touches it; rename or remove it yourself, "
+            f"or rename the app"
+        )
+    return f"{what} {name} belongs to app {owner}: rename one of the apps so their names differ"

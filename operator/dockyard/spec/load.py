@@ -1,0 +1,409 @@
+"""Loading manifests from files and folders: YAML, interpolation, validation, resolution.
+
+A load either returns every document fully resolved or raises one SpecError
+listing every problem; nothing downstream ever sees a half-valid spec.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from .envfile import read_env_file
+from .errors import FieldError, SpecError
+from .interpolate import interpolate_tree
+from .models import API_VERSION, App, DockerHost, Service
+from .validate import validate_app
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+_M = TypeVar("_M", App, DockerHost)
+
+
+class Secret:
+    """A secret's value. Its repr and str never show the value."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def reveal(self) -> bytes:
+        return self._data
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._data == self._data
+
+    def __hash__(self) -> int:
+        return hash(self._data)
+
+
+@dataclass(frozen=True)
+class LoadedApp:
+    """An App with everything it refers to read and resolved: ready to plan."""
+
+    app: App
+    source: str
+    base_dir: Path
+    # Final environment per service: env files first, then `env` entries.
+    env: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    secrets: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.app.name
+
+    def service_env(self, service: str) -> tuple[tuple[str, str], ...]:
+        return self.env.get(service, ())
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    apps: list[LoadedApp]
+    hosts: list[DockerHost]
+
+
+def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> LoadResult:
+    """Load every manifest in the given files and folders; all or nothing."""
+    environ = dict(os.environ if environ is None else environ)
+    errors: list[FieldError] = []
+    apps: list[LoadedApp] = []
+    hosts: list[DockerHost] = []
+    files: list[tuple[Path, bool]] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()
+            )
+            files.extend((p, False) for p in found)
+        elif path.is_file():
+            files.append((path, True))
+        else:
+            errors.append(
+                FieldError(str(path), "no such file or folder", "check the path given to -f")
+            )
+    for file, explicit in files:
+        try:
+            result = load_text(
+                file.read_text(encoding="utf-8"),
+                source=str(file),
+                base_dir=file.parent,
+                environ=environ,
+                explicit=explicit,
+            )
+        except SpecError as exc:
+            errors.extend(exc.errors)
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(FieldError(str(file), f"cannot read: {exc}"))
+            continue
+        apps.extend(result.apps)
+        hosts.extend(result.hosts)
+    _check_duplicates(apps, errors)
+    if errors:
+        raise SpecError(errors)
+    return LoadResult(apps, hosts)
+
+
+def _check_duplicates(apps: list[LoadedApp], errors: list[FieldError]) -> None:
+    seen: dict[str, str] = {}
+    for app in apps:
+        if app.name in seen:
+            errors.append(
+                FieldError(
+                    "metadata.name",
+                    f"app {app.name!r} is defined twice (also in {seen[app.name]})",
+                    "give each App its own metadata.name",
+                    app.source,
+                )
+            )
+        seen[app.name] = app.source
+
+
+def load_text(
+    text: str,
+    source: str,
+    base_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    explicit: bool = True,
+) -> LoadResult:
+    """Load the documents of one YAML text (one or more `---`-separated documents)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
+        raise SpecError(
+            [FieldError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "", source)]
+        ) from None
+    env = _interpolation_env(base_dir, environ)
+    apps: list[LoadedApp] = []
+    hosts: list[DockerHost] = []
+    errors: list[FieldError] = []
+    for index, doc in enumerate(docs):
+        prefix = f"document {index + 1}: " if len(docs) > 1 else ""
+        if not isinstance(doc, dict):
+            errors.append(FieldError(f"{prefix}(root)", "expected a mapping", "", source))
+            continue
+        kind = doc.get("kind")
+        if doc.get("apiVersion") != API_VERSION or kind not in ("App", "DockerHost"):
+            if explicit:
+                errors.append(
+                    FieldError(
+                        f"{prefix}apiVersion",
+                        f"not a dockyard manifest (apiVersion {doc.get('apiVersion')!r}, "
+                        f"kind {kind!r})",
+                        f"use apiVersion: {API_VERSION} with kind App or DockerHost",
+                        source,
+                    )
+                )
+            continue
+        doc_errors: list[FieldError] = []
+        if kind == "App":
+            loaded = parse_app(doc, source, base_dir, env, doc_errors)
+            if loaded is not None:
+                apps.append(loaded)
+        else:
+            host = _parse_model(DockerHost, doc, doc_errors)
+            if host is not None:
+                hosts.append(host)
+        errors.extend(FieldError(prefix + e.path, e.message, e.hint, source) for e in doc_errors)
+    if errors:
+        raise SpecError(errors)
+    return LoadResult(apps, hosts)
+
+
+def _interpolation_env(base_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:
+    # As in Compose: the `.env` beside the manifest, overridden by the process environment.
+    env: dict[str, str] = {}
+    dotenv = base_dir / ".env"
+    if dotenv.is_file():
+        # A broken .env is reported when a service names it in envFiles.
+        with contextlib.suppress(OSError, ValueError):
+            env.update(read_env_file(dotenv))
+    env.update(os.environ if environ is None else environ)
+    return env
+
+
+def parse_app(
+    doc: dict[str, Any],
+    source: str,
+    base_dir: Path,
+    env: Mapping[str, str],
+    errors: list[FieldError],
+) -> LoadedApp | None:
+    """Validate one App document and resolve what it refers to."""
+    if isinstance(doc.get("spec"), dict):
+        doc = {**doc, "spec": interpolate_tree(doc["spec"], env, "spec", errors)}
+    app = _parse_model(App, doc, errors)
+    if app is None:
+        return None
+    errors.extend(validate_app(app))
+    if errors:
+        return None
+    return _resolve(app, source, base_dir, env, errors)
+
+
+def _parse_model(model: type[_M], doc: dict[str, Any], errors: list[FieldError]) -> _M | None:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        for err in exc.errors():
+            errors.append(_field_error(doc, err))
+        return None
+
+
+def _field_error(doc: dict[str, Any], err: Any) -> FieldError:
+    path = _render_loc(doc, err["loc"])
+    kind = err["type"]
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    hint = ""
+    if kind == "extra_forbidden":
+        msg = "unknown field"
+        hint = "check the spelling against docs/manifest.md (field names are camelCase)"
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif (
+        kind in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_parsing")
+        or kind == "literal_error"
+    ):
+        hint = f"got {err.get('input')!r}"
+    return FieldError(path, msg, hint)
+
+
+def _render_loc(doc: Any, loc: tuple[Any, ...]) -> str:
+    """`spec.services[web].replicas` rather than `spec.services.0.replicas`."""
+    parts: list[str] = []
+    node = doc
+    for item in loc:
+        if isinstance(item, int):
+            label = str(item)
+            if isinstance(node, list) and 0 <= item < len(node):
+                child = node[item]
+                if isinstance(child, dict):
+                    key = child.get("name") or child.get("mountPath") or child.get("service")
+                    if isinstance(key, str):
+                        label = key
+                    elif isinstance(child.get("target"), int):
+                        label = str(child["target"])
+                node = child
+            else:
+                node = None
+            parts.append(f"[{label}]")
+        else:
+            # Union members and validator names show up in loc; skip what the user never wrote.
+            if isinstance(node, dict) and item in node:
+                node = node[item]
+                parts.append(("." if parts else "") + str(item))
+            elif not isinstance(node, dict) or item[:1].isupper() or "[" in str(item):
+                continue
+            else:
+                node = None
+                parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(root)"
+
+
+def _within(base: Path, raw: str, path: str, errors: list[FieldError]) -> Path:
+    """Resolve a manifest-relative path; refuse relative paths that climb out of its folder."""
+    candidate = Path(raw)
+    if candidate.is_absolute():
+        return candidate
+    resolved = (base / candidate).resolve()
+    try:
+        resolved.relative_to(base.resolve())
+    except ValueError:
+        errors.append(
+            FieldError(
+                path,
+                f"relative path {raw!r} leaves the manifest's folder",
+                "keep files beside the manifest, or write an absolute path if you mean it",
+            )
+        )
+    return resolved
+
+
+def _resolve(
+    app: App,
+    source: str,
+    base_dir: Path,
+    env: Mapping[str, str],
+    errors: list[FieldError],
+) -> LoadedApp | None:
+    secrets: dict[str, Secret] = {}
+    for index, sec in enumerate(app.spec.secrets):
+        path = f"spec.secrets[{sec.name}]"
+        if sec.file is not None:
+            file = _within(base_dir, sec.file, f"{path}.file", errors)
+            try:
+                secrets[sec.name] = Secret(file.read_bytes())
+            except OSError as exc:
+                errors.append(
+                    FieldError(
+                        f"{path}.file",
+                        f"cannot read secret file {sec.file!r}: {exc.strerror}",
+                        "create the file, or point file: at an existing one",
+                    )
+                )
+            else:
+                app = _replace_secret_file(app, index, str(file))
+        elif sec.env is not None:
+            value = env.get(sec.env)
+            if value is None:
+                errors.append(
+                    FieldError(
+                        f"{path}.env",
+                        f"environment variable {sec.env} is not set",
+                        f"export {sec.env}=… before running dockyard",
+                    )
+                )
+            else:
+                secrets[sec.name] = Secret(value.encode())
+        else:
+            errors.append(
+                FieldError(
+                    f"{path}.kubernetesSecret",
+                    "kubernetesSecret is only available when the App comes from Kubernetes",
+                    "use file: or env: for manifests applied from files",
+                )
+            )
+
+    services: list[Service] = []
+    service_env: dict[str, tuple[tuple[str, str], ...]] = {}
+    for svc in app.spec.services:
+        base = f"spec.services[{svc.name}]"
+        merged: dict[str, str] = {}
+        env_files: list[str] = []
+        for raw in svc.env_files:
+            file = _within(base_dir, raw, f"{base}.envFiles[{raw}]", errors)
+            env_files.append(str(file))
+            try:
+                merged.update({k: v for k, v in read_env_file(file).items()})
+            except OSError as exc:
+                errors.append(
+                    FieldError(
+                        f"{base}.envFiles[{raw}]",
+                        f"cannot read env file: {exc.strerror}",
+                        "create the file or remove it from envFiles",
+                    )
+                )
+            except ValueError as exc:
+                errors.append(FieldError(f"{base}.envFiles[{raw}]", str(exc)))
+        for var in svc.env:
+            merged[var.name] = var.value
+        service_env[svc.name] = tuple(merged.items())
+
+        update: dict[str, Any] = {"env_files": env_files}
+        if svc.build is not None:
+            context = _within(base_dir, svc.build.context, f"{base}.build.context", errors)
+            if not context.is_dir():
+                errors.append(
+                    FieldError(
+                        f"{base}.build.context",
+                        f"build context {svc.build.context!r} is not a folder",
+                        "point context at the folder holding the Dockerfile",
+                    )
+                )
+            elif not (context / svc.build.dockerfile).is_file():
+                errors.append(
+                    FieldError(
+                        f"{base}.build.dockerfile",
+                        f"no {svc.build.dockerfile} in {svc.build.context}",
+                        "name the Dockerfile relative to the build context",
+                    )
+                )
+            update["build"] = svc.build.model_copy(update={"context": str(context)})
+        mounts = []
+        for mount in svc.volume_mounts:
+            if mount.host_path is not None:
+                host = _within(
+                    base_dir, mount.host_path, f"{base}.volumeMounts[{mount.mount_path}]", errors
+                )
+                mount = mount.model_copy(update={"host_path": str(host)})
+            mounts.append(mount)
+        update["volume_mounts"] = mounts
+        services.append(svc.model_copy(update=update))
+
+    if errors:
+        return None
+    app = app.model_copy(update={"spec": app.spec.model_copy(update={"services": services})})
+    return LoadedApp(app=app, source=source, base_dir=base_dir, env=service_env, secrets=secrets)
+
+
+def _replace_secret_file(app: App, index: int, file: str) -> App:
+    secrets = list(app.spec.secrets)
+    secrets[index] = secrets[index].model_copy(update={"file": file})
+    return app.model_copy(update={"spec": app.spec.model_copy(update={"secrets": secrets})})

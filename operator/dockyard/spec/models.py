@@ -1,0 +1,371 @@
+"""The resource model (`dockyard.dev/v1alpha1`): pydantic models, the single source of truth."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .units import parse_duration, parse_size
+
+API_VERSION = "dockyard.dev/v1alpha1"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:\d+)?)$")
+_ENV_NAME = re.compile(r"^[^=\s]+$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label: use lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _restart(value: str) -> str:
+    if not _RESTART.match(value):
+        raise ValueError(
+            f"{value!r} is not a restart policy; use no, always, unless-stopped, "
+            "on-failure or on-failure:N"
+        )
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid environment variable name")
+    return value
+
+
+def _absolute_container_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path inside the container")
+    return value
+
+
+def _mode(value: object) -> object:
+    # Modes are conventionally written in octal: accept "0400" or 0o400 (256).
+    if isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an octal file mode like '0400'") from exc
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+RestartPolicy = Annotated[str, AfterValidator(_restart)]
+ContainerPath = Annotated[str, AfterValidator(_absolute_container_path)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+FileMode = Annotated[int, BeforeValidator(_mode), Field(ge=0, le=0o7777)]
+
+
+class Model(BaseModel):
+    """Base: camelCase on the wire, strict about unknown fields, frozen values."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class ObjectMeta(BaseModel):
+    # Kubernetes adds many fields (uid, resourceVersion, managedFields…): keep them out of the way.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    name: Name
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    generation: int | None = None
+
+
+class LabelSelectorRequirement(Model):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list)
+
+
+class LabelSelector(Model):
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+
+class Placement(Model):
+    host_selector: LabelSelector | None = None
+    mode: Literal["replicated", "global"] = "replicated"
+    max_per_host: int | None = Field(default=None, ge=1)
+
+
+class Build(Model):
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    target: str | None = None
+    args: dict[str, str] = Field(default_factory=dict)
+
+
+class EnvVar(Model):
+    name: EnvName
+    value: str = ""
+
+
+class SecretMount(Model):
+    name: str
+    mount_path: ContainerPath | None = None
+    mode: FileMode = 0o400
+    uid: int | None = Field(default=None, ge=0)
+    gid: int | None = Field(default=None, ge=0)
+
+    @property
+    def path(self) -> str:
+        return self.mount_path or f"/run/secrets/{self.name}"
+
+
+class Port(Model):
+    target: int = Field(ge=1, le=65535)
+    published: int | None = Field(default=None, ge=1, le=65535)
+    host_ip: str | None = Field(default=None, alias="hostIP")
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+
+class Tmpfs(Model):
+    size: Size | None = None
+    mode: FileMode | None = None
+
+
+class VolumeMount(Model):
+    """One of: a named `volume`, a bind `hostPath`, a `tmpfs`, or none (an anonymous volume)."""
+
+    mount_path: ContainerPath
+    volume: str | None = None
+    host_path: str | None = None
+    tmpfs: Tmpfs | None = None
+    read_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> VolumeMount:
+        kinds = [k for k in (self.volume, self.host_path, self.tmpfs) if k is not None]
+        if len(kinds) > 1:
+            raise ValueError("set only one of volume, hostPath and tmpfs")
+        return self
+
+    @property
+    def kind(self) -> Literal["volume", "bind", "tmpfs", "anonymous"]:
+        if self.volume is not None:
+            return "volume"
+        if self.host_path is not None:
+            return "bind"
+        if self.tmpfs is not None:
+            return "tmpfs"
+        return "anonymous"
+
+
+class NetworkAttachment(Model):
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    ipv4_address: str | None = None
+
+
+class Healthcheck(Model):
+    test: list[str] | str | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    retries: int | None = Field(default=None, ge=1)
+    start_period: Duration | None = None
+    disable: bool = False
+
+    @model_validator(mode="after")
+    def _test_form(self) -> Healthcheck:
+        test = self.test
+        if self.disable or test is None:
+            return self
+        if isinstance(test, list):
+            if not test:
+                raise ValueError("test must not be empty")
+            if test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+                raise ValueError(
+                    "test must start with CMD, CMD-SHELL or NONE, e.g. "
+                    "[CMD, wget, -q, http://127.0.0.1/] or [CMD-SHELL, 'curl -f localhost']"
+                )
+            if test[0] != "NONE" and len(test) < 2:
+                raise ValueError(f"{test[0]} needs a command after it")
+        elif not test.strip():
+            raise ValueError("test must not be empty")
+        return self
+
+
+class DependsOn(Model):
+    service: str
+    condition: Literal["started", "healthy", "completed"] = "started"
+
+
+class Resources(Model):
+    cpus: float | None = Field(default=None, gt=0)
+    memory: Size | None = None
+    memory_reservation: Size | None = None
+    pids: int | None = Field(default=None, ge=1)
+
+
+class UpdateStrategy(Model):
+    order: Literal["start-first", "stop-first"] = "stop-first"
+    parallelism: int = Field(default=1, ge=0)
+    delay: Duration = 0.0
+    monitor: Duration = 5.0
+    failure_action: Literal["rollback", "pause", "continue"] = "rollback"
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+
+
+class Device(Model):
+    host_path: str
+    container_path: str | None = None
+    permissions: str = "rwm"
+
+
+class Service(Model):
+    name: Name
+    image: str | None = None
+    build: Build | None = None
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    working_dir: ContainerPath | None = None
+    user: str | None = None
+    hostname: str | None = None
+    env: list[EnvVar] = Field(default_factory=list)
+    env_files: list[str] = Field(default_factory=list)
+    secrets: list[SecretMount] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    volume_mounts: list[VolumeMount] = Field(default_factory=list)
+    networks: list[NetworkAttachment] = Field(default_factory=list)
+    network_mode: Literal["bridge", "host", "none"] | None = None
+    healthcheck: Healthcheck | None = None
+    restart: RestartPolicy = "no"
+    restart_when_unhealthy: bool = False
+    replicas: int = Field(default=1, ge=0)
+    depends_on: list[DependsOn] = Field(default_factory=list)
+    resources: Resources | None = None
+    update: UpdateStrategy | None = None
+    placement: Placement | None = None
+    stop_grace_period: Duration | None = None
+    stop_signal: str | None = None
+    init: bool | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    cap_add: list[str] = Field(default_factory=list)
+    cap_drop: list[str] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+    read_only: bool = False
+    privileged: bool = False
+
+    @model_validator(mode="after")
+    def _image_or_build(self) -> Service:
+        if self.image is None and self.build is None:
+            raise ValueError("set image, build, or both (build tags the image it makes)")
+        if self.network_mode is not None and self.networks:
+            raise ValueError("set either networks or networkMode, not both")
+        return self
+
+
+class AppVolume(Model):
+    name: Name
+    external: bool = False
+    driver: str = "local"
+    driver_opts: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class AppNetwork(Model):
+    name: Name
+    external: bool = False
+    driver: str = "bridge"
+    internal: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class KubernetesSecretRef(Model):
+    name: str
+    key: str
+
+
+class AppSecret(Model):
+    name: Name
+    file: str | None = None
+    env: str | None = None
+    kubernetes_secret: KubernetesSecretRef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AppSecret:
+        sources = [s for s in (self.file, self.env, self.kubernetes_secret) if s is not None]
+        if len(sources) != 1:
+            raise ValueError("set exactly one of file, env and kubernetesSecret")
+        return self
+
+
+class AppSpec(Model):
+    services: list[Service] = Field(default_factory=list)
+    volumes: list[AppVolume] = Field(default_factory=list)
+    networks: list[AppNetwork] = Field(default_factory=list)
+    secrets: list[AppSecret] = Field(default_factory=list)
+    placement: Placement | None = None
+
+
+class App(Model):
+    api_version: Literal["dockyard.dev/v1alpha1"] = "dockyard.dev/v1alpha1"
+    kind: Literal["App"] = "App"
+    metadata: ObjectMeta
+    spec: AppSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    def service(self, name: str) -> Service:
+        for svc in self.spec.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+
+class TLSConfig(Model):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    secret_ref: str | None = None
+
+
+class AgentRef(Model):
+    id: str
+
+
+class DockerHostSpec(Model):
+    url: str | None = None
+    agent: AgentRef | None = None
+    tls: TLSConfig | None = None
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _url_or_agent(self) -> DockerHostSpec:
+        if (self.url is None) == (self.agent is None):
+            raise ValueError("set exactly one of url and agent")
+        return self
+
+
+class DockerHost(Model):
+    api_version: Literal["dockyard.dev/v1alpha1"] = "dockyard.dev/v1alpha1"
+    kind: Literal["DockerHost"] = "DockerHost"
+    metadata: ObjectMeta
+    spec: DockerHostSpec

@@ -1,0 +1,192 @@
+"""Whole-app checks that one field alone cannot make: references, cycles, port clashes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .errors import FieldError
+from .models import App, Service
+
+DEFAULT_NETWORK = "default"
+
+
+def validate_app(app: App) -> list[FieldError]:
+    errors: list[FieldError] = []
+    spec = app.spec
+    svc_names = _unique((s.name for s in spec.services), "spec.services", "service", errors)
+    vol_names = _unique((v.name for v in spec.volumes), "spec.volumes", "volume", errors)
+    net_names = _unique((n.name for n in spec.networks), "spec.networks", "network", errors)
+    sec_names = _unique((s.name for s in spec.secrets), "spec.secrets", "secret", errors)
+
+    for svc in spec.services:
+        base = f"spec.services[{svc.name}]"
+        _check_references(svc, base, svc_names, vol_names, net_names, sec_names, errors)
+        _check_service(svc, base, errors)
+    _check_cycles(app, errors)
+    _check_ports(app, errors)
+    return errors
+
+
+def _unique(names: Iterable[str], path: str, what: str, errors: list[FieldError]) -> set[str]:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            errors.append(
+                FieldError(
+                    f"{path}[{name}]",
+                    f"duplicate {what} name {name!r}",
+                    f"each {what} in an app needs its own name",
+                )
+            )
+        seen.add(name)
+    return seen
+
+
+def _check_references(
+    svc: Service,
+    base: str,
+    services: set[str],
+    volumes: set[str],
+    networks: set[str],
+    secrets: set[str],
+    errors: list[FieldError],
+) -> None:
+    for dep in svc.depends_on:
+        if dep.service == svc.name:
+            errors.append(
+                FieldError(f"{base}.dependsOn[{dep.service}]", "a service cannot depend on itself")
+            )
+        elif dep.service not in services:
+            errors.append(
+                FieldError(
+                    f"{base}.dependsOn[{dep.service}]",
+                    f"no service named {dep.service!r} in this app",
+                    f"services are: {', '.join(sorted(services)) or 'none'}",
+                )
+            )
+    for mount in svc.volume_mounts:
+        if mount.volume is not None and mount.volume not in volumes:
+            errors.append(
+                FieldError(
+                    f"{base}.volumeMounts[{mount.mount_path}].volume",
+                    f"no volume named {mount.volume!r} in spec.volumes",
+                    f"declare it: spec.volumes: [{{name: {mount.volume}}}]",
+                )
+            )
+    for net in svc.networks:
+        if net.name not in networks and net.name != DEFAULT_NETWORK:
+            errors.append(
+                FieldError(
+                    f"{base}.networks[{net.name}]",
+                    f"no network named {net.name!r} in spec.networks",
+                    f"declare it: spec.networks: [{{name: {net.name}}}]",
+                )
+            )
+    for sec in svc.secrets:
+        if sec.name not in secrets:
+            errors.append(
+                FieldError(
+                    f"{base}.secrets[{sec.name}]",
+                    f"no secret named {sec.name!r} in spec.secrets",
+                    f"declare it: spec.secrets: [{{name: {sec.name}, file: ./{sec.name}}}]",
+                )
+            )
+    paths = [m.mount_path for m in svc.volume_mounts] + [s.path for s in svc.secrets]
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            errors.append(
+                FieldError(
+                    f"{base}.volumeMounts[{path}]",
+                    f"two mounts at {path}",
+                    "each mountPath can be used once",
+                )
+            )
+        seen.add(path)
+
+
+def _check_service(svc: Service, base: str, errors: list[FieldError]) -> None:
+    if svc.network_mode in ("host", "none") and svc.ports:
+        errors.append(
+            FieldError(
+                f"{base}.ports",
+                f"ports cannot be published with networkMode {svc.network_mode}",
+                "remove ports (with host networking the service listens on the host directly)",
+            )
+        )
+    names = [p.name for p in svc.secrets]
+    if len(set(names)) != len(names):
+        errors.append(FieldError(f"{base}.secrets", "the same secret is mounted twice"))
+    if svc.resources and svc.resources.memory is not None and svc.resources.memory < 6 * 2**20:
+        errors.append(
+            FieldError(
+                f"{base}.resources.memory",
+                "Docker needs at least 6Mi of memory for a container",
+                "write e.g. 64Mi",
+            )
+        )
+
+
+def _check_cycles(app: App, errors: list[FieldError]) -> None:
+    graph = {s.name: [d.service for d in s.depends_on] for s in app.spec.services}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if nxt not in graph or nxt == node:
+                continue
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    errors.append(
+                        FieldError(
+                            f"spec.services[{node}].dependsOn[{nxt}]",
+                            "dependency cycle: " + " -> ".join(cycle),
+                            "remove one of these dependsOn entries",
+                        )
+                    )
+            elif state.get(nxt) is None:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
+
+
+def _check_ports(app: App, errors: list[FieldError]) -> None:
+    used: dict[tuple[str, int, str], str] = {}
+    for svc in app.spec.services:
+        for port in svc.ports:
+            if port.published is None:
+                continue
+            path = f"spec.services[{svc.name}].ports[{port.target}]"
+            if svc.replicas > 1:
+                errors.append(
+                    FieldError(
+                        path,
+                        f"host port {port.published} cannot be published by {svc.replicas} "
+                        "replicas on one host",
+                        "drop `published` so Docker picks a port per replica, or use replicas: 1",
+                    )
+                )
+            ip = port.host_ip or "0.0.0.0"
+            for other_ip in {ip, "0.0.0.0"} if ip != "0.0.0.0" else {ip}:
+                key = (other_ip, port.published, port.protocol)
+                if key in used:
+                    errors.append(
+                        FieldError(
+                            path,
+                            f"host port {port.published}/{port.protocol} is already published "
+                            f"by {used[key]}",
+                            "give each service its own published port",
+                        )
+                    )
+                    break
+            used[(ip, port.published, port.protocol)] = f"service {svc.name}"

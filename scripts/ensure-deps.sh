@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install the system packages the harness needs (Debian 12): the Docker engine
+# (docker.io: docker CLI + dockerd), busybox-static (source of the local base
+# image), git, and python3-venv. Idempotent and a fast no-op when all present.
+set -euo pipefail
+
+SUDO=""
+if [[ ${EUID:-$(id -u)} -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    fi
+fi
+
+pkg_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+if [[ ! -x /bin/busybox ]] || ! pkg_installed busybox-static; then
+    missing+=(busybox-static)
+fi
+command -v git >/dev/null 2>&1 || missing+=(git)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# `python3 -m venv` needs ensurepip, which Debian ships in python3-venv.
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+fi
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-deps: missing ${missing[*]} and apt-get is not available;" \
+        "install them by hand" >&2
+    exit 1
+fi
+
+echo "ensure-deps: installing docker.io busybox-static git (missing: ${missing[*]})" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# Always install the whole set: apt skips what is already present.
+extra=()
+for p in "${missing[@]}"; do
+    case "$p" in
+        python3|python3-venv) extra+=("$p") ;;
+    esac
+done
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    docker.io busybox-static git "${extra[@]}"
+
+for c in docker dockerd git; do
+    command -v "$c" >/dev/null 2>&1 || { echo "ensure-deps: $c still missing" >&2; exit 1; }
+done
+[[ -x /bin/busybox ]] || { echo "ensure-deps: /bin/busybox still missing" >&2; exit 1; }
+echo "ensure-deps: done" >&2

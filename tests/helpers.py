@@ -1,0 +1,37 @@
+"""Shared constants and helpers for the test-suite (importable as ``helpers``)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+#: Local base image built by ``scripts/base-image.sh`` (``docker import`` of
+#: Debian's busybox-static; contains sh, httpd, wget, nc, sleep, ...).
+BASE_IMAGE = "dockyard.local/busybox:latest"
+
+#: Content served by ``httpd -h /www`` in the base image contains this text.
+BASE_INDEX_TEXT = "Hello from dockyard.local/busybox"
+
+#: Label put on every Docker object a test creates directly (not through
+#: dockyard); the session teardown and ``make clean`` remove them.
+TEST_LABEL = "dev.dockyard.test"
+TEST_LABELS: dict[str, str] = {TEST_LABEL: "1"}
+
+#: Label dockyard puts on every object belonging to an App.
+APP_LABEL = "dev.dockyard.app"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS_DIR = REPO_ROOT / "scripts"
+
+_INVALID = re.compile(r"[^a-z0-9-]+")
+
+
+def unique_name(prefix: str = "t") -> str:
+    """A short unique DNS-1123 label such as ``t-3f9a1c``.
+
+    Lower-case alphanumerics and ``-`` only, starts with a letter or digit and
+    ends with one, at most 63 characters.
+    """
+    clean = _INVALID.sub("-", prefix.lower()).strip("-")[:40].rstrip("-") or "t"
+    return f"{clean}-{secrets.token_hex(3)}"
