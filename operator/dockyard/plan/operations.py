@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .desired import BuildSpec, DesiredContainer, DesiredNetwork, DesiredVolume
+from dockyard.engine.objects import BuildSpec, DesiredContainer, DesiredNetwork, DesiredVolume
 
 
 class Kind(StrEnum):
@@ -82,8 +82,9 @@ class Plan:
         """One line per operation, its dependencies and its cause: golden-testable text."""
         lines = []
         for op in self.operations:
-            after = f" (after {', '.join(op.deps)})" if op.deps else ""
-            lines.append(f"{op.id}: {op.describe()}{after} — {op.cause}")
+            deps = ", ".join(d.replace(":", " ", 1) for d in op.deps)
+            after = f" (after {deps})" if deps else ""
+            lines.append(f"{op.kind.value} {op.target}{after} — {op.cause}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.extend(f"error: {e}" for e in self.errors)
         return "\n".join(lines)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedContainer, ObservedState
 
-from .desired import DesiredApp, DesiredContainer
+from .desired import DesiredApp
 from .operations import Kind, Operation, Plan
 
 _KEEPS_RUNNING = ("always", "unless-stopped")

@@ -7,14 +7,16 @@ listing every problem; nothing downstream ever sees a half-valid spec.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
@@ -155,14 +157,20 @@ def load_text(
     for index, doc in enumerate(docs):
         prefix = f"document {index + 1}: " if len(docs) > 1 else ""
         if not isinstance(doc, dict):
-            errors.append(FieldError(f"{prefix}(root)", "expected a mapping", "", source))
+            # In a folder, other YAML (configuration files beside the manifest) is not ours.
+            if explicit:
+                errors.append(FieldError(f"{prefix}(root)", "expected a mapping", "", source))
             continue
         kind = doc.get("kind")
-        if doc.get("apiVersion") != API_VERSION or kind not in ("App", "DockerHost"):
-            if explicit:
+        api_version = doc.get("apiVersion")
+        if api_version != API_VERSION or kind not in ("App", "DockerHost"):
+            # In a folder, skip YAML that is not ours, but never a near miss: an App
+            # silently dropped for a typo in apiVersion would look like a deleted App.
+            ours = kind in ("App", "DockerHost") or str(api_version).startswith("dockyard.dev/")
+            if explicit or ours:
                 errors.append(
                     FieldError(
-                        f"{prefix}apiVersion",
+                        f"{prefix}{'kind' if api_version == API_VERSION else 'apiVersion'}",
                         f"not a dockyard manifest (apiVersion {doc.get('apiVersion')!r}, "
                         f"kind {kind!r})",
                         f"use apiVersion: {API_VERSION} with kind App or DockerHost",
@@ -218,14 +226,15 @@ def parse_app(
 
 def _parse_model(model: type[_M], doc: dict[str, Any], errors: list[FieldError]) -> _M | None:
     try:
-        return model.model_validate(doc)
+        # Manifests use the camelCase names only; snake_case is for Python callers.
+        return model.model_validate(doc, by_alias=True, by_name=False)
     except ValidationError as exc:
         for err in exc.errors():
-            errors.append(_field_error(doc, err))
+            errors.append(_field_error(doc, err, model))
         return None
 
 
-def _field_error(doc: dict[str, Any], err: Any) -> FieldError:
+def _field_error(doc: dict[str, Any], err: Any, model: type[BaseModel]) -> FieldError:
     path = _render_loc(doc, err["loc"])
     kind = err["type"]
     msg = err["msg"]
@@ -235,14 +244,64 @@ def _field_error(doc: dict[str, Any], err: Any) -> FieldError:
     if kind == "extra_forbidden":
         msg = "unknown field"
         hint = "check the spelling against docs/manifest.md (field names are camelCase)"
+        known = _known_fields(model, err["loc"][:-1])
+        close = difflib.get_close_matches(to_camel(str(err["loc"][-1])), known, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean {close[0]}?"
+        elif known:
+            hint = f"known fields here: {', '.join(known)}"
     elif kind == "missing":
         msg = "required field is missing"
-    elif (
-        kind in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_parsing")
-        or kind == "literal_error"
+    elif kind == "string_type" and isinstance(err.get("input"), int | float | bool):
+        # YAML reads 1.4, 8080, true and 22:22 (base 60!) as numbers or booleans.
+        hint = f"got {err.get('input')!r}; quote it in YAML to keep it a string"
+    elif kind == "list_type":
+        hint = f"got {err.get('input')!r}; write a YAML list (one '- ' item per entry)"
+    elif kind in (
+        "int_parsing",
+        "int_type",
+        "int_from_float",
+        "float_parsing",
+        "float_type",
+        "bool_parsing",
+        "bool_type",
+        "literal_error",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
     ):
         hint = f"got {err.get('input')!r}"
     return FieldError(path, msg, hint)
+
+
+def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names (as written in manifests) of the model found at `loc`, if any."""
+    current: Any = model
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        by_alias = {(f.alias or name): f for name, f in current.model_fields.items()}
+        found = by_alias.get(str(item))
+        if found is None:
+            continue  # union member or validator names in loc
+        current = _model_in(found.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [(f.alias or name) for name, f in current.model_fields.items()]
+    return []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside `X`, `X | None`, `list[X]` or `dict[str, X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _render_loc(doc: Any, loc: tuple[Any, ...]) -> str:
@@ -277,8 +336,8 @@ def _render_loc(doc: Any, loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(root)"
 
 
-def _within(base: Path, raw: str, path: str, errors: list[FieldError]) -> Path:
-    """Resolve a manifest-relative path; refuse relative paths that climb out of its folder."""
+def _within(base: Path, raw: str, path: str, errors: list[FieldError]) -> Path | None:
+    """Resolve a manifest-relative path; refuse (None) relative paths that climb out of it."""
     candidate = Path(raw)
     if candidate.is_absolute():
         return candidate
@@ -293,6 +352,7 @@ def _within(base: Path, raw: str, path: str, errors: list[FieldError]) -> Path:
                 "keep files beside the manifest, or write an absolute path if you mean it",
             )
         )
+        return None
     return resolved
 
 
@@ -308,6 +368,8 @@ def _resolve(
         path = f"spec.secrets[{sec.name}]"
         if sec.file is not None:
             file = _within(base_dir, sec.file, f"{path}.file", errors)
+            if file is None:
+                continue
             try:
                 secrets[sec.name] = Secret(file.read_bytes())
             except OSError as exc:
@@ -349,6 +411,8 @@ def _resolve(
         env_files: list[str] = []
         for raw in svc.env_files:
             file = _within(base_dir, raw, f"{base}.envFiles[{raw}]", errors)
+            if file is None:
+                continue
             env_files.append(str(file))
             try:
                 merged.update({k: v for k, v in read_env_file(file).items()})
@@ -369,7 +433,9 @@ def _resolve(
         update: dict[str, Any] = {"env_files": env_files}
         if svc.build is not None:
             context = _within(base_dir, svc.build.context, f"{base}.build.context", errors)
-            if not context.is_dir():
+            if context is None:
+                pass
+            elif not context.is_dir():
                 errors.append(
                     FieldError(
                         f"{base}.build.context",
@@ -389,10 +455,10 @@ def _resolve(
         mounts = []
         for mount in svc.volume_mounts:
             if mount.host_path is not None:
-                host = _within(
-                    base_dir, mount.host_path, f"{base}.volumeMounts[{mount.mount_path}]", errors
-                )
-                mount = mount.model_copy(update={"host_path": str(host)})
+                where = f"{base}.volumeMounts[{mount.mount_path}].hostPath"
+                host = _within(base_dir, mount.host_path, where, errors)
+                if host is not None:
+                    mount = mount.model_copy(update={"host_path": str(host)})
             mounts.append(mount)
         update["volume_mounts"] = mounts
         services.append(svc.model_copy(update=update))

@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -64,13 +65,20 @@ def _mode(value: object) -> object:
     return value
 
 
+def _mode_range(value: int) -> int:
+    # Say it in octal: "at most 4095" means nothing to someone who wrote 0o77777.
+    if not 0 <= value <= 0o7777:
+        raise ValueError(f"file mode {value:#o} is out of range; write it like '0400' or '0644'")
+    return value
+
+
 Name = Annotated[str, AfterValidator(_dns_label)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 RestartPolicy = Annotated[str, AfterValidator(_restart)]
 ContainerPath = Annotated[str, AfterValidator(_absolute_container_path)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
-FileMode = Annotated[int, BeforeValidator(_mode), Field(ge=0, le=0o7777)]
+FileMode = Annotated[int, BeforeValidator(_mode), AfterValidator(_mode_range)]
 
 
 class Model(BaseModel):
@@ -189,11 +197,12 @@ class Healthcheck(Model):
     start_period: Duration | None = None
     disable: bool = False
 
-    @model_validator(mode="after")
-    def _test_form(self) -> Healthcheck:
-        test = self.test
-        if self.disable or test is None:
-            return self
+    @field_validator("test")
+    @classmethod
+    def _test_form(cls, test: list[str] | str | None) -> list[str] | str | None:
+        # A field validator (not a model one) so errors point at `healthcheck.test`.
+        if test is None:
+            return test
         if isinstance(test, list):
             if not test:
                 raise ValueError("test must not be empty")
@@ -206,7 +215,7 @@ class Healthcheck(Model):
                 raise ValueError(f"{test[0]} needs a command after it")
         elif not test.strip():
             raise ValueError("test must not be empty")
-        return self
+        return test
 
 
 class DependsOn(Model):

@@ -1,0 +1,205 @@
+"""Runs a Plan: operations in dependency order, with bounded concurrency.
+
+A failed operation skips only what depends on it; everything else goes on, so
+one broken service never leaves the rest of the app half-applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from dockyard.engine.client import Engine
+from dockyard.engine.errors import EngineError
+from dockyard.plan.operations import Kind, Operation, Plan
+from dockyard.spec.load import Secret
+
+Status = Literal["done", "failed", "skipped"]
+
+DEFAULT_CONCURRENCY = 32
+COMPLETION_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class OpResult:
+    op: Operation
+    status: Status
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class ApplyResult:
+    results: list[OpResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[OpResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def skipped(self) -> list[OpResult]:
+        return [r for r in self.results if r.status == "skipped"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+class Reporter(Protocol):
+    def started(self, op: Operation) -> None: ...
+    def progress(self, op: Operation, message: str) -> None: ...
+    def finished(self, result: OpResult) -> None: ...
+
+
+class SilentReporter:
+    def started(self, op: Operation) -> None:
+        pass
+
+    def progress(self, op: Operation, message: str) -> None:
+        pass
+
+    def finished(self, result: OpResult) -> None:
+        pass
+
+
+class Executor:
+    def __init__(
+        self,
+        engine: Engine,
+        secrets: Mapping[str, Mapping[str, Secret]] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.engine = engine
+        self.secrets = secrets or {}
+        self.concurrency = max(1, concurrency)
+        self.reporter: Reporter = reporter or SilentReporter()
+
+    async def run(self, plan: Plan) -> ApplyResult:
+        started_at = time.monotonic()
+        ops = {op.id: op for op in plan.operations}
+        dependents: dict[str, list[str]] = {op_id: [] for op_id in ops}
+        waiting: dict[str, int] = {}
+        for op in ops.values():
+            deps = [d for d in op.deps if d in ops]
+            waiting[op.id] = len(deps)
+            for dep in deps:
+                dependents[dep].append(op.id)
+
+        result = ApplyResult()
+        loop = asyncio.get_running_loop()
+        # Waits hold a thread while polling; give them room beyond the mutation slots.
+        pool = ThreadPoolExecutor(max_workers=self.concurrency + 16, thread_name_prefix="engine")
+        slots = asyncio.Semaphore(self.concurrency)
+        done_events: asyncio.Queue[tuple[str, Status]] = asyncio.Queue()
+        running: set[asyncio.Task[None]] = set()
+        blocked: dict[str, str] = {}
+
+        async def run_one(op: Operation) -> None:
+            is_wait = op.kind in (Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED)
+            t0 = time.monotonic()
+            status: Status = "done"
+            error: str | None = None
+            if not is_wait:
+                await slots.acquire()
+            try:
+                self.reporter.started(op)
+
+                def report(message: str) -> None:
+                    loop.call_soon_threadsafe(self.reporter.progress, op, message)
+
+                await loop.run_in_executor(pool, self._call, op, report)
+            except EngineError as exc:
+                status, error = "failed", str(exc)
+            except Exception as exc:  # a bug must not abandon the rest of the plan
+                status, error = "failed", f"unexpected error: {type(exc).__name__}: {exc}"
+            finally:
+                if not is_wait:
+                    slots.release()
+            outcome = OpResult(op, status, time.monotonic() - t0, error)
+            result.results.append(outcome)
+            self.reporter.finished(outcome)
+            await done_events.put((op.id, status))
+
+        def launch(op_id: str) -> None:
+            task = asyncio.create_task(run_one(ops[op_id]))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+        def skip(op_id: str, reason: str) -> None:
+            for child in dependents[op_id]:
+                if child in blocked:
+                    continue
+                blocked[child] = reason
+                outcome = OpResult(ops[child], "skipped", 0.0, reason)
+                result.results.append(outcome)
+                self.reporter.finished(outcome)
+                skip(child, reason)
+
+        try:
+            for op_id, count in waiting.items():
+                if count == 0:
+                    launch(op_id)
+            remaining = len(ops)
+            while remaining:
+                op_id, status = await done_events.get()
+                remaining -= 1
+                if status == "failed":
+                    before = len(blocked)
+                    skip(op_id, f"skipped because {ops[op_id].describe()} failed")
+                    remaining -= len(blocked) - before
+                    continue
+                for child in dependents[op_id]:
+                    waiting[child] -= 1
+                    if waiting[child] == 0 and child not in blocked:
+                        launch(child)
+        finally:
+            pool.shutdown(wait=False)
+        result.seconds = time.monotonic() - started_at
+        return result
+
+    def _call(self, op: Operation, report: Callable[[str], None]) -> None:
+        e = self.engine
+        k = op.kind
+        if k is Kind.CREATE_NETWORK:
+            assert op.network is not None
+            e.create_network(op.network)
+        elif k is Kind.REMOVE_NETWORK:
+            e.remove_network(op.ref or op.target)
+        elif k is Kind.CREATE_VOLUME:
+            assert op.volume is not None
+            e.create_volume(op.volume)
+        elif k is Kind.REMOVE_VOLUME:
+            e.remove_volume(op.ref or op.target)
+        elif k is Kind.PULL_IMAGE:
+            e.pull(op.image or op.target, report)
+        elif k is Kind.BUILD_IMAGE:
+            assert op.build is not None
+            e.build(op.app, op.build, report)
+        elif k is Kind.MISSING_IMAGE:
+            raise EngineError(
+                f"image {op.target} is not on engine {e.name} and pullPolicy is Never: "
+                "build or load it first (docker load / docker build), or allow pulling"
+            )
+        elif k is Kind.CREATE_CONTAINER:
+            assert op.container is not None
+            e.create_container(op.container, self.secrets.get(op.app, {}))
+        elif k is Kind.CONNECT_NETWORK:
+            e.connect(op.ref or "", op.image or "", op.aliases)
+        elif k is Kind.START_CONTAINER:
+            e.start(op.ref or op.target)
+        elif k is Kind.STOP_CONTAINER:
+            e.stop(op.ref or op.target, op.timeout)
+        elif k is Kind.REMOVE_CONTAINER:
+            e.remove_container(op.ref or op.target)
+        elif k is Kind.WAIT_HEALTHY:
+            e.wait_healthy(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
+        elif k is Kind.WAIT_COMPLETED:
+            e.wait_completed(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
+        else:  # pragma: no cover - every Kind is handled above
+            raise EngineError(f"unknown operation {k}")

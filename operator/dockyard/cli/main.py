@@ -1,0 +1,286 @@
+"""The `dockyard` command line: thin wrappers over spec, plan, apply and engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dockyard import __version__
+from dockyard.apply.converge import AppPlan, apply_plans, delete_app, merge, plan_apps
+from dockyard.apply.executor import DEFAULT_CONCURRENCY
+from dockyard.engine.client import Engine
+from dockyard.engine.errors import EngineError
+from dockyard.engine.observed import ObservedContainer
+from dockyard.spec.errors import SpecError
+from dockyard.spec.load import LoadedApp, load_paths
+
+from .output import ConsoleReporter, summary
+
+app = typer.Typer(
+    name="dockyard",
+    help="Make Docker hosts match declarative App manifests, and keep them matching.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+FilesOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "-f",
+        "--filename",
+        help="Manifest file or folder (repeatable). Folders are read recursively.",
+    ),
+]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        "-H",
+        envvar="DOCKER_HOST",
+        help="Docker engine URL (default: DOCKER_HOST, else the local socket).",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option("--concurrency", "-j", min=1, help="Engine calls run at once."),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/] {_escape(message)}")
+    return typer.Exit(code)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def _load(files: list[Path]) -> list[LoadedApp]:
+    if not files:
+        raise _fail("no manifests given: pass -f FILE or -f DIR")
+    try:
+        result = load_paths(files)
+    except SpecError as exc:
+        errors.print(f"[red]invalid manifest ({len(exc.errors)} problem(s)); nothing applied:[/]")
+        for err in exc.errors:
+            errors.print(f"  {_escape(err.render())}")
+        raise typer.Exit(1) from None
+    if not result.apps:
+        raise _fail(f"no App manifests found in {', '.join(map(str, files))}")
+    return result.apps
+
+
+def _plan(engine: Engine, loaded: list[LoadedApp]) -> list[AppPlan]:
+    try:
+        return plan_apps(loaded, engine.snapshot())
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _report_plan_errors(plans: list[AppPlan]) -> bool:
+    bad = False
+    for p in plans:
+        for err in p.plan.errors:
+            bad = True
+            errors.print(f"[red]error:[/] app {p.loaded.name}: {_escape(err)}")
+        for warn in p.plan.warnings:
+            errors.print(f"[yellow]warning:[/] app {p.loaded.name}: {_escape(warn)}")
+    return bad
+
+
+@app.command()
+def apply(
+    files: FilesOpt = [],  # noqa: B006 - typer reads the default
+    host: HostOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print failures only.")] = False,
+) -> None:
+    """Converge the engine to the manifests: create what is missing, replace what
+    changed, remove what the apps no longer want. Exits non-zero if anything failed."""
+    loaded = _load(files)
+    engine = Engine(host)
+    plans = _plan(engine, loaded)
+    has_errors = _report_plan_errors(plans)
+    runnable = [p for p in plans if not p.plan.errors]
+    total = sum(len(p.plan.operations) for p in runnable)
+    if total == 0:
+        if not has_errors:
+            console.print(f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do")
+        raise typer.Exit(1 if has_errors else 0)
+    if not quiet:
+        names = ", ".join(p.loaded.name for p in runnable)
+        console.print(f"applying {names}: {total} operation(s)")
+    with ConsoleReporter(console, quiet=quiet) as reporter:
+        result = asyncio.run(apply_plans(engine, runnable, reporter, concurrency))
+    summary(console, result)
+    if not result.ok:
+        for failure in result.failed:
+            errors.print(f"[red]failed:[/] {failure.op.describe()}: {_escape(failure.error or '')}")
+    if not result.ok or has_errors:
+        raise typer.Exit(1)
+
+
+def _diff(files: list[Path], host: str | None, output: str) -> None:
+    loaded = _load(files)
+    engine = Engine(host)
+    plans = _plan(engine, loaded)
+    merged = merge([p.plan for p in plans])
+    if output == "json":
+        console.print_json(merged.to_json())
+    else:
+        _report_plan_errors(plans)
+        for p in plans:
+            if p.plan.operations:
+                console.print(f"app {p.loaded.name}:")
+                for line in p.plan.render().splitlines():
+                    if not line.startswith(("warning:", "error:")):
+                        console.print(f"  {_escape(line)}")
+            else:
+                console.print(f"app {p.loaded.name}: up to date")
+    if merged.errors:
+        raise typer.Exit(1)
+    raise typer.Exit(2 if merged.operations else 0)
+
+
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
+
+
+@app.command()
+def diff(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = "text") -> None:  # noqa: B006
+    """Show the plan (each operation, what it waits for, and why); apply nothing.
+    Exit code: 0 up to date, 2 changes pending, 1 error."""
+    _diff(files, host, output)
+
+
+@app.command("plan")
+def plan_cmd(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = "text") -> None:  # noqa: B006
+    """Alias of diff."""
+    _diff(files, host, output)
+
+
+@app.command()
+def validate(files: FilesOpt = []) -> None:  # noqa: B006
+    """Check manifests without touching any engine."""
+    loaded = _load(files)
+    for item in loaded:
+        services = len(item.app.spec.services)
+        console.print(f"{item.source}: App {item.name} is valid ({services} service(s))")
+
+
+@app.command()
+def status(
+    app_name: Annotated[str | None, typer.Argument(metavar="APP", help="One app only.")] = None,
+    host: HostOpt = None,
+    output: OutputOpt = "text",
+) -> None:
+    """Services and their containers: replicas running and healthy, per container."""
+    engine = Engine(host)
+    try:
+        observed = engine.snapshot()
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+    apps = sorted(observed.apps()) if app_name is None else [app_name]
+    report: dict[str, Any] = {}
+    for name in apps:
+        containers = sorted(observed.app_containers(name), key=lambda c: c.name)
+        services: dict[str, list[ObservedContainer]] = {}
+        for c in containers:
+            services.setdefault(c.service or "?", []).append(c)
+        report[name] = {
+            svc: {
+                "running": sum(1 for c in cs if c.running),
+                "healthy": sum(1 for c in cs if c.health == "healthy"),
+                "containers": [
+                    {
+                        "name": c.name,
+                        "state": c.state,
+                        "health": c.health,
+                        "status": c.status,
+                        "exitCode": c.exit_code,
+                    }
+                    for c in cs
+                ],
+            }
+            for svc, cs in services.items()
+        }
+    if app_name is not None and not report[app_name]:
+        raise _fail(f"no app named {app_name} on engine {engine.name}")
+    if output == "json":
+        console.print_json(json.dumps(report))
+        return
+    if not report:
+        console.print("no apps managed by dockyard on this engine")
+    for name, services_report in report.items():
+        table = Table(title=f"app {name}", title_justify="left")
+        for col in ("SERVICE", "CONTAINER", "STATE", "HEALTH", "STATUS"):
+            table.add_column(col)
+        for svc, info in services_report.items():
+            label = f"{svc} ({info['running']} running, {info['healthy']} healthy)"
+            for i, c in enumerate(info["containers"]):
+                table.add_row(
+                    label if i == 0 else "",
+                    c["name"],
+                    c["state"],
+                    c["health"] or "-",
+                    c["status"],
+                )
+        console.print(table)
+
+
+@app.command()
+def delete(
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="The app to remove.")],
+    volumes: Annotated[
+        bool, typer.Option("--volumes", help="Also remove the app's named volumes (data!).")
+    ] = False,
+    host: HostOpt = None,
+) -> None:
+    """Remove the app's containers and networks. Named volumes stay unless --volumes."""
+    engine = Engine(host)
+    try:
+        with ConsoleReporter(console) as reporter:
+            plan, result = asyncio.run(delete_app(engine, app_name, volumes, reporter))
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
+    if plan.empty:
+        console.print(f"nothing of app {app_name} on engine {engine.name}")
+        return
+    summary(console, result)
+    if not volumes:
+        kept = [v.name for v in engine.snapshot().volumes if v.app == app_name]
+        if kept:
+            console.print(f"kept volume(s) {', '.join(kept)} (use --volumes to remove them)")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def version(host: HostOpt = None) -> None:
+    """Print dockyard's version and the engine's."""
+    console.print(f"dockyard {__version__}")
+    try:
+        console.print(f"engine {Engine(host).version()}")
+    except EngineError as exc:
+        console.print(f"engine unreachable: {exc}")
+
+
+def main() -> None:
+    try:
+        app()
+    except EngineError as exc:
+        errors.print(f"[red]error:[/] {_escape(str(exc))}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""How the CLI shows operations as they run: one line each, spinners for long ones."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from dockyard.apply.executor import ApplyResult, OpResult
+from dockyard.plan.operations import Kind, Operation
+
+LONG = {Kind.PULL_IMAGE, Kind.BUILD_IMAGE, Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED}
+MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
+
+
+class ConsoleReporter:
+    """Prints each finished operation with its cause; long ones get a live progress line."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ConsoleReporter:
+        if self.console.is_terminal and not self.quiet:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def started(self, op: Operation) -> None:
+        if op.kind in LONG and not self.quiet:
+            with self._lock:
+                self._tasks[op.id] = self._bar.add_task(op.describe(), total=None)
+            if not self.console.is_terminal:
+                self.console.print(f"  … {op.describe()}", highlight=False)
+
+    def progress(self, op: Operation, message: str) -> None:
+        task = self._tasks.get(op.id)
+        if task is not None:
+            short = message.splitlines()[0][:60] if message else ""
+            self._bar.update(task, description=f"{op.describe()}  [dim]{short}[/]")
+
+    def finished(self, result: OpResult) -> None:
+        task = self._tasks.pop(result.op.id, None)
+        if task is not None:
+            self._bar.remove_task(task)
+        if self.quiet and result.status == "done":
+            return
+        op = result.op
+        line = f"  {MARK[result.status]} {op.describe()}"
+        if result.status == "done":
+            line += f"  [dim]{result.seconds:.2f}s — {op.cause}[/]"
+        elif result.error:
+            line += f"\n      [red]{_escape(result.error)}[/]"
+        self.console.print(line, highlight=False)
+
+
+def summary(console: Console, result: ApplyResult) -> None:
+    done = sum(1 for r in result.results if r.status == "done")
+    failed = len(result.failed)
+    skipped = len(result.skipped)
+    colour = "green" if result.ok else "red"
+    console.print(
+        f"[{colour}]{done} done, {failed} failed, {skipped} skipped[/] in {result.seconds:.2f}s",
+        highlight=False,
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")

@@ -1,0 +1,500 @@
+"""One Docker engine: reads (a snapshot of what it holds) and writes (one call per operation).
+
+This is the only module that imports the Docker SDK; everything it returns is
+dockyard's own frozen values or plain strings.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from dockyard.engine.objects import ContainerConfig, DesiredContainer, DesiredNetwork, DesiredVolume
+from dockyard.spec import naming
+
+from .errors import EngineError, EngineUnavailable
+from .observed import (
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedState,
+    ObservedVolume,
+    normalize_image_ref,
+)
+from .secrets import SecretStore
+
+Progress = Callable[[str], None]
+
+_EXIT = re.compile(r"Exited \((-?\d+)\)")
+_NS = 1_000_000_000
+
+
+class Engine:
+    def __init__(
+        self,
+        url: str | None = None,
+        name: str = "local",
+        pool_size: int = 48,
+        timeout: int = 120,
+        secrets: SecretStore | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._api: docker.APIClient | None = None
+        self.secrets = secrets or SecretStore()
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            try:
+                kwargs: dict[str, Any] = {
+                    "version": "auto",
+                    "timeout": self._timeout,
+                    "max_pool_size": self._pool_size,
+                }
+                if self.url:
+                    self._api = docker.APIClient(base_url=self.url, **kwargs)
+                else:
+                    env = docker.utils.kwargs_from_env()
+                    env.update(kwargs)
+                    self._api = docker.APIClient(**env)
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(self._unreachable(exc)) from None
+        return self._api
+
+    def _unreachable(self, exc: Exception) -> str:
+        where = self.url or "the local engine (DOCKER_HOST or /var/run/docker.sock)"
+        return (
+            f"cannot reach Docker engine {self.name} at {where}: {_short(exc)}; "
+            "is dockerd running? (`make engine` starts one)"
+        )
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{what}: {exc.explanation or exc}") from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def version(self) -> str:
+        info = self._call("version", lambda: self.api.version())
+        return str(info.get("Version", "?"))
+
+    def snapshot(self) -> ObservedState:
+        """Everything dockyard needs to plan, in four list calls."""
+        containers = self._call("list containers", lambda: self.api.containers(all=True))
+        networks = self._call("list networks", lambda: self.api.networks())
+        volumes = self._call("list volumes", lambda: self.api.volumes())
+        images = self._call("list images", lambda: self.api.images())
+        return ObservedState(
+            containers=tuple(_container(c) for c in containers),
+            networks=tuple(
+                ObservedNetwork(id=n["Id"], name=n["Name"], labels=n.get("Labels") or {})
+                for n in networks
+            ),
+            volumes=tuple(
+                ObservedVolume(name=v["Name"], labels=v.get("Labels") or {})
+                for v in (volumes.get("Volumes") or [])
+            ),
+            images=frozenset(_image_refs(images)),
+        )
+
+    def inspect_state(self, ref: str) -> Mapping[str, Any]:
+        data = self._call(f"inspect {ref}", lambda: self.api.inspect_container(ref))
+        state: Mapping[str, Any] = data.get("State", {})
+        return state
+
+    def logs_tail(self, ref: str, lines: int = 5) -> str:
+        try:
+            raw = self.api.logs(ref, tail=lines)
+        except docker.errors.DockerException:
+            return ""
+        return bytes(raw).decode(errors="replace").strip()
+
+    # ---- images ------------------------------------------------------------------------
+
+    def pull(self, ref: str, progress: Progress | None = None) -> None:
+        name, _, digest = ref.partition("@")
+        repo, tag = name, None
+        last = name.rsplit("/", 1)[-1]
+        if not digest and ":" in last:
+            repo, tag = name.rsplit(":", 1)
+        elif digest:
+            tag = digest
+        stream = self._call(
+            f"pull {ref}",
+            lambda: self.api.pull(repo, tag=tag or "latest", stream=True, decode=True),
+        )
+        for event in self._stream(f"pull {ref}", stream):
+            if "error" in event:
+                raise EngineError(f"pull {ref}: {event['error']}")
+            if progress and event.get("status"):
+                progress(str(event["status"]))
+
+    def build(self, app: str, spec: Any, progress: Progress | None = None) -> None:
+        """Build `spec` (a plan BuildSpec) and tag it with its content tag (and `image:`)."""
+        labels = naming.owner_labels(app)
+        labels[naming.BUILD_HASH] = spec.tag.rsplit(":", 1)[-1]
+        stream = self._call(
+            f"build {spec.tag}",
+            lambda: self.api.build(
+                path=spec.context,
+                dockerfile=spec.dockerfile,
+                target=spec.target,
+                buildargs=dict(spec.args),
+                tag=spec.tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels=labels,
+            ),
+        )
+        tail: list[str] = []
+        for event in self._stream(f"build {spec.tag}", stream):
+            if "error" in event:
+                detail = "\n".join(tail[-5:])
+                raise EngineError(f"build of {spec.tag} failed: {event['error'].strip()}\n{detail}")
+            text = str(event.get("stream", "")).strip()
+            if text:
+                tail.append(text)
+                if progress:
+                    progress(text)
+        if spec.also_tag:
+            repo, _, tag = spec.also_tag.rpartition(":")
+            if not repo or "/" in tag:
+                repo, tag = spec.also_tag, "latest"
+            self._call(
+                f"tag {spec.also_tag}", lambda: self.api.tag(spec.tag, repo, tag, force=True)
+            )
+
+    def _stream(self, what: str, stream: Any) -> Any:
+        try:
+            yield from stream
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{what}: {exc.explanation or exc}") from None
+        except requests.exceptions.RequestException as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+
+    # ---- networks and volumes ----------------------------------------------------------
+
+    def create_network(self, net: DesiredNetwork) -> None:
+        labels = dict(net.labels)
+        labels.update(naming.owner_labels(net.app))
+        labels[naming.CONFIG_HASH] = net.config_hash
+        self._call(
+            f"create network {net.name}",
+            lambda: self.api.create_network(
+                net.name,
+                driver=net.driver,
+                internal=net.internal,
+                labels=labels,
+                check_duplicate=True,
+            ),
+        )
+
+    def remove_network(self, ref: str) -> None:
+        try:
+            self.api.remove_network(ref)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise EngineError(f"remove network {ref}: {exc.explanation or exc}") from None
+
+    def create_volume(self, vol: DesiredVolume) -> None:
+        labels = dict(vol.labels)
+        labels.update(naming.owner_labels(vol.app))
+        self._call(
+            f"create volume {vol.name}",
+            lambda: self.api.create_volume(
+                vol.name,
+                driver=vol.driver,
+                driver_opts=dict(vol.driver_opts) or None,
+                labels=labels,
+            ),
+        )
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self.api.remove_volume(name)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise EngineError(f"remove volume {name}: {exc.explanation or exc}") from None
+
+    # ---- containers --------------------------------------------------------------------
+
+    def create_container(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> str:
+        binds: list[str] = []
+        for mount in d.config.mounts:
+            if mount.kind != "secret":
+                continue
+            secret = secrets.get(mount.source or "")
+            if secret is None:
+                raise EngineError(f"create {d.name}: secret {mount.source} has no value")
+            host = self.secrets.write(
+                d.app,
+                d.service,
+                str(mount.source),
+                secret.reveal(),
+                mount.mode if mount.mode is not None else 0o400,
+                mount.uid,
+                mount.gid,
+            )
+            binds.append(f"{host}:{mount.target}:ro")
+        body = container_body(d.config, d.labels, binds)
+        result = self._call(
+            f"create container {d.name}",
+            lambda: self.api.create_container_from_config(body, name=d.name),
+        )
+        return str(result["Id"])
+
+    def connect(self, container: str, network: str, aliases: tuple[str, ...]) -> None:
+        self._call(
+            f"connect {container} to {network}",
+            lambda: self.api.connect_container_to_network(
+                container, network, aliases=list(aliases)
+            ),
+        )
+
+    def start(self, ref: str) -> None:
+        self._call(f"start {ref}", lambda: self.api.start(ref))
+
+    def stop(self, ref: str, timeout: float | None = None) -> None:
+        t = None if timeout is None else max(0, round(timeout))
+        try:
+            self.api.stop(ref, timeout=t)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise EngineError(f"stop {ref}: {exc.explanation or exc}") from None
+
+    def remove_container(self, ref: str) -> None:
+        try:
+            # v=True removes anonymous volumes only; named volumes are never removed here.
+            self.api.remove_container(ref, v=True, force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            raise EngineError(f"remove {ref}: {exc.explanation or exc}") from None
+
+    def wait_healthy(self, ref: str, timeout: float, poll: float = 0.25) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.inspect_state(ref)
+            health = (state.get("Health") or {}).get("Status")
+            if health is None:
+                raise EngineError(
+                    f"{ref} has no healthcheck, so it can never become healthy: add a "
+                    "healthcheck to its service or depend on it with condition: started"
+                )
+            if health == "healthy":
+                return
+            if state.get("Status") in ("exited", "dead"):
+                raise EngineError(
+                    f"{ref} exited with code {state.get('ExitCode')} before it became healthy"
+                    + _logs_hint(self.logs_tail(ref))
+                )
+            if time.monotonic() > deadline:
+                log = (state.get("Health") or {}).get("Log") or []
+                last = log[-1].get("Output", "").strip() if log else ""
+                raise EngineError(
+                    f"{ref} did not become healthy within {timeout:.0f}s (status {health})"
+                    + (f"; last check said: {last[:200]}" if last else "")
+                )
+            time.sleep(poll)
+
+    def wait_completed(self, ref: str, timeout: float, poll: float = 0.25) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.inspect_state(ref)
+            if state.get("Status") in ("exited", "dead"):
+                code = state.get("ExitCode")
+                if code == 0:
+                    return
+                raise EngineError(
+                    f"{ref} exited with code {code}, not 0" + _logs_hint(self.logs_tail(ref))
+                )
+            if time.monotonic() > deadline:
+                raise EngineError(f"{ref} did not complete within {timeout:.0f}s")
+            time.sleep(poll)
+
+
+def container_body(
+    config: ContainerConfig, labels: Mapping[str, str], binds: list[str]
+) -> dict[str, Any]:
+    """The Engine API's create-container body for one container of a service."""
+    host: dict[str, Any] = {}
+    body: dict[str, Any] = {
+        "Image": config.image,
+        "Labels": dict(labels),
+        "Env": [f"{k}={v}" for k, v in config.env],
+        "HostConfig": host,
+    }
+    if config.command is not None:
+        body["Cmd"] = list(config.command)
+    if config.entrypoint is not None:
+        body["Entrypoint"] = list(config.entrypoint)
+    for key, value in (
+        ("WorkingDir", config.working_dir),
+        ("User", config.user),
+        ("Hostname", config.hostname),
+        ("StopSignal", config.stop_signal),
+    ):
+        if value:
+            body[key] = value
+    if config.stop_grace_period is not None:
+        body["StopTimeout"] = max(0, round(config.stop_grace_period))
+    if config.healthcheck is not None:
+        hc = config.healthcheck
+        health: dict[str, Any] = {}
+        if hc.test:
+            health["Test"] = list(hc.test)
+        for key, seconds in (
+            ("Interval", hc.interval),
+            ("Timeout", hc.timeout),
+            ("StartPeriod", hc.start_period),
+        ):
+            if seconds is not None:
+                health[key] = int(seconds * _NS)
+        if hc.retries is not None:
+            health["Retries"] = hc.retries
+        body["Healthcheck"] = health
+
+    if config.ports:
+        exposed: dict[str, dict[str, Any]] = {}
+        bindings: dict[str, list[dict[str, str]]] = {}
+        for p in config.ports:
+            key = f"{p.target}/{p.protocol}"
+            exposed[key] = {}
+            bindings.setdefault(key, []).append(
+                {"HostIp": p.host_ip or "", "HostPort": str(p.published or "")}
+            )
+        body["ExposedPorts"] = exposed
+        host["PortBindings"] = bindings
+
+    mounts: list[dict[str, Any]] = []
+    for m in config.mounts:
+        if m.kind == "volume":
+            mounts.append(
+                {"Type": "volume", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+            )
+        elif m.kind == "anonymous":
+            mounts.append({"Type": "volume", "Target": m.target, "ReadOnly": m.read_only})
+        elif m.kind == "tmpfs":
+            opts: dict[str, Any] = {}
+            if m.tmpfs_size is not None:
+                opts["SizeBytes"] = m.tmpfs_size
+            if m.mode is not None:
+                opts["Mode"] = m.mode
+            mounts.append(
+                {"Type": "tmpfs", "Target": m.target, "ReadOnly": m.read_only, "TmpfsOptions": opts}
+            )
+        elif m.kind == "bind":
+            binds.append(f"{m.source}:{m.target}" + (":ro" if m.read_only else ""))
+    if mounts:
+        host["Mounts"] = mounts
+    if binds:
+        host["Binds"] = binds
+
+    name, _, count = config.restart.partition(":")
+    policy: dict[str, Any] = {"Name": name}
+    if name == "on-failure" and count:
+        policy["MaximumRetryCount"] = int(count)
+    host["RestartPolicy"] = policy
+
+    if config.network_mode is not None:
+        host["NetworkMode"] = config.network_mode
+    elif config.networks:
+        first = config.networks[0]
+        host["NetworkMode"] = first.name
+        endpoint: dict[str, Any] = {"Aliases": list(first.aliases)}
+        if first.ipv4_address:
+            endpoint["IPAMConfig"] = {"IPv4Address": first.ipv4_address}
+        body["NetworkingConfig"] = {"EndpointsConfig": {first.name: endpoint}}
+
+    if config.cpus is not None:
+        host["NanoCpus"] = int(config.cpus * _NS)
+    if config.memory is not None:
+        host["Memory"] = config.memory
+    if config.memory_reservation is not None:
+        host["MemoryReservation"] = config.memory_reservation
+    if config.pids is not None:
+        host["PidsLimit"] = config.pids
+    if config.init is not None:
+        host["Init"] = config.init
+    if config.cap_add:
+        host["CapAdd"] = list(config.cap_add)
+    if config.cap_drop:
+        host["CapDrop"] = list(config.cap_drop)
+    if config.devices:
+        host["Devices"] = [
+            {"PathOnHost": h, "PathInContainer": c, "CgroupPermissions": p}
+            for h, c, p in config.devices
+        ]
+    if config.read_only:
+        host["ReadonlyRootfs"] = True
+    if config.privileged:
+        host["Privileged"] = True
+    return body
+
+
+def _container(raw: Mapping[str, Any]) -> ObservedContainer:
+    status = str(raw.get("Status", ""))
+    health = None
+    if "(healthy)" in status:
+        health = "healthy"
+    elif "(unhealthy)" in status:
+        health = "unhealthy"
+    elif "(health: starting)" in status:
+        health = "starting"
+    exit_match = _EXIT.search(status)
+    names = raw.get("Names") or ["/"]
+    nets = (raw.get("NetworkSettings") or {}).get("Networks") or {}
+    return ObservedContainer(
+        id=str(raw["Id"]),
+        name=str(names[0]).lstrip("/"),
+        state=str(raw.get("State", "")),
+        labels=dict(raw.get("Labels") or {}),
+        health=health,
+        exit_code=int(exit_match.group(1)) if exit_match else None,
+        image=str(raw.get("Image", "")),
+        networks=tuple(sorted(nets)),
+        status=status,
+    )
+
+
+def _image_refs(images: list[Mapping[str, Any]]) -> set[str]:
+    refs: set[str] = set()
+    for image in images:
+        refs.add(str(image.get("Id", "")))
+        for tag in image.get("RepoTags") or []:
+            if tag != "<none>:<none>":
+                refs.add(normalize_image_ref(tag))
+        for digest in image.get("RepoDigests") or []:
+            if not digest.startswith("<none>"):
+                refs.add(normalize_image_ref(digest))
+    return refs
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def _logs_hint(logs: str) -> str:
+    return f"; its last log lines:\n{logs}" if logs else ""

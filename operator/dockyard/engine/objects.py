@@ -1,0 +1,139 @@
+"""What dockyard asks an engine to hold: containers, networks, volumes, builds.
+
+Plain frozen values computed by the planner from a spec; the engine turns them
+into Docker API calls. The config hash covers only what the user declared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from dockyard.spec import naming
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    kind: str  # volume | bind | tmpfs | anonymous | secret
+    target: str
+    source: str | None = None  # engine volume name, host path or secret name
+    read_only: bool = False
+    tmpfs_size: int | None = None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    target: int
+    protocol: str
+    published: int | None
+    host_ip: str | None
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    name: str  # engine network name
+    aliases: tuple[str, ...]
+    ipv4_address: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    test: tuple[str, ...]  # Docker form: ("CMD", …), ("CMD-SHELL", "…") or ("NONE",)
+    interval: float | None
+    timeout: float | None
+    retries: int | None
+    start_period: float | None
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Everything the engine needs to create one container of a service."""
+
+    image: str
+    command: tuple[str, ...] | None
+    entrypoint: tuple[str, ...] | None
+    env: tuple[tuple[str, str], ...]
+    working_dir: str | None
+    user: str | None
+    hostname: str | None
+    labels: tuple[tuple[str, str], ...]
+    ports: tuple[PortSpec, ...]
+    mounts: tuple[MountSpec, ...]
+    networks: tuple[NetworkRef, ...]
+    network_mode: str | None
+    healthcheck: HealthSpec | None
+    restart: str
+    cpus: float | None
+    memory: int | None
+    memory_reservation: int | None
+    pids: int | None
+    stop_grace_period: float | None
+    stop_signal: str | None
+    init: bool | None
+    cap_add: tuple[str, ...]
+    cap_drop: tuple[str, ...]
+    devices: tuple[tuple[str, str, str], ...]
+    read_only: bool
+    privileged: bool
+
+    def hash(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    app: str
+    service: str
+    replica: int
+    name: str
+    config: ContainerConfig
+    config_hash: str
+    pull_policy: str
+    build: BuildSpec | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = dict(self.config.labels)
+        labels[naming.REPLICA] = str(self.replica)
+        labels[naming.CONFIG_HASH] = self.config_hash
+        return labels
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    context: str
+    dockerfile: str
+    target: str | None
+    args: tuple[tuple[str, str], ...]
+    tag: str  # content-addressed: changes when any input changes
+    also_tag: str | None = None  # the user's `image:` name, if given
+
+
+@dataclass(frozen=True)
+class DesiredNetwork:
+    app: str
+    name: str  # engine name
+    driver: str
+    internal: bool
+    external: bool
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps([self.driver, self.internal, sorted(self.labels)])
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class DesiredVolume:
+    app: str
+    name: str
+    driver: str
+    driver_opts: tuple[tuple[str, str], ...]
+    external: bool
+    labels: tuple[tuple[str, str], ...] = ()
