@@ -188,7 +188,9 @@ CASES = [
     ),
     Case(
         "healthcheck-cmd-without-command",
-        app("  services:\n    - name: web\n      image: busybox\n      healthcheck: {test: [CMD]}\n"),
+        app(
+            "  services:\n    - name: web\n      image: busybox\n      healthcheck: {test: [CMD]}\n"
+        ),
         "spec.services[web].healthcheck.test",
         "needs a command",
     ),
@@ -309,17 +311,13 @@ CASES = [
     # --- references -----------------------------------------------------------------
     Case(
         "depends-on-missing-service",
-        app(
-            "  services:\n    - {name: web, image: busybox, dependsOn: [{service: db}]}\n"
-        ),
+        app("  services:\n    - {name: web, image: busybox, dependsOn: [{service: db}]}\n"),
         "spec.services[web].dependsOn[db]",
         "no service named 'db'",
     ),
     Case(
         "depends-on-self",
-        app(
-            "  services:\n    - {name: web, image: busybox, dependsOn: [{service: web}]}\n"
-        ),
+        app("  services:\n    - {name: web, image: busybox, dependsOn: [{service: web}]}\n"),
         "spec.services[web].dependsOn[web]",
         "cannot depend on itself",
     ),
@@ -429,9 +427,7 @@ CASES = [
     Case(
         "required-variable-unset",
         app(
-            "  services:\n"
-            "    - name: web\n"
-            "      image: 'shop/web:${TAG:?set TAG to the release}'\n"
+            "  services:\n    - name: web\n      image: 'shop/web:${TAG:?set TAG to the release}'\n"
         ),
         "spec.services[web].image",
         "required variable TAG is not set: set TAG to the release",
@@ -663,3 +659,35 @@ def test_errors_name_the_file_they_come_from(tmp_path: Path) -> None:
 def test_missing_path_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no such file or folder"):
         load_paths([tmp_path / "nope.yaml"], environ={})
+
+
+def test_an_escaping_path_is_one_error_not_a_cascade(tmp_path: Path) -> None:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "app.yaml").write_text(
+        app(
+            "  services:\n    - {name: web, image: web, build: {context: ../..}}\n"
+            "  secrets: [{name: tok, file: ../../etc/passwd}]\n"
+        ),
+        encoding="utf-8",
+    )
+
+    with pytest.raises(SpecError) as info:
+        load_paths([folder / "app.yaml"], environ={})
+
+    assert [e.path for e in info.value.errors] == [
+        "spec.secrets[tok].file",
+        "spec.services[web].build.context",
+    ]
+
+
+def test_other_yaml_in_a_folder_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(app("  services: [{name: web, image: busybox}]\n"))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "list.yaml").write_text("- one\n- two\n")
+    (tmp_path / "config" / "settings.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
+    (tmp_path / "package.json").write_text('{"name": "web"}')
+
+    result = load_paths([tmp_path], environ={})
+
+    assert [a.name for a in result.apps] == ["shop"]

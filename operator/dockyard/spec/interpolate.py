@@ -13,7 +13,7 @@ _PATTERN = re.compile(
         (?P<escaped>\$) |
         (?P<named>[_a-zA-Z][_a-zA-Z0-9]*) |
         \{(?P<braced>[_a-zA-Z][_a-zA-Z0-9]*)
-            (?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\} |
+            (?:(?P<op>:?[-?+])(?P<arg>(?:[^{}]|\{[^{}]*\})*))?\} |  # one level of nesting
         (?P<invalid>)
     )
     """,

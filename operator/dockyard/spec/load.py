@@ -186,6 +186,8 @@ def load_text(
         else:
             host = _parse_model(DockerHost, doc, doc_errors)
             if host is not None:
+                host = _resolve_host(host, base_dir, doc_errors)
+            if host is not None:
                 hosts.append(host)
         errors.extend(FieldError(prefix + e.path, e.message, e.hint, source) for e in doc_errors)
     if errors:
@@ -467,6 +469,32 @@ def _resolve(
         return None
     app = app.model_copy(update={"spec": app.spec.model_copy(update={"services": services})})
     return LoadedApp(app=app, source=source, base_dir=base_dir, env=service_env, secrets=secrets)
+
+
+def _resolve_host(host: DockerHost, base_dir: Path, errors: list[FieldError]) -> DockerHost | None:
+    """Resolve the TLS files of a DockerHost against the manifest's folder."""
+    tls = host.spec.tls
+    if tls is None:
+        return host
+    update: dict[str, str] = {}
+    for attr, alias in (("ca_file", "caFile"), ("cert_file", "certFile"), ("key_file", "keyFile")):
+        raw = getattr(tls, attr)
+        if raw is None:
+            continue
+        where = f"spec.tls.{alias}"
+        file = _within(base_dir, raw, where, errors)
+        if file is None:
+            continue
+        if not file.is_file():
+            errors.append(
+                FieldError(where, f"no such file {raw!r}", "relative paths start at the manifest")
+            )
+            continue
+        update[attr] = str(file)
+    if len(errors) > 0:
+        return None
+    spec = host.spec.model_copy(update={"tls": tls.model_copy(update=update)})
+    return host.model_copy(update={"spec": spec})
 
 
 def _replace_secret_file(app: App, index: int, file: str) -> App:

@@ -75,7 +75,12 @@ def _mode_range(value: int) -> int:
 Name = Annotated[str, AfterValidator(_dns_label)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
-RestartPolicy = Annotated[str, AfterValidator(_restart)]
+def _restart_no(value: object) -> object:
+    # YAML 1.1 reads an unquoted `restart: no` as false; Compose users write it that way.
+    return "no" if value is False else value
+
+
+RestartPolicy = Annotated[str, BeforeValidator(_restart_no), AfterValidator(_restart)]
 ContainerPath = Annotated[str, AfterValidator(_absolute_container_path)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 FileMode = Annotated[int, BeforeValidator(_mode), AfterValidator(_mode_range)]

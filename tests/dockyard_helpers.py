@@ -1,0 +1,64 @@
+"""Applying manifests in tests the way the CLI does: load, snapshot, plan, run."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.apply.converge import AppPlan, apply_plans, plan_apps
+from dockyard.apply.executor import ApplyResult
+from dockyard.engine.client import Engine
+from dockyard.spec.load import LoadedApp, load_paths
+
+
+@dataclass
+class Applied:
+    plans: list[AppPlan]
+    result: ApplyResult
+
+    @property
+    def operations(self) -> list[str]:
+        return [op.id for p in self.plans for op in p.plan.operations]
+
+    @property
+    def errors(self) -> list[str]:
+        return [e for p in self.plans for e in p.plan.errors]
+
+
+def write_manifest(folder: Path, text: str, name: str = "app.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> list[LoadedApp]:
+    return load_paths([path], environ=dict(environ or {})).apps
+
+
+def apply(path: Path, environ: Mapping[str, str] | None = None) -> Applied:
+    engine = Engine()
+    try:
+        plans = plan_apps(load(path, environ), engine.snapshot())
+        result = asyncio.run(apply_plans(engine, plans))
+    finally:
+        engine.close()
+    return Applied(plans, result)
+
+
+def plan(path: Path, environ: Mapping[str, str] | None = None) -> list[AppPlan]:
+    engine = Engine()
+    try:
+        return plan_apps(load(path, environ), engine.snapshot())
+    finally:
+        engine.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
