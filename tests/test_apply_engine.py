@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from docker import DockerClient
+
 from dockyard_helpers import apply, free_port, plan, write_manifest
 from helpers import BASE_IMAGE, TEST_LABELS
 
@@ -195,3 +196,19 @@ def test_diff_reports_nothing_after_apply(
     assert {"create-network", "create-volume", "create-container", "wait-healthy"} <= kinds
     assert apply(manifest).result.ok
     assert all(p.plan.empty for p in plan(manifest))
+
+
+def test_unlabelled_volume_with_the_apps_volume_name_is_an_error(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    volume = docker_client.volumes.create(f"{app_name}_data", labels=TEST_LABELS)
+    try:
+        applied = apply(write_manifest(tmp_path, web_app(app_name, free_port())))
+        assert any(
+            f"volume {app_name}_data already exists and is not managed by dockyard" in e
+            for e in applied.errors
+        )
+        assert ids(docker_client, app_name) == {}
+        volume.reload()  # still there, untouched
+    finally:
+        volume.remove(force=True)

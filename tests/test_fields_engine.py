@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from docker import DockerClient
+
 from dockyard_helpers import apply, plan, write_manifest
 from helpers import BASE_IMAGE
 
@@ -61,7 +62,9 @@ def test_secrets_are_files_on_tmpfs_never_env(
     assert "env-secret" not in str(api.attrs)
     assert not any("secret" in e.lower() for e in api.attrs["Config"]["Env"])
     # The host side is a tmpfs.
-    source = next(m["Source"] for m in api.attrs["Mounts"] if m["Destination"].endswith("api-token"))
+    source = next(
+        m["Source"] for m in api.attrs["Mounts"] if m["Destination"].endswith("api-token")
+    )
     with open("/proc/mounts") as mounts:
         tmpfs = [line.split()[1] for line in mounts if line.split()[2] == "tmpfs"]
     assert any(source.startswith(mp + "/") for mp in tmpfs)
@@ -283,7 +286,7 @@ def test_build_multi_stage_target_with_args_and_no_rebuild(
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(
         f"FROM {BASE_IMAGE} AS build\nARG WORD=none\n"
-        "RUN mkdir /out && echo \"$WORD\" > /out/word\n"
+        'RUN mkdir /out && echo "$WORD" > /out/word\n'
         f"FROM {BASE_IMAGE} AS runtime\nCOPY --from=build /out/word /word\n"
         "COPY page.txt /page.txt\n"
         f"FROM {BASE_IMAGE} AS unused\nRUN false\n"

@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
+if not console.is_terminal:
+    console.width = 200  # piped output: never truncate tables
 
 FilesOpt = Annotated[
     list[Path],
@@ -221,17 +223,19 @@ def status(
     if not report:
         console.print("no apps managed by dockyard on this engine")
     for name, services_report in report.items():
-        table = Table(title=f"app {name}", title_justify="left")
-        for col in ("SERVICE", "CONTAINER", "STATE", "HEALTH", "STATUS"):
-            table.add_column(col)
+        table = Table(title=f"app {name}", title_justify="left", box=None, pad_edge=False)
+        for col in ("SERVICE", "RUNNING", "HEALTHY", "CONTAINER", "STATE", "STATUS"):
+            table.add_column(col, no_wrap=True)
         for svc, info in services_report.items():
-            label = f"{svc} ({info['running']} running, {info['healthy']} healthy)"
+            total = len(info["containers"])
             for i, c in enumerate(info["containers"]):
+                first = i == 0
                 table.add_row(
-                    label if i == 0 else "",
+                    svc if first else "",
+                    f"{info['running']}/{total}" if first else "",
+                    str(info["healthy"]) if first else "",
                     c["name"],
                     c["state"],
-                    c["health"] or "-",
                     c["status"],
                 )
         console.print(table)

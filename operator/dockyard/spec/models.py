@@ -75,6 +75,8 @@ def _mode_range(value: int) -> int:
 Name = Annotated[str, AfterValidator(_dns_label)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
 def _restart_no(value: object) -> object:
     # YAML 1.1 reads an unquoted `restart: no` as false; Compose users write it that way.
     return "no" if value is False else value
