@@ -192,6 +192,8 @@ class Executor:
         elif k is Kind.CONNECT_NETWORK:
             e.connect(op.ref or "", op.image or "", op.aliases)
         elif k is Kind.START_CONTAINER:
+            if op.container is not None:
+                e.write_secrets(op.container, self.secrets.get(op.app, {}))
             e.start(op.ref or op.target)
         elif k is Kind.STOP_CONTAINER:
             e.stop(op.ref or op.target, op.timeout)

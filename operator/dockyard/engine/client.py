@@ -238,14 +238,18 @@ class Engine:
 
     # ---- containers --------------------------------------------------------------------
 
-    def create_container(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> str:
+    def write_secrets(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> list[str]:
+        """Put the container's secret files on the host tmpfs; returns their bind specs.
+
+        Done before every create and start: a tmpfs does not survive a reboot, and a
+        missing bind source would make Docker create an empty directory instead."""
         binds: list[str] = []
         for mount in d.config.mounts:
             if mount.kind != "secret":
                 continue
             secret = secrets.get(mount.source or "")
             if secret is None:
-                raise EngineError(f"create {d.name}: secret {mount.source} has no value")
+                raise EngineError(f"{d.name}: secret {mount.source} has no value")
             host = self.secrets.write(
                 d.app,
                 d.service,
@@ -256,6 +260,10 @@ class Engine:
                 mount.gid,
             )
             binds.append(f"{host}:{mount.target}:ro")
+        return binds
+
+    def create_container(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> str:
+        binds = self.write_secrets(d, secrets)
         body = container_body(d.config, d.labels, binds)
         result = self._call(
             f"create container {d.name}",
