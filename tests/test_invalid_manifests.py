@@ -566,6 +566,13 @@ CASES = [
         "exactly one of url and agent",
     ),
     Case(
+        "docker-host-tls-file-missing",
+        "apiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\nmetadata: {name: edge}\n"
+        "spec: {url: 'tcp://10.0.0.17:2376', tls: {caFile: ca.pem}}\n",
+        "spec.tls.caFile",
+        "no such file 'ca.pem'",
+    ),
+    Case(
         "two-apps-same-name-in-folder",
         app("  services: []\n"),
         "metadata.name",

@@ -490,3 +490,18 @@ def test_yaml_octal_mode_is_read_as_octal(tmp_path: Path) -> None:
     )
 
     assert loaded.app.service("web").secrets[0].mode == 0o440
+
+
+def test_interpolated_numbers_are_validated_as_numbers(tmp_path: Path) -> None:
+    loaded = _load_one(
+        tmp_path,
+        "  services:\n"
+        "    - name: web\n"
+        "      image: busybox\n"
+        "      replicas: '${REPLICAS:-2}'\n"
+        "      stopGracePeriod: '${GRACE:-1m}'\n",
+        environ={"REPLICAS": "3"},
+    )
+
+    web = loaded.app.service("web")
+    assert (web.replicas, web.stop_grace_period) == (3, 60.0)
