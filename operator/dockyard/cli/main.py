@@ -77,6 +77,13 @@ def _load(files: list[Path]) -> list[LoadedApp]:
         for err in exc.errors:
             errors.print(f"  {_escape(err.render())}")
         raise typer.Exit(1) from None
+    if result.warnings:
+        errors.print(
+            "[yellow]warning:[/] Compose keys dockyard cannot honour were left out "
+            "(`dockyard import compose --strict` makes this an error):"
+        )
+        for warning in result.warnings:
+            errors.print(f"  {_escape(warning)}")
     if not result.apps:
         raise _fail(f"no App manifests found in {', '.join(map(str, files))}")
     return result.apps
@@ -266,6 +273,73 @@ def delete(
             console.print(f"kept volume(s) {', '.join(kept)} (use --volumes to remove them)")
     if not result.ok:
         raise typer.Exit(1)
+
+
+import_app = typer.Typer(help="Translate other formats into App manifests.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("compose")
+def import_compose_cmd(
+    files: Annotated[
+        list[Path],
+        typer.Option(
+            "-f",
+            "--file",
+            help="Compose file (repeatable; later files override earlier ones). "
+            "Default: compose.yaml or docker-compose.yml in the current folder.",
+        ),
+    ] = [],  # noqa: B006
+    env_file: Annotated[
+        list[Path],
+        typer.Option("--env-file", help="Env file for interpolation (replaces .env)."),
+    ] = [],  # noqa: B006
+    profile: Annotated[
+        list[str], typer.Option("--profile", help="Activate a Compose profile (repeatable).")
+    ] = [],  # noqa: B006
+    project_name: Annotated[
+        str | None,
+        typer.Option("--project-name", "-p", help="App name (default: name: or folder)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the manifest here (default: stdout)."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail if any Compose key has no equivalent.")
+    ] = False,
+) -> None:
+    """Write the App manifest equivalent to a Compose project, with comments where a
+    Compose key had no exact equivalent."""
+    from dockyard.spec.compose import import_compose
+
+    if not files:
+        candidates = [
+            Path(n)
+            for n in ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+        ]
+        files = [next((c for c in candidates if c.is_file()), candidates[0])]
+    try:
+        result = import_compose(
+            files,
+            env_files=env_file or None,
+            profiles=profile or None,
+            project_name=project_name,
+            strict=strict,
+        )
+    except SpecError as exc:
+        errors.print("[red]cannot import:[/]")
+        for err in exc.errors:
+            errors.print(f"  {_escape(err.render())}")
+        raise typer.Exit(1) from None
+    text = result.to_yaml()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"wrote App {result.name} to {output}")
+    for warning in result.warnings:
+        errors.print(f"[yellow]warning:[/] not imported: {_escape(warning.render())}")
 
 
 @app.command()

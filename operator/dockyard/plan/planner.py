@@ -130,11 +130,21 @@ def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
         for net_name in c.networks:
             removed_by_net.setdefault(net_name, []).append(rm)
 
-    # Images needed by containers to be created.
+    # Images needed by containers to be created, per container: services sharing an image
+    # may differ in pullPolicy. One with Never may use what another service pulls.
+    creating = [
+        d for d in desired.containers if d.name in actions and actions[d.name][0] != "start"
+    ]
     image_ops: dict[str, str | None] = {}
-    for d in desired.containers:
-        if d.name in actions and actions[d.name][0] in ("create", "replace"):
-            image_ops.setdefault(d.config.image, _image_op(b, d, observed))
+    providers: dict[str, str] = {}
+    for d in creating:
+        if d.pull_policy != "Never" or d.build is not None:
+            image_ops[d.name] = op = _image_op(b, d, observed)
+            if op:
+                providers.setdefault(d.config.image, op)
+    for d in creating:
+        if d.name not in image_ops:
+            image_ops[d.name] = providers.get(d.config.image) or _image_op(b, d, observed)
 
     order = _service_order(desired)
     start_ops: dict[str, str] = {}
@@ -144,7 +154,7 @@ def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
             if d.name not in actions:
                 continue
             action, cause, obs_c = actions[d.name]
-            image_dep = image_ops.get(d.config.image)
+            image_dep = image_ops.get(d.name)
             remove_dep: str | None = None
             if action == "replace" and obs_c is not None:
                 stop = _stop(b, obs_c, cause, [image_dep]) if obs_c.running else None
@@ -233,7 +243,27 @@ def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
                 network=desired_net,
             )
             _rewire(b, obs_net.name, create_net)
+    _free_ports_first(b)
     return b.plan()
+
+
+def _free_ports_first(b: _Builder) -> None:
+    # A host port is free only once the container holding it has stopped, and the observed
+    # state does not say which ports an old container holds: a start that publishes ports
+    # waits for every stop in the plan (a renamed service keeping its port, ports swapped).
+    stops = [op for op in b.ops.values() if op.kind is Kind.STOP_CONTAINER]
+    changed = False
+    for op_id, op in list(b.ops.items()):
+        if op.kind is not Kind.START_CONTAINER or op.container is None:
+            continue
+        if not any(p.published is not None for p in op.container.config.ports):
+            continue
+        extra = tuple(s.id for s in stops if s.target != op.target and s.id not in op.deps)
+        if extra:
+            b.ops[op_id] = replace(op, deps=(*op.deps, *extra))
+            changed = True
+    if changed:
+        b.ops = _topological(b.ops)
 
 
 def _container_action(

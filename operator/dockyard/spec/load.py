@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .compose import import_compose, is_compose_document
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
 from .interpolate import interpolate_tree
@@ -75,6 +76,8 @@ class LoadedApp:
 class LoadResult:
     apps: list[LoadedApp]
     hosts: list[DockerHost]
+    # Compose keys that had no exact equivalent (files given as Compose are imported).
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> LoadResult:
@@ -96,17 +99,24 @@ def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
             errors.append(
                 FieldError(str(path), "no such file or folder", "check the path given to -f")
             )
-    for file, explicit in files:
+    warnings: list[str] = []
+    for group, explicit in _group_compose_files(files):
+        file = group[0]
         try:
+            text = file.read_text(encoding="utf-8")
+            if len(group) > 1 or _is_compose_text(text):
+                loaded = _load_compose(group, environ, warnings)
+                apps.append(loaded)
+                continue
             result = load_text(
-                file.read_text(encoding="utf-8"),
+                text,
                 source=str(file),
                 base_dir=file.parent,
                 environ=environ,
                 explicit=explicit,
             )
         except SpecError as exc:
-            errors.extend(exc.errors)
+            errors.extend(exc.with_source(str(file)).errors)
             continue
         except (OSError, UnicodeDecodeError) as exc:
             errors.append(FieldError(str(file), f"cannot read: {exc}"))
@@ -116,7 +126,61 @@ def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
     _check_duplicates(apps, errors)
     if errors:
         raise SpecError(errors)
-    return LoadResult(apps, hosts)
+    return LoadResult(apps, hosts, warnings)
+
+
+_COMPOSE_BASES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+_COMPOSE_OVERRIDES = {
+    "compose.override.yaml": "compose",
+    "compose.override.yml": "compose",
+    "docker-compose.override.yaml": "docker-compose",
+    "docker-compose.override.yml": "docker-compose",
+}
+
+
+def _group_compose_files(files: list[tuple[Path, bool]]) -> list[tuple[list[Path], bool]]:
+    """In a folder, `compose.override.yaml` is merged over `compose.yaml`, as Compose does."""
+    found = {f for f, _ in files}
+    groups: list[tuple[list[Path], bool]] = []
+    merged: set[Path] = set()
+    for file, explicit in files:
+        stem = _COMPOSE_OVERRIDES.get(file.name)
+        if stem is not None and not explicit:
+            bases = [file.parent / f"{stem}{ext}" for ext in (".yaml", ".yml")]
+            if any(b in found for b in bases):
+                continue  # merged into its base below
+        group = [file]
+        if file.name in _COMPOSE_BASES and not explicit:
+            stem = file.name.rsplit(".", 1)[0]
+            for ext in (".yaml", ".yml"):
+                override = file.parent / f"{stem}.override{ext}"
+                if override in found and override not in merged:
+                    group.append(override)
+                    merged.add(override)
+        groups.append((group, explicit))
+    return groups
+
+
+def _is_compose_text(text: str) -> bool:
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError:
+        # Compose's own tags (!reset, !override) are not plain YAML: let the importer judge.
+        return "services:" in text and "apiVersion:" not in text
+    return len(docs) == 1 and is_compose_document(docs[0])
+
+
+def _load_compose(group: list[Path], environ: Mapping[str, str], warnings: list[str]) -> LoadedApp:
+    """A Compose project read directly: imported to an App, then loaded like any manifest."""
+    imported = import_compose(group, environ=environ)
+    source = str(group[0])
+    warnings.extend(f"{source}: {w.render()}" for w in imported.warnings)
+    env = _interpolation_env(imported.base_dir, environ)
+    errors: list[FieldError] = []
+    loaded = parse_app(imported.app, source, imported.base_dir, env, errors)
+    if loaded is None or errors:
+        raise SpecError(errors)
+    return loaded
 
 
 def _check_duplicates(apps: list[LoadedApp], errors: list[FieldError]) -> None:
