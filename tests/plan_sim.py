@@ -28,7 +28,7 @@ from dockyard.engine.observed import (
     ObservedVolume,
     normalize_image_ref,
 )
-from dockyard.plan.operations import Kind, Operation, Plan
+from dockyard.plan.operations import Operation, Plan
 from dockyard.spec import naming
 
 _IDS = itertools.count(1)
@@ -177,7 +177,9 @@ class _Engine:
             networks=tuple(self.networks.values()),
             volumes=tuple(self.volumes.values()),
             images=frozenset(self.images),
-            configs={c.id: self.configs[c.id] for c in self.containers.values() if c.id in self.configs},
+            configs={
+                c.id: self.configs[c.id] for c in self.containers.values() if c.id in self.configs
+            },
         )
 
     # --- lookups -----------------------------------------------------------------------

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from docker import DockerClient
-from dockyard_helpers import apply, free_port
-from helpers import BASE_IMAGE
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app as cli
+from dockyard_helpers import apply, free_port
+from helpers import BASE_IMAGE
 
 pytestmark = pytest.mark.engine
 
