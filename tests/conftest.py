@@ -18,6 +18,7 @@ import docker.errors
 import pytest
 from docker import DockerClient
 
+from dockyard.engine.secrets import SecretStore
 from helpers import APP_LABEL, BASE_IMAGE, SCRIPTS_DIR, TEST_LABEL, unique_name
 
 
@@ -97,3 +98,5 @@ def app_name(docker_client: DockerClient) -> Iterator[str]:
     name = unique_name("t")
     yield name
     remove_labelled(docker_client, f"{APP_LABEL}={name}")
+    # Secret files dockyard wrote for the app's containers on the host's tmpfs.
+    SecretStore().forget_app(name)

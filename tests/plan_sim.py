@@ -9,8 +9,9 @@ without stopping it). Each refusal is a `SimError`, an AssertionError naming the
 operation.
 
 Operations run in plan order, or in a random order the dependencies allow (pass
-`rng`): the executor runs every ready operation at once, so a plan is only right
-if it is right in every such order.
+`rng`), or with stops and removals as late as the dependencies allow
+(`teardown_last`): the executor runs every ready operation at once, so a plan is
+only right if it is right in every such order.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dockyard.engine.observed import (
     ObservedVolume,
     normalize_image_ref,
 )
-from dockyard.plan.operations import Operation, Plan
+from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.spec import naming
 
 _IDS = itertools.count(1)
@@ -72,6 +73,7 @@ def simulate(
     stop_exit_code: int = 0,
     remove_volumes: bool = False,
     rng: random.Random | None = None,
+    teardown_last: bool = False,
 ) -> SimState:
     """The engine's state after running `plan` against `observed`."""
     return run(
@@ -81,6 +83,7 @@ def simulate(
         stop_exit_code=stop_exit_code,
         remove_volumes=remove_volumes,
         rng=rng,
+        teardown_last=teardown_last,
     ).state
 
 
@@ -92,6 +95,7 @@ def run(
     stop_exit_code: int = 0,
     remove_volumes: bool = False,
     rng: random.Random | None = None,
+    teardown_last: bool = False,
 ) -> Outcome:
     """Like `simulate`, also saying which operations failed (as at apply) or were skipped.
 
@@ -104,7 +108,7 @@ def run(
     failed: list[Operation] = []
     skipped: list[Operation] = []
     bad: set[str] = set()
-    for op in _execution_order(plan, rng):
+    for op in _execution_order(plan, rng, teardown_last):
         if any(d in bad for d in op.deps):
             skipped.append(op)
             bad.add(op.id)
@@ -128,15 +132,20 @@ def check_order(plan: Plan) -> None:
         seen.add(op.id)
 
 
-def _execution_order(plan: Plan, rng: random.Random | None) -> list[Operation]:
-    if rng is None:
+_TEARDOWN = (Kind.STOP_CONTAINER, Kind.REMOVE_CONTAINER, Kind.REMOVE_NETWORK, Kind.REMOVE_VOLUME)
+
+
+def _execution_order(plan: Plan, rng: random.Random | None, teardown_last: bool) -> list[Operation]:
+    if rng is None and not teardown_last:
         return list(plan.operations)
     pending = list(plan.operations)
     finished: set[str] = set()
     order: list[Operation] = []
     while pending:
         ready = [op for op in pending if all(d in finished for d in op.deps)]
-        op = rng.choice(ready)
+        if teardown_last:
+            ready = [op for op in ready if op.kind not in _TEARDOWN] or ready
+        op = rng.choice(ready) if rng else ready[0]
         pending.remove(op)
         finished.add(op.id)
         order.append(op)

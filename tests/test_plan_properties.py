@@ -55,7 +55,7 @@ def app_docs(draw: st.DrawFn) -> dict[str, Any]:
     networks = draw(st.lists(st.sampled_from(NETWORKS), unique=True, max_size=2))
     volumes = draw(st.lists(st.sampled_from(VOLUMES), unique=True, max_size=2))
     names = draw(st.lists(st.sampled_from(SERVICES), unique=True, min_size=1, max_size=4))
-    free_ports = [8000, 8001, 8002, 8003]
+    free_ports = [8000, 8001, 8002, 8003]  # one per service: validation refuses clashes
     services: list[dict[str, Any]] = []
     # How others depend on a service: a job that completes is never also awaited as healthy.
     awaited: dict[str, str] = {}
@@ -63,7 +63,7 @@ def app_docs(draw: st.DrawFn) -> dict[str, Any]:
         svc: dict[str, Any] = {
             "name": name,
             "image": draw(st.sampled_from(IMAGES)),
-            "replicas": draw(st.integers(0, 3)),
+            "replicas": draw(st.sampled_from([0, 1, 1, 2, 3])),
             "restart": draw(st.sampled_from(["no", "always", "unless-stopped", "on-failure"])),
             "pullPolicy": draw(
                 st.sampled_from(["IfNotPresent", "IfNotPresent", "Always", "Never"])
@@ -88,7 +88,8 @@ def app_docs(draw: st.DrawFn) -> dict[str, Any]:
         if svc.get("networkMode") not in ("host", "none") and draw(st.booleans()):
             port: dict[str, Any] = {"target": 80}
             if svc["replicas"] == 1 and draw(st.booleans()):
-                port["published"] = free_ports.pop(0)
+                port["published"] = draw(st.sampled_from(free_ports))
+                free_ports.remove(port["published"])
             svc["ports"] = [port]
         if draw(st.booleans()):
             svc["healthcheck"] = HEALTHCHECK
@@ -238,16 +239,18 @@ def expected_failures(plan: Plan, observed: ObservedState, failed: list[str]) ->
     observed=engine_states(),
     health=st.sampled_from(["healthy", "starting"]),
     seed=st.integers(0, 2**16),
+    teardown_last=st.booleans(),
 )
 def test_replanning_after_apply_is_empty(
-    doc: dict[str, Any], observed: SimState, health: str, seed: int
+    doc: dict[str, Any], observed: SimState, health: str, seed: int, teardown_last: bool
 ) -> None:
     want = desired(doc)
     plan = plan_app(want, observed)
     assert_well_formed(plan, observed)
     # Strangers have unrelated names and nothing is external: nothing to refuse.
     assert plan.errors == ()
-    outcome = run(plan, observed, health=health, rng=random.Random(seed))
+    order = random.Random(seed)
+    outcome = run(plan, observed, health=health, rng=order, teardown_last=teardown_last)
     if outcome.ok:
         replan = plan_app(want, outcome.state)
         assert replan.empty, f"plan:\n{plan.render()}\n\nreplan:\n{replan.render()}"

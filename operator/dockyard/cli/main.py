@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,7 +41,8 @@ FilesOpt = Annotated[
     typer.Option(
         "-f",
         "--filename",
-        help="Manifest file or folder (repeatable). Folders are read recursively.",
+        metavar="PATH",
+        help="Manifest or Compose file, or a folder of them (repeatable; read recursively).",
     ),
 ]
 HostOpt = Annotated[
@@ -49,12 +51,13 @@ HostOpt = Annotated[
         "--host",
         "-H",
         envvar="DOCKER_HOST",
+        metavar="URL",
         help="Docker engine URL (default: DOCKER_HOST, else the local socket).",
     ),
 ]
 ConcurrencyOpt = Annotated[
     int,
-    typer.Option("--concurrency", "-j", min=1, help="Engine calls run at once."),
+    typer.Option("--concurrency", "-j", min=1, metavar="N", help="Engine calls run at once."),
 ]
 
 
@@ -67,13 +70,14 @@ def _escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def _load(files: list[Path]) -> list[LoadedApp]:
+def _load(files: list[Path], applying: bool = True) -> list[LoadedApp]:
     if not files:
         raise _fail("no manifests given: pass -f FILE or -f DIR")
     try:
         result = load_paths(files)
     except SpecError as exc:
-        errors.print(f"[red]invalid manifest ({len(exc.errors)} problem(s)); nothing applied:[/]")
+        tail = "; nothing applied" if applying else ""
+        errors.print(f"[red]invalid manifest ({len(exc.errors)} problem(s)){tail}:[/]")
         for err in exc.errors:
             errors.print(f"  {_escape(err.render())}")
         raise typer.Exit(1) from None
@@ -112,7 +116,9 @@ def apply(
     files: FilesOpt = [],  # noqa: B006 - typer reads the default
     host: HostOpt = None,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print failures only.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only failures and the summary.")
+    ] = False,
 ) -> None:
     """Converge the engine to the manifests: create what is missing, replace what
     changed, remove what the apps no longer want. Exits non-zero if anything failed."""
@@ -139,12 +145,12 @@ def apply(
         raise typer.Exit(1)
 
 
-def _diff(files: list[Path], host: str | None, output: str) -> None:
+def _diff(files: list[Path], host: str | None, output: Format) -> None:
     loaded = _load(files)
     engine = Engine(host)
     plans = _plan(engine, loaded)
     merged = merge([p.plan for p in plans])
-    if output == "json":
+    if output is Format.json:
         console.print_json(merged.to_json())
     else:
         _report_plan_errors(plans)
@@ -161,18 +167,23 @@ def _diff(files: list[Path], host: str | None, output: str) -> None:
     raise typer.Exit(2 if merged.operations else 0)
 
 
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="Output format.")]
 
 
 @app.command()
-def diff(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = "text") -> None:  # noqa: B006
+def diff(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = Format.text) -> None:  # noqa: B006
     """Show the plan (each operation, what it waits for, and why); apply nothing.
     Exit code: 0 up to date, 2 changes pending, 1 error."""
     _diff(files, host, output)
 
 
 @app.command("plan")
-def plan_cmd(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = "text") -> None:  # noqa: B006
+def plan_cmd(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = Format.text) -> None:  # noqa: B006
     """Alias of diff."""
     _diff(files, host, output)
 
@@ -180,7 +191,7 @@ def plan_cmd(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = "te
 @app.command()
 def validate(files: FilesOpt = []) -> None:  # noqa: B006
     """Check manifests without touching any engine."""
-    loaded = _load(files)
+    loaded = _load(files, applying=False)
     for item in loaded:
         services = len(item.app.spec.services)
         console.print(f"{item.source}: App {item.name} is valid ({services} service(s))")
@@ -190,7 +201,7 @@ def validate(files: FilesOpt = []) -> None:  # noqa: B006
 def status(
     app_name: Annotated[str | None, typer.Argument(metavar="APP", help="One app only.")] = None,
     host: HostOpt = None,
-    output: OutputOpt = "text",
+    output: OutputOpt = Format.text,
 ) -> None:
     """Services and their containers: replicas running and healthy, per container."""
     engine = Engine(host)
@@ -224,7 +235,7 @@ def status(
         }
     if app_name is not None and not report[app_name]:
         raise _fail(f"no app named {app_name} on engine {engine.name}")
-    if output == "json":
+    if output is Format.json:
         console.print_json(json.dumps(report))
         return
     if not report:

@@ -243,7 +243,7 @@ def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
                 network=desired_net,
             )
             _rewire(b, obs_net.name, create_net)
-    pass  # _free_ports_first(b)
+    _free_ports_first(b)
     return b.plan()
 
 
