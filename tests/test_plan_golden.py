@@ -273,6 +273,26 @@ def test_pull_always_pulls_only_when_creating(load: Load, golden: Golden) -> Non
     assert plan_app(load(one("Always")), simulate(plan, present)).empty
 
 
+SHARED = """\
+apiVersion: dockyard.dev/v1alpha1
+kind: App
+metadata: {name: shared}
+spec:
+  services:
+    - {name: a, image: busybox:1.36, pullPolicy: Never}
+    - {name: b, image: busybox:1.36, pullPolicy: IfNotPresent}
+    - {name: c, image: busybox:1.36, pullPolicy: Always}
+"""
+
+
+def test_services_sharing_an_image_keep_their_own_pull_policy(load: Load, golden: Golden) -> None:
+    plan = plan_app(load(SHARED), ObservedState())
+    golden(plan)
+    # One pull serves the Never service too; nothing is reported missing.
+    assert not targets(plan, Kind.MISSING_IMAGE)
+    assert plan_app(load(SHARED), simulate(plan, ObservedState())).empty
+
+
 BUILT = """\
 apiVersion: dockyard.dev/v1alpha1
 kind: App
@@ -420,3 +440,23 @@ def test_delete_with_volumes(load: Load, golden: Golden) -> None:
     after = simulate(plan, state, remove_volumes=True)
     assert [v.name for v in after.volumes] == ["shared"]
     assert [n.name for n in after.networks] == ["bridge"]
+
+
+EXPLICIT_DEFAULT = """\
+apiVersion: dockyard.dev/v1alpha1
+kind: App
+metadata: {name: x}
+spec:
+  networks: [{name: back}]
+  services:
+    - {name: a, image: busybox:1.36, networks: [{name: default}, {name: back}]}
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="desired.py adds <app>_default only for services that use it implicitly",
+)
+def test_explicitly_attached_default_network_is_created(load: Load) -> None:
+    empty = ObservedState(images=images("busybox:1.36"))
+    simulate(plan_app(load(EXPLICIT_DEFAULT), empty), empty)

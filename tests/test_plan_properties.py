@@ -3,11 +3,14 @@
 The engine state is what an earlier version of the app left behind (a random
 app, planned and simulated), then disturbed the way real engines are: containers
 deleted, stopped, dead, carrying a stale config hash, extra managed replicas,
-strangers with unrelated names, networks with stale settings.
+strangers with unrelated names, networks with stale settings. A rollout from a
+cleanly applied version to an edit of it must succeed in any order the
+dependencies allow.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -180,15 +183,46 @@ def disturb(draw: st.DrawFn, state: SimState) -> SimState:
     )
 
 
+def edit(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
+    """The next version of an app: services with new env, rescaled, renamed; ports swapped."""
+    doc = copy.deepcopy(doc)
+    services: list[dict[str, Any]] = doc["spec"]["services"]
+    for svc in services:
+        change = draw(st.sampled_from(["none", "env", "scale", "rename"]))
+        if change == "env":
+            svc["env"] = [{"name": "EDITED", "value": "1"}]
+        elif change == "scale":
+            publishes = any("published" in p for p in svc.get("ports", []))
+            svc["replicas"] = draw(st.integers(0, 1 if publishes else 3))
+        elif change == "rename":
+            unused = [n for n in SERVICES if n not in {s["name"] for s in services}]
+            old, svc["name"] = svc["name"], draw(st.sampled_from(unused))
+            for other in services:
+                for dep in other.get("dependsOn", []):
+                    if dep["service"] == old:
+                        dep["service"] = svc["name"]
+    # A published port moving from one service to another.
+    single = [s for s in services if s["replicas"] == 1 and "networkMode" not in s]
+    if len(single) >= 2 and draw(st.booleans()):
+        a, b = draw(st.permutations(single))[:2]
+        a["ports"], b["ports"] = b.get("ports", []), a.get("ports", [])
+    return doc
+
+
 @st.composite
-def engine_states(draw: st.DrawFn) -> SimState:
-    """An engine holding some images, an earlier version of the app, and some disturbance."""
+def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], SimState]:
+    """A desired app, and an engine holding some images and perhaps an earlier version of
+    the app (a random one, or one the desired app is an edit of), then disturbed."""
     present = draw(st.lists(st.sampled_from(IMAGES), unique=True))
     state = SimState(images=frozenset(normalize_image_ref(i) for i in present))
+    doc = draw(app_docs())
     if draw(st.booleans()):
-        earlier = plan_app(desired(draw(app_docs())), state)
-        state = run(earlier, state, rng=random.Random(draw(st.integers(0, 2**16)))).state
-    return disturb(draw, state)
+        earlier = draw(app_docs())
+        order = random.Random(draw(st.integers(0, 2**16)))
+        state = run(plan_app(desired(earlier), state), state, rng=order).state
+        if draw(st.booleans()):
+            doc = edit(draw, earlier)
+    return doc, disturb(draw, state)
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -235,15 +269,15 @@ def expected_failures(plan: Plan, observed: ObservedState, failed: list[str]) ->
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    doc=app_docs(),
-    observed=engine_states(),
+    scenario=scenarios(),
     health=st.sampled_from(["healthy", "starting"]),
     seed=st.integers(0, 2**16),
     teardown_last=st.booleans(),
 )
 def test_replanning_after_apply_is_empty(
-    doc: dict[str, Any], observed: SimState, health: str, seed: int, teardown_last: bool
+    scenario: tuple[dict[str, Any], SimState], health: str, seed: int, teardown_last: bool
 ) -> None:
+    doc, observed = scenario
     want = desired(doc)
     plan = plan_app(want, observed)
     assert_well_formed(plan, observed)
@@ -264,11 +298,39 @@ def test_replanning_after_apply_is_empty(
             assert outcome.state.container_named(d.name) == old
 
 
+@st.composite
+def rollouts(draw: st.DrawFn) -> tuple[dict[str, Any], SimState]:
+    """An app applied cleanly (every image present), and the next version of it."""
+    state = SimState(images=frozenset(normalize_image_ref(i) for i in IMAGES))
+    earlier = draw(app_docs())
+    state = run(plan_app(desired(earlier), state), state).state
+    return edit(draw, earlier), state
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(observed=engine_states(), volumes=st.booleans(), seed=st.integers(0, 2**16))
-def test_delete_leaves_nothing_of_the_app_but_its_volumes(
-    observed: SimState, volumes: bool, seed: int
+@given(
+    rollout=rollouts(),
+    seed=st.integers(0, 2**16),
+    teardown_last=st.booleans(),
+)
+def test_rollout_to_the_next_version_succeeds_in_any_order(
+    rollout: tuple[dict[str, Any], SimState], seed: int, teardown_last: bool
 ) -> None:
+    doc, observed = rollout
+    want = desired(doc)
+    plan = plan_app(want, observed)
+    assert_well_formed(plan, observed)
+    outcome = run(plan, observed, rng=random.Random(seed), teardown_last=teardown_last)
+    assert outcome.ok, f"failed: {[op.id for op in outcome.failed]}\n{plan.render()}"
+    assert plan_app(want, outcome.state).empty
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios(), volumes=st.booleans(), seed=st.integers(0, 2**16))
+def test_delete_leaves_nothing_of_the_app_but_its_volumes(
+    scenario: tuple[dict[str, Any], SimState], volumes: bool, seed: int
+) -> None:
+    observed = scenario[1]
     plan = plan_delete(APP, observed, volumes=volumes)
     check_order(plan)
     outcome = run(plan, observed, remove_volumes=volumes, rng=random.Random(seed))

@@ -298,6 +298,8 @@ class Engine:
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "already in progress" in str(exc.explanation):
+                return  # someone else is removing it: the outcome is the one we want
             raise EngineError(f"remove {ref}: {exc.explanation or exc}") from None
 
     def wait_healthy(self, ref: str, timeout: float, poll: float = 0.25) -> None:
