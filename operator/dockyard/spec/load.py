@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
