@@ -453,10 +453,6 @@ spec:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="desired.py adds <app>_default only for services that use it implicitly",
-)
 def test_explicitly_attached_default_network_is_created(load: Load) -> None:
     empty = ObservedState(images=images("busybox:1.36"))
     simulate(plan_app(load(EXPLICIT_DEFAULT), empty), empty)

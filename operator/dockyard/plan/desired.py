@@ -109,7 +109,10 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
 
 
 def _uses_default_network(svc: Service) -> bool:
-    return svc.network_mode is None and not svc.networks
+    """Attached to `<app>_default`: implicitly (no networks), or by naming `default`."""
+    if svc.network_mode is not None:
+        return False
+    return not svc.networks or any(n.name == DEFAULT_NETWORK for n in svc.networks)
 
 
 def _build_spec(svc: Service, tag: str | None) -> BuildSpec | None:
