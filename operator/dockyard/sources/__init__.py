@@ -1,0 +1,1 @@
+"""Where desired state comes from: folders, git repositories (and later Kubernetes, MQTT)."""

@@ -1,0 +1,38 @@
+"""What every source gives the controller: snapshots of the apps it wants, with a revision."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dockyard.spec.load import LoadedApp
+
+
+@dataclass(frozen=True)
+class SourceUpdate:
+    """The whole desired state of one source at one revision.
+
+    `apps` is None when the newest content is invalid: the controller then keeps
+    the last good apps of this source running and reports `error` on them.
+    """
+
+    source: str  # stable id, e.g. "dir:/srv/apps" or "git:https://…#main:apps"
+    revision: str  # folder: hash of the manifests' contents; git: commit sha
+    apps: tuple[LoadedApp, ...] | None
+    error: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+Emit = Callable[[SourceUpdate], Awaitable[None]]
+
+
+class Source(Protocol):
+    """A long-running producer of SourceUpdates; emits only when something changed."""
+
+    @property
+    def id(self) -> str: ...
+
+    async def run(self, emit: Emit) -> None:
+        """Emit the first snapshot as soon as possible, then one per change, until cancelled."""
+        ...
