@@ -199,6 +199,8 @@ class Executor:
             e.stop(op.ref or op.target, op.timeout)
         elif k is Kind.REMOVE_CONTAINER:
             e.remove_container(op.ref or op.target)
+        elif k is Kind.RESTART_CONTAINER:
+            e.restart(op.ref or op.target, op.timeout)
         elif k is Kind.WAIT_HEALTHY:
             e.wait_healthy(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
         elif k is Kind.WAIT_COMPLETED:

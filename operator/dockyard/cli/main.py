@@ -286,6 +286,117 @@ def delete(
         raise typer.Exit(1)
 
 
+def _duration(value: str) -> float:
+    from dockyard.spec.units import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def run(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SOURCE...",
+            help="Folders or files of manifests, or git repositories "
+            "(git+file://…, https://…, ssh://…; see docs/sources.md).",
+        ),
+    ],
+    host: HostOpt = None,
+    resync: Annotated[
+        str, typer.Option(metavar="DURATION", help="Relist the engine and reconcile every app.")
+    ] = "60s",
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune/--no-prune",
+            help="Remove an app's containers when its manifest disappears from its source.",
+        ),
+    ] = True,
+    interval: Annotated[
+        str, typer.Option(metavar="DURATION", help="How often folders are checked for changes.")
+    ] = "1s",
+    git_interval: Annotated[
+        str, typer.Option(metavar="DURATION", help="How often git repositories are fetched.")
+    ] = "30s",
+    listen: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Where /healthz, /readyz, /metrics and /status "
+            "are served (loopback by default; port 0 picks one).",
+        ),
+    ] = "127.0.0.1:9129",
+    state_dir: Annotated[
+        Path,
+        typer.Option(
+            metavar="DIR", help="Where the controller keeps the apps it owns and git checkouts."
+        ),
+    ] = Path("/var/lib/dockyard/controller"),
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Apps reconciled at once.")] = 4,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    log_format: Annotated[LogFormat, typer.Option(help="Log format.")] = LogFormat.text,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
+    ] = "info",
+) -> None:
+    """Keep the engine converged to the sources, forever: reconcile on every change in a
+    source or on the engine, and every --resync. Stops cleanly on SIGTERM or Ctrl-C
+    (containers keep running)."""
+    from dockyard.controller import logs
+    from dockyard.controller.http import HealthServer
+    from dockyard.controller.reconciler import Controller, Settings
+    from dockyard.sources.parse import source_from_arg
+
+    logs.setup(log_format.value, log_level)
+    bind_host, _, bind_port = listen.rpartition(":")
+    if not bind_host or not bind_port.isdigit():
+        raise _fail(f"--listen {listen!r}: write HOST:PORT, e.g. 127.0.0.1:9129")
+    try:
+        parsed = [
+            source_from_arg(
+                arg,
+                interval_dir=_duration(interval),
+                interval_git=_duration(git_interval),
+                cache_dir=state_dir / "git",
+            )
+            for arg in sources
+        ]
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    settings = Settings(
+        resync=_duration(resync),
+        prune=prune,
+        workers=workers,
+        concurrency=concurrency,
+        state_dir=state_dir,
+    )
+
+    async def main_loop() -> None:
+        import signal
+
+        controller = Controller(Engine(host), parsed, settings)
+        server = HealthServer(controller, bind_host, int(bind_port))
+        await server.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: loop.create_task(controller.stop()))
+        try:
+            await controller.run()
+        finally:
+            await server.stop()
+
+    asyncio.run(main_loop())
+
+
 import_app = typer.Typer(help="Translate other formats into App manifests.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 

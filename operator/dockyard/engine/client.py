@@ -34,6 +34,50 @@ _EXIT = re.compile(r"Exited \((-?\d+)\)")
 _NS = 1_000_000_000
 
 
+class _CountingAPIClient(docker.APIClient):  # type: ignore[misc]
+    """Counts HTTP requests to the engine: the proof that a no-op reconcile makes none."""
+
+    requests = 0
+
+    def _get(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return super()._get(*args, **kwargs)
+
+    def _post(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return super()._post(*args, **kwargs)
+
+    def _put(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return super()._put(*args, **kwargs)
+
+    def _delete(self, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        return super()._delete(*args, **kwargs)
+
+
+EVENT_ACTIONS = [
+    "create",
+    "start",
+    "die",
+    "destroy",
+    "rename",
+    "health_status",
+    "pause",
+    "unpause",
+    "update",
+    "oom",
+    "connect",
+    "disconnect",
+    "tag",
+    "untag",
+    "delete",
+    "pull",
+    "load",
+    "import",
+]
+
+
 class Engine:
     def __init__(
         self,
@@ -47,8 +91,14 @@ class Engine:
         self.url = url
         self._pool_size = pool_size
         self._timeout = timeout
-        self._api: docker.APIClient | None = None
+        self._api: _CountingAPIClient | None = None
         self.secrets = secrets or SecretStore()
+        self._image_env: dict[str, frozenset[str]] = {}
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests made to the engine so far (0 before the first)."""
+        return self._api.requests if self._api is not None else 0
 
     @property
     def api(self) -> docker.APIClient:
@@ -60,11 +110,11 @@ class Engine:
                     "max_pool_size": self._pool_size,
                 }
                 if self.url:
-                    self._api = docker.APIClient(base_url=self.url, **kwargs)
+                    self._api = _CountingAPIClient(base_url=self.url, **kwargs)
                 else:
                     env = docker.utils.kwargs_from_env()
                     env.update(kwargs)
-                    self._api = docker.APIClient(**env)
+                    self._api = _CountingAPIClient(**env)
             except docker.errors.DockerException as exc:
                 raise EngineUnavailable(self._unreachable(exc)) from None
         return self._api
@@ -301,6 +351,66 @@ class Engine:
             if exc.status_code == 409 and "already in progress" in str(exc.explanation):
                 return  # someone else is removing it: the outcome is the one we want
             raise EngineError(f"remove {ref}: {exc.explanation or exc}") from None
+
+    def restart(self, ref: str, timeout: float | None = None) -> None:
+        t = 10 if timeout is None else max(0, round(timeout))
+        self._call(f"restart {ref}", lambda: self.api.restart(ref, timeout=t))
+
+    def events(self) -> Any:
+        """A blocking stream of the engine events that can change what dockyard observes.
+
+        Exec events (every healthcheck run) are filtered out by the engine itself."""
+        return self._call(
+            "watch events",
+            lambda: self.api.events(decode=True, filters={"event": EVENT_ACTIONS}),
+        )
+
+    def config_drift(self, container_id: str, d: DesiredContainer) -> str | None:
+        """Why a container's real config differs from what its labels claim, or None.
+
+        Catches a container recreated by hand with dockyard's labels copied onto it."""
+        data = self._call(
+            f"inspect {container_id}", lambda: self.api.inspect_container(container_id)
+        )
+        cfg, host = data.get("Config") or {}, data.get("HostConfig") or {}
+        want = container_body(d.config, d.labels, [])
+        if cfg.get("Image") != want["Image"]:
+            return f"image is {cfg.get('Image')}, not {want['Image']}"
+        for key in ("Cmd", "Entrypoint"):
+            if key in want and cfg.get(key) != want[key]:
+                return f"{key.lower()} was changed outside dockyard"
+        for key in ("WorkingDir", "User"):
+            if (cfg.get(key) or "") != (want.get(key) or ""):
+                return f"{key} was changed outside dockyard"
+        actual_env = set(cfg.get("Env") or [])
+        wanted_env = set(want["Env"])
+        if not wanted_env <= actual_env:
+            missing = sorted(e.split("=", 1)[0] for e in wanted_env - actual_env)
+            return f"environment differs ({', '.join(missing)})"
+        extra = actual_env - wanted_env - self.image_env(str(cfg.get("Image")))
+        if extra:
+            return f"environment differs ({', '.join(sorted(e.split('=', 1)[0] for e in extra))})"
+        want_host = want["HostConfig"]
+        for key in ("RestartPolicy", "Memory", "NanoCpus", "ReadonlyRootfs", "Privileged"):
+            if key in want_host and host.get(key) != want_host[key]:
+                if (
+                    key == "RestartPolicy"
+                    and host.get(key, {}).get("Name") == want_host[key]["Name"]
+                    and int(host[key].get("MaximumRetryCount") or 0)
+                    == int(want_host[key].get("MaximumRetryCount") or 0)
+                ):
+                    continue
+                return f"{key} was changed outside dockyard"
+        return None
+
+    def image_env(self, image: str) -> frozenset[str]:
+        if image not in self._image_env:
+            try:
+                data = self.api.inspect_image(image)
+            except docker.errors.DockerException:
+                return frozenset()
+            self._image_env[image] = frozenset((data.get("Config") or {}).get("Env") or [])
+        return self._image_env[image]
 
     def wait_healthy(self, ref: str, timeout: float, poll: float = 0.25) -> None:
         deadline = time.monotonic() + timeout

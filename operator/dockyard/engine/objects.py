@@ -95,6 +95,8 @@ class DesiredContainer:
     config_hash: str
     pull_policy: str
     build: BuildSpec | None = None
+    # Acted on by the controller, not by the engine: not part of the config hash.
+    restart_when_unhealthy: bool = False
 
     @property
     def labels(self) -> dict[str, str]:

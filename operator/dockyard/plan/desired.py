@@ -94,6 +94,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
                     config_hash=config_hash,
                     pull_policy=svc.pull_policy,
                     build=build,
+                    restart_when_unhealthy=svc.restart_when_unhealthy,
                 )
             )
     depends = {

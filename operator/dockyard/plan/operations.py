@@ -23,6 +23,7 @@ class Kind(StrEnum):
     START_CONTAINER = "start-container"
     STOP_CONTAINER = "stop-container"
     REMOVE_CONTAINER = "remove-container"
+    RESTART_CONTAINER = "restart-container"
     WAIT_HEALTHY = "wait-healthy"
     WAIT_COMPLETED = "wait-completed"
 

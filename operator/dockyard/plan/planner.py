@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from dockyard.engine.objects import DesiredContainer
@@ -48,8 +48,20 @@ class _Builder:
         return Plan(tuple(self.ops.values()), tuple(self.warnings), tuple(self.errors))
 
 
-def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
-    """Operations that make the engine hold exactly what `desired` wants for its app."""
+def plan_app(
+    desired: DesiredApp,
+    observed: ObservedState,
+    replace: Mapping[str, str] | None = None,
+    restart: Mapping[str, str] | None = None,
+) -> Plan:
+    """Operations that make the engine hold exactly what `desired` wants for its app.
+
+    `replace` names containers (with a cause) whose real config was found to differ
+    from their labels (changed out of band); `restart` names running containers the
+    controller decided to restart (unhealthy, past their backoff).
+    """
+    replace = replace or {}
+    restart = restart or {}
     b = _Builder(desired.name)
     app = desired.name
     by_name = {c.name: c for c in observed.containers}
@@ -108,6 +120,11 @@ def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
     for d in desired.containers:
         obs_c = by_name.get(d.name)
         decided = _container_action(d, obs_c, recreated_nets, b)
+        if decided is None and obs_c is not None and obs_c.app == d.app:
+            if d.name in replace:
+                decided = ("replace", replace[d.name])
+            elif d.name in restart and obs_c.running:
+                decided = ("restart", restart[d.name])
         if decided is not None:
             actions[d.name] = (decided[0], decided[1], obs_c)
 
@@ -169,6 +186,16 @@ def plan_app(desired: DesiredApp, observed: ObservedState) -> Plan:
                 replaced_removals[d.name] = remove_dep
                 for net_name in obs_c.networks:
                     removed_by_net.setdefault(net_name, []).append(remove_dep)
+            if action == "restart" and obs_c is not None:
+                b.add(
+                    Kind.RESTART_CONTAINER,
+                    d.name,
+                    cause,
+                    ref=obs_c.id,
+                    service=d.service,
+                    timeout=d.config.stop_grace_period,
+                )
+                continue
             if action in ("create", "replace"):
                 create_cause = "no existing container" if action == "create" else cause
                 nets = d.config.networks

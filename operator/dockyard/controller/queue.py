@@ -1,0 +1,83 @@
+"""A work queue keyed by app, as client-go's: deduplicated, one worker per key at a time,
+per-key exponential backoff for failures, and delayed re-adds."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class WorkQueue:
+    def __init__(self, base_delay: float = 1.0, max_delay: float = 300.0) -> None:
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._dirty: set[str] = set()  # waiting in the queue
+        self._processing: set[str] = set()
+        self._again: set[str] = set()  # added while processing: re-queue when done
+        self._failures: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._shutdown = False
+
+    def __len__(self) -> int:
+        return len(self._dirty)
+
+    def add(self, key: str) -> None:
+        if self._shutdown:
+            return
+        if key in self._processing:
+            self._again.add(key)
+            return
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        self._queue.put_nowait(key)
+
+    def add_after(self, key: str, delay: float) -> None:
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        existing = self._timers.get(key)
+        if existing is not None and existing.when() <= loop.time() + delay:
+            return  # an earlier retry is already scheduled
+        if existing is not None:
+            existing.cancel()
+        self._timers[key] = loop.call_later(delay, self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def add_rate_limited(self, key: str) -> float:
+        """Re-add after this key's backoff (base * 2**failures, capped); returns the delay."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = float(min(self.base_delay * (2**failures), self.max_delay))
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def failures(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+    async def get(self) -> str:
+        while True:
+            key = await self._queue.get()
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self._processing.add(key)
+                return key
+
+    def done(self, key: str) -> None:
+        self._processing.discard(key)
+        if key in self._again:
+            self._again.discard(key)
+            self.add(key)
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()

@@ -1,0 +1,515 @@
+"""The controller: keeps the engine converged to what the sources want, forever.
+
+Level-based, as controller-runtime: every trigger (a source update, an engine
+event, the periodic resync) only enqueues an app name; a worker then reconciles
+that app from the whole desired and observed state. Reads come from the event-fed
+cache, so a reconcile with nothing to do makes no engine call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.apply.converge import build_tags
+from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Executor
+from dockyard.engine.cache import EngineCache
+from dockyard.engine.client import Engine
+from dockyard.engine.errors import EngineError
+from dockyard.engine.observed import ObservedState
+from dockyard.plan.desired import DesiredApp, desired_app
+from dockyard.plan.operations import Kind, Operation, Plan
+from dockyard.plan.planner import plan_app, plan_delete
+from dockyard.sources.base import Source, SourceUpdate
+from dockyard.spec.load import LoadedApp
+
+from .metrics import Metrics
+from .ownership import Ownership
+from .queue import WorkQueue
+from .status import AppStatus, replica_counts
+
+log = logging.getLogger("dockyard.controller")
+
+REPAIR_KINDS = {Kind.CREATE_CONTAINER, Kind.CREATE_NETWORK, Kind.CREATE_VOLUME}
+
+
+def _is_repair(op: Operation) -> bool:
+    """An operation that restores something, as opposed to rolling out a change."""
+    if op.kind == Kind.START_CONTAINER:
+        return op.cause != "new container"  # a stopped container started again
+    return op.kind in REPAIR_KINDS
+
+
+@dataclass
+class Settings:
+    resync: float = 60.0
+    prune: bool = True
+    workers: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
+    state_dir: Path = Path("/var/lib/dockyard/controller")
+    # restartWhenUnhealthy: first restart at once, then base doubling to max; reset after
+    # `backoff_reset` healthy.
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    backoff_reset: float = 600.0
+    # Failed reconciles are retried per app with this backoff.
+    retry_base: float = 1.0
+    retry_max: float = 300.0
+
+
+@dataclass
+class Wanted:
+    loaded: LoadedApp
+    desired: DesiredApp
+    source: str
+    revision: str
+
+
+@dataclass
+class CrashLoop:
+    restarts: int = 0
+    next_allowed: float = 0.0
+    healthy_since: float | None = None
+
+
+@dataclass
+class _AppState:
+    status: AppStatus
+    converged: DesiredApp | None = None  # the desired state last fully applied
+    verified: set[str] = field(default_factory=set)  # container ids checked against labels
+    crash: dict[str, CrashLoop] = field(default_factory=dict)
+
+
+class Controller:
+    def __init__(
+        self,
+        engine: Engine,
+        sources: Sequence[Source],
+        settings: Settings | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sources = list(sources)
+        self.settings = settings or Settings()
+        self.metrics = metrics or Metrics()
+        self.queue = WorkQueue(self.settings.retry_base, self.settings.retry_max)
+        self.cache = EngineCache(engine, self._on_engine_change)
+        self.wanted: dict[str, Wanted] = {}
+        self.by_source: dict[str, set[str]] = {}
+        self.source_errors: dict[str, str] = {}
+        self.sources_ready: set[str] = set()
+        self.ownership = Ownership(self.settings.state_dir)
+        self.apps: dict[str, _AppState] = {}
+        self._stopping = asyncio.Event()
+        self._busy = 0
+        self._pruned_orphans = False
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.cache.synced and len(self.sources_ready) == len(self.sources)
+
+    async def run(self) -> None:
+        """Run until stop() is called; never exits on a failed reconcile."""
+        await self.cache.start()
+        await self._initial_sync()
+        tasks = [asyncio.create_task(self._worker(i)) for i in range(self.settings.workers)]
+        tasks += [asyncio.create_task(self._run_source(s)) for s in self.sources]
+        tasks.append(asyncio.create_task(self._resync_loop()))
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.cache.stop()
+
+    async def stop(self, grace: float = 60.0) -> None:
+        """Stop taking work; let in-flight reconciles finish (containers keep running)."""
+        self.queue.shutdown()
+        deadline = time.monotonic() + grace
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self._stopping.set()
+
+    async def _initial_sync(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self.cache.relist()
+                return
+            except EngineError as exc:
+                log.warning("engine not reachable yet: %s (retrying in %.0fs)", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync)
+            try:
+                await self.cache.relist()
+            except EngineError as exc:
+                log.warning("resync: %s", exc)
+            for name in self._known_apps():
+                self.queue.add(name)
+
+    def _known_apps(self) -> set[str]:
+        return set(self.wanted) | set(self.ownership.apps)
+
+    def _on_engine_change(self, apps: set[str] | None) -> None:
+        if apps is None:  # reconnected: anything may have happened
+            asyncio.get_running_loop().create_task(self._relist_all())
+            return
+        known = self._known_apps()
+        for name in apps:
+            if name == "*images*":
+                for other in known:
+                    self.queue.add(other)
+                continue
+            base = name.lstrip("?")
+            if base in known:
+                self.queue.add(base)
+            elif name.startswith("?"):
+                # An unlabelled object named `<x>-…`/`<x>_…`: it may squat any app's name.
+                for other in known:
+                    if base.startswith(other.split("-", 1)[0]):
+                        self.queue.add(other)
+        self.metrics.queue_depth.set(len(self.queue))
+
+    async def _relist_all(self) -> None:
+        try:
+            await self.cache.relist()
+        except EngineError as exc:
+            log.warning("relist after reconnect: %s", exc)
+        for name in self._known_apps():
+            self.queue.add(name)
+
+    # ---- sources -----------------------------------------------------------------------
+
+    async def _run_source(self, source: Source) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await source.run(self.on_source_update)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken source must not take the controller down
+                log.exception("source %s failed; restarting it in %.0fs", source.id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def on_source_update(self, update: SourceUpdate) -> None:
+        source = update.source
+        for warning in update.warnings:
+            log.warning("%s: %s", source, warning)
+        if update.apps is None:
+            self.source_errors[source] = update.error or "invalid manifests"
+            log.error(
+                "source %s revision %s is invalid; keeping the last good state: %s",
+                source,
+                update.revision[:12],
+                update.error,
+            )
+            for name in self.by_source.get(source, set()):
+                st = self._state(name)
+                st.status.lastError = update.error or ""
+                st.status.set_condition("Degraded", "True", "InvalidSpec", update.error or "")
+            self._source_seen(source)
+            return
+        self.source_errors.pop(source, None)
+        new: dict[str, LoadedApp] = {}
+        for loaded in update.apps:
+            owner = self.wanted.get(loaded.name)
+            if owner is not None and owner.source != source:
+                log.error(
+                    "app %s is defined by both %s and %s; keeping %s",
+                    loaded.name,
+                    owner.source,
+                    source,
+                    owner.source,
+                )
+                continue
+            new[loaded.name] = loaded
+        for name, loaded in new.items():
+            try:
+                tags = await asyncio.to_thread(build_tags, loaded)
+            except OSError as exc:
+                log.error("app %s: cannot read its build context: %s", name, exc)
+                continue
+            desired = desired_app(loaded, tags)
+            previous = self.wanted.get(name)
+            self.wanted[name] = Wanted(loaded, desired, source, update.revision)
+            st = self._state(name)
+            st.status.source, st.status.revision = source, update.revision
+            self.ownership.set(name, source)
+            if previous is None or previous.desired != desired:
+                log.info("app %s wanted at revision %s", name, update.revision[:12])
+                self.queue.add(name)
+            elif st.status.condition("Degraded") and st.status.lastError:
+                self.queue.add(name)
+        for name in self.by_source.get(source, set()) - new.keys():
+            self.wanted.pop(name, None)
+            log.info("app %s is no longer in %s", name, source)
+            if self.settings.prune:
+                self.queue.add(name)
+            else:
+                self.ownership.drop(name)
+                self.apps.pop(name, None)
+        self.by_source[source] = set(new)
+        self.metrics.apps.set(len(self.wanted))
+        self._source_seen(source)
+
+    def _source_seen(self, source: str) -> None:
+        self.sources_ready.add(source)
+        if not self._pruned_orphans and len(self.sources_ready) == len(self.sources):
+            # Apps owned before a restart whose manifests vanished meanwhile.
+            self._pruned_orphans = True
+            for name in set(self.ownership.apps) - set(self.wanted):
+                if self.settings.prune and self.ownership.apps[name] not in self.source_errors:
+                    self.queue.add(name)
+
+    # ---- reconcile ---------------------------------------------------------------------
+
+    def _state(self, name: str) -> _AppState:
+        if name not in self.apps:
+            self.apps[name] = _AppState(AppStatus(name))
+        return self.apps[name]
+
+    async def _worker(self, index: int) -> None:
+        while True:
+            name = await self.queue.get()
+            self.metrics.queue_depth.set(len(self.queue))
+            self._busy += 1
+            started = time.monotonic()
+            try:
+                await self.reconcile(name)
+                self.metrics.reconciles.labels(name, "ok").inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop never dies: log, back off, retry
+                self.metrics.reconciles.labels(name, "error").inc()
+                self.metrics.errors.labels(name).inc()
+                delay = self.queue.add_rate_limited(name)
+                if isinstance(exc, EngineError):
+                    log.warning("reconcile %s: %s (retry in %.0fs)", name, exc, delay)
+                else:
+                    log.exception("reconcile %s failed (retry in %.0fs)", name, delay)
+                st = self._state(name)
+                st.status.lastError = str(exc)
+                st.status.set_condition("Degraded", "True", "ReconcileError", str(exc))
+            finally:
+                self._busy -= 1
+                self.queue.done(name)
+                self.metrics.duration.observe(time.monotonic() - started)
+                self.metrics.engine_up.set(1 if self.cache.connected else 0)
+                self.metrics.engine_requests.set(self.engine.requests)
+
+    async def reconcile(self, name: str) -> None:
+        wanted = self.wanted.get(name)
+        if not self.cache.connected and self.cache.synced:
+            raise EngineError(f"engine {self.engine.name} is not reachable")
+        observed = self.cache.state
+        if wanted is None:
+            await self._prune(name, observed)
+            return
+        st = self._state(name)
+        replace = await self._verify(st, wanted.desired, observed)
+        restart, wait = self._unhealthy(st, wanted.desired, observed)
+        plan = plan_app(wanted.desired, observed, replace=replace, restart=restart)
+        st.status.reconciles += 1
+        st.status.lastReconcileTime = time.time()
+        if plan.errors:
+            message = "; ".join(plan.errors)
+            st.status.lastError = message
+            st.status.set_condition("Degraded", "True", "PlanError", message)
+            st.status.set_condition("Ready", "False", "PlanError", message)
+            delay = self.queue.add_rate_limited(name)
+            log.error("app %s cannot be planned (retry in %.0fs): %s", name, delay, message)
+            return
+        result: ApplyResult | None = None
+        if plan.operations:
+            st.status.set_condition(
+                "Progressing", "True", "Applying", f"{len(plan.operations)} operation(s)"
+            )
+            result = await self._execute(wanted, plan)
+            observed = await self.cache.relist()  # see our own changes before anything else
+            st.verified |= {c.id for c in observed.app_containers(name)}
+            self._count(st, wanted, plan, result)
+        self._update_status(st, wanted, observed, plan, result, restart, wait)
+        if result is not None and not result.ok:
+            delay = self.queue.add_rate_limited(name)
+            log.warning(
+                "app %s: %d operation(s) failed (retry in %.0fs)", name, len(result.failed), delay
+            )
+            return
+        self.queue.forget(name)
+        if wait is not None:
+            self.queue.add_after(name, wait)
+
+    async def _execute(self, wanted: Wanted, plan: Plan) -> ApplyResult:
+        log.info(
+            "app %s: applying %d operation(s): %s",
+            wanted.desired.name,
+            len(plan.operations),
+            "; ".join(f"{op.describe()} ({op.cause})" for op in plan.operations[:8])
+            + (" …" if len(plan.operations) > 8 else ""),
+        )
+        executor = Executor(
+            self.engine,
+            secrets={wanted.desired.name: wanted.loaded.secrets},
+            concurrency=self.settings.concurrency,
+        )
+        result = await executor.run(plan)
+        for r in result.results:
+            if r.status == "done":
+                self.metrics.operations.labels(r.op.kind.value).inc()
+            elif r.status == "failed":
+                log.warning("app %s: %s failed: %s", wanted.desired.name, r.op.describe(), r.error)
+        return result
+
+    def _count(self, st: _AppState, wanted: Wanted, plan: Plan, result: ApplyResult) -> None:
+        name = wanted.desired.name
+        if st.converged == wanted.desired:
+            # Nothing in the spec changed since the last convergence: this was drift.
+            repairs = sum(1 for r in result.results if r.status == "done" and _is_repair(r.op))
+            if repairs:
+                st.status.driftRepairs += repairs
+                self.metrics.drift_repairs.labels(name).inc(repairs)
+        restarts = sum(
+            1 for r in result.results if r.status == "done" and r.op.kind == Kind.RESTART_CONTAINER
+        )
+        if restarts:
+            st.status.restarts += restarts
+            self.metrics.restarts.labels(name).inc(restarts)
+        if result.ok:
+            st.converged = wanted.desired
+
+    async def _verify(
+        self, st: _AppState, desired: DesiredApp, observed: ObservedState
+    ) -> dict[str, str]:
+        """Containers not created by this controller are checked once against their labels."""
+        replace: dict[str, str] = {}
+        by_name = {d.name: d for d in desired.containers}
+        for c in observed.app_containers(desired.name):
+            d = by_name.get(c.name)
+            if d is None or c.id in st.verified or c.config_hash != d.config_hash:
+                continue
+            drift = await asyncio.to_thread(self.engine.config_drift, c.id, d)
+            if drift is None:
+                st.verified.add(c.id)
+            else:
+                replace[c.name] = f"config changed outside dockyard: {drift}"
+        return replace
+
+    def _unhealthy(
+        self, st: _AppState, desired: DesiredApp, observed: ObservedState
+    ) -> tuple[dict[str, str], float | None]:
+        """restartWhenUnhealthy, with CrashLoopBackOff: which to restart now, when to look again."""
+        now = time.monotonic()
+        restart: dict[str, str] = {}
+        wait: float | None = None
+        s = self.settings
+        for d in desired.containers:
+            if not d.restart_when_unhealthy:
+                continue
+            obs = observed.container_named(d.name)
+            loop = st.crash.setdefault(d.name, CrashLoop())
+            if obs is None or not obs.running:
+                continue
+            if obs.health == "healthy":
+                if loop.healthy_since is None:
+                    loop.healthy_since = now
+                healthy_for = now - loop.healthy_since
+                if loop.restarts and healthy_for >= s.backoff_reset:
+                    loop.restarts, loop.next_allowed = 0, 0.0
+                elif loop.restarts:
+                    remaining = s.backoff_reset - healthy_for
+                    wait = remaining if wait is None else min(wait, remaining)
+                continue
+            loop.healthy_since = None
+            if obs.health != "unhealthy":
+                continue
+            if now >= loop.next_allowed:
+                delay = min(s.backoff_base * 2**loop.restarts, s.backoff_max)
+                loop.restarts += 1
+                loop.next_allowed = now + delay
+                restart[d.name] = (
+                    f"unhealthy; restart {loop.restarts} (next no sooner than {delay:.0f}s)"
+                )
+                wait = delay if wait is None else min(wait, delay)
+            else:
+                remaining = loop.next_allowed - now
+                wait = remaining if wait is None else min(wait, remaining)
+        return restart, wait
+
+    async def _prune(self, name: str, observed: ObservedState) -> None:
+        if not self.settings.prune or name not in self.ownership.apps:
+            return
+        if self.ownership.apps[name] in self.source_errors:
+            return  # its source is broken: never prune on a bad read
+        plan = plan_delete(name, observed, volumes=False)
+        if plan.operations:
+            log.info("app %s was removed from its source: removing its containers", name)
+            result = await Executor(self.engine, concurrency=self.settings.concurrency).run(plan)
+            await self.cache.relist()
+            if not result.ok:
+                delay = self.queue.add_rate_limited(name)
+                log.warning("prune %s incomplete (retry in %.0fs)", name, delay)
+                return
+        self.engine.secrets.forget_app(name)
+        self.ownership.drop(name)
+        self.apps.pop(name, None)
+        self.queue.forget(name)
+
+    def _update_status(
+        self,
+        st: _AppState,
+        wanted: Wanted,
+        observed: ObservedState,
+        plan: Plan,
+        result: ApplyResult | None,
+        restart: dict[str, str],
+        wait: float | None,
+    ) -> None:
+        status = st.status
+        restarts = {n: c.restarts for n, c in st.crash.items()}
+        status.services, not_ready = replica_counts(wanted.desired, observed, restarts)
+        status.revision = wanted.revision
+        failed = result.failed if result is not None else []
+        crashloop = [
+            n
+            for n, c in st.crash.items()
+            if c.restarts > 1
+            and c.healthy_since is None
+            and n in {d.name for d in wanted.desired.containers}
+        ]
+        source_error = self.source_errors.get(wanted.source)
+        if failed:
+            message = "; ".join(f"{r.op.describe()}: {r.error}" for r in failed)
+            status.lastError = message
+            status.set_condition("Degraded", "True", "OperationFailed", message)
+        elif crashloop:
+            message = ", ".join(f"{n} restarted {st.crash[n].restarts} times" for n in crashloop)
+            status.set_condition("Degraded", "True", "CrashLoopBackOff", message)
+        elif source_error:
+            status.set_condition("Degraded", "True", "InvalidSpec", source_error)
+        else:
+            status.set_condition("Degraded", "False", "AsExpected", "")
+            status.lastError = ""
+        if not_ready:
+            status.set_condition("Ready", "False", "NotReady", "; ".join(not_ready[:5]))
+            status.set_condition("Progressing", "True", "Converging", "; ".join(not_ready[:5]))
+        else:
+            status.set_condition("Ready", "True", "Converged", "")
+            status.set_condition("Progressing", "False", "Converged", "")
+            if result is None or result.ok:
+                status.observedGeneration = wanted.revision
+
+    def statuses(self) -> dict[str, dict[str, object]]:
+        return {name: st.status.to_json() for name, st in sorted(self.apps.items())}

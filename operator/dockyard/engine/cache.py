@@ -1,0 +1,147 @@
+"""The observed state of one engine, kept current by its event stream.
+
+Reads are local (`state`); the engine is asked again only when an event says
+something changed (debounced), on a periodic relist, and after reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .client import Engine
+from .errors import EngineError
+from .observed import ObservedState
+
+log = logging.getLogger("dockyard.engine.cache")
+
+Changed = Callable[[set[str] | None], None]  # app names whose objects changed; None = all
+
+
+class EngineCache:
+    def __init__(self, engine: Engine, on_change: Changed, debounce: float = 0.02) -> None:
+        self.engine = engine
+        self.on_change = on_change
+        self.debounce = debounce
+        self.state = ObservedState()
+        self.connected = False
+        self.synced = False
+        self.relists = 0
+        self.events_seen = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dirty = asyncio.Event()
+        self._stream: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._watch, name="engine-events", daemon=True)
+        self._thread.start()
+        self._relister = asyncio.create_task(self._relist_loop())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            # Closing a dead socket may fail in many ways; it is gone either way.
+            with contextlib.suppress(Exception):
+                stream.close()
+        self._relister.cancel()
+
+    async def relist(self) -> ObservedState:
+        """Ask the engine for everything now; tell the listener which apps changed."""
+        async with self._lock:
+            state = await asyncio.to_thread(self.engine.snapshot)
+            old = self.state
+            self.state = state
+            self.relists += 1
+            self.synced = True
+        changed = _changed_apps(old, state)
+        if changed:
+            self.on_change(changed)
+        return state
+
+    async def _relist_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.debounce)  # coalesce a burst of events into one relist
+            self._dirty.clear()
+            try:
+                await self.relist()
+            except EngineError as exc:
+                log.warning("relist failed: %s", exc)
+
+    def _mark_dirty(self) -> None:
+        self._dirty.set()
+
+    def _watch(self) -> None:
+        """Thread: follow the event stream; reconnect with backoff when it breaks."""
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                self._stream = self.engine.events()
+                if not self.connected:
+                    self.connected = True
+                    log.info("watching engine %s events", self.engine.name)
+                    self._signal(reconnected=True)
+                delay = 0.2
+                for _event in self._stream:
+                    self.events_seen += 1
+                    self._signal()
+                    if self._stop.is_set():
+                        return
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                if self.connected:
+                    log.warning("lost engine %s: %s", self.engine.name, exc)
+                self.connected = False
+            if self._stop.is_set():
+                return
+            # The stream ended (engine restarting, socket gone): retry with backoff.
+            self.connected = False
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+            self.engine.close()
+
+    def _signal(self, reconnected: bool = False) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._mark_dirty)
+        if reconnected:
+            loop.call_soon_threadsafe(self.on_change, None)
+
+
+def _changed_apps(old: ObservedState, new: ObservedState) -> set[str]:
+    """Apps whose containers, networks or volumes differ between two snapshots."""
+
+    def signature(state: ObservedState) -> dict[str, set[tuple[object, ...]]]:
+        sig: dict[str, set[tuple[object, ...]]] = {}
+        for c in state.containers:
+            key = c.app or _app_from_name(c.name, "-")
+            sig.setdefault(key, set()).add(
+                ("c", c.id, c.name, c.state, c.health, c.config_hash, c.exit_code)
+            )
+        for n in state.networks:
+            sig.setdefault(n.app or _app_from_name(n.name, "_"), set()).add(("n", n.id, n.name))
+        for v in state.volumes:
+            sig.setdefault(v.app or _app_from_name(v.name, "_"), set()).add(("v", v.name))
+        return sig
+
+    a, b = signature(old), signature(new)
+    changed = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    if old.images != new.images:
+        changed.add("*images*")
+    return changed
+
+
+def _app_from_name(name: str, sep: str) -> str:
+    # Unlabelled objects named like an app's (a squatter) matter to that app's plan.
+    return "?" + name.split(sep, 1)[0]
