@@ -202,8 +202,23 @@ def status(
     app_name: Annotated[str | None, typer.Argument(metavar="APP", help="One app only.")] = None,
     host: HostOpt = None,
     output: OutputOpt = Format.text,
+    controller: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DOCKYARD_CONTROLLER",
+            metavar="URL",
+            help="A running `dockyard run` to ask (default http://127.0.0.1:9129); "
+            "without one, the engine alone is shown.",
+        ),
+    ] = None,
 ) -> None:
-    """Services and their containers: replicas running and healthy, per container."""
+    """Apps, their services and containers. From a running controller: synced revision,
+    conditions (Ready, Progressing, Degraded), replicas desired/running/healthy, restarts
+    and the last error; otherwise what the engine holds."""
+    statuses = _controller_status(controller or "http://127.0.0.1:9129", explicit=bool(controller))
+    if statuses is not None:
+        _show_controller_status(statuses, app_name, output)
+        return
     engine = Engine(host)
     try:
         observed = engine.snapshot()
@@ -257,6 +272,59 @@ def status(
                     c["status"],
                 )
         console.print(table)
+
+
+def _controller_status(url: str, explicit: bool) -> dict[str, Any] | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=2) as response:
+            data = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        if explicit:
+            errors.print(f"[yellow]warning:[/] no controller at {url} ({exc}); showing the engine")
+        return None
+    return dict(data)
+
+
+def _show_controller_status(statuses: dict[str, Any], app_name: str | None, output: Format) -> None:
+    if app_name is not None:
+        if app_name not in statuses:
+            raise _fail(f"the controller has no app named {app_name}")
+        statuses = {app_name: statuses[app_name]}
+    if output is Format.json:
+        console.print_json(json.dumps(statuses))
+        return
+    if not statuses:
+        console.print("the controller manages no apps")
+    for name, st in statuses.items():
+        conds = {c["type"]: c for c in st.get("conditions", [])}
+        ready = conds.get("Ready", {}).get("status", "Unknown")
+        console.print(
+            f"app {name}  ready={ready}  revision={st.get('revision', '')[:12] or '-'}  "
+            f"synced={st.get('observedGeneration', '')[:12] or '-'}  "
+            f"restarts={st.get('restarts', 0)}  drift-repairs={st.get('driftRepairs', 0)}"
+        )
+        for ctype in ("Ready", "Progressing", "Degraded"):
+            cond = conds.get(ctype)
+            if cond:
+                detail = f" {cond['reason']}" + (f": {cond['message']}" if cond["message"] else "")
+                console.print(f"  {ctype}={cond['status']}{_escape(detail)}")
+        table = Table(box=None, pad_edge=False)
+        for col in ("SERVICE", "DESIRED", "RUNNING", "HEALTHY", "RESTARTS"):
+            table.add_column(col, no_wrap=True)
+        for svc in st.get("services", []):
+            table.add_row(
+                svc["name"],
+                str(svc["desired"]),
+                str(svc["running"]),
+                str(svc["healthy"]),
+                str(svc["restarts"]),
+            )
+        console.print(table)
+        if st.get("lastError"):
+            console.print(f"  last error: {_escape(st['lastError'])}")
 
 
 @app.command()

@@ -81,6 +81,11 @@ class FolderSource:
             result = load_paths([self.path], self.environ)
         except SpecError as exc:
             return SourceUpdate(source=self.id, revision=revision, apps=None, error=exc.render())
+        except Exception as exc:
+            # A bug in loading: reported once for this revision, like an invalid manifest.
+            log.exception("loading %s failed", self.path)
+            error = f"{self.path}: cannot be loaded: {exc}"
+            return SourceUpdate(source=self.id, revision=revision, apps=None, error=error)
         return SourceUpdate(
             source=self.id,
             revision=revision,

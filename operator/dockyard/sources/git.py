@@ -228,6 +228,11 @@ class GitSource:
             ]
             error = f"commit {sha[:12]}: {SpecError(errors).render()}"
             return SourceUpdate(source=self.id, revision=sha, apps=None, error=error)
+        except Exception as exc:
+            # A bug in loading: reported once for this commit, like an invalid manifest.
+            log.exception("%s: loading commit %s failed", self.id, sha[:12])
+            error = f"commit {sha[:12]}: cannot be loaded: {exc}"
+            return SourceUpdate(source=self.id, revision=sha, apps=None, error=error)
         return SourceUpdate(
             source=self.id,
             revision=sha,
