@@ -379,8 +379,9 @@ class Engine:
         for key in ("Cmd", "Entrypoint"):
             if key in want and cfg.get(key) != want[key]:
                 return f"{key.lower()} was changed outside dockyard"
+        # Only what dockyard set: the image fills in WorkingDir/User/Cmd when the spec is silent.
         for key in ("WorkingDir", "User"):
-            if (cfg.get(key) or "") != (want.get(key) or ""):
+            if key in want and (cfg.get(key) or "") != want[key]:
                 return f"{key} was changed outside dockyard"
         actual_env = set(cfg.get("Env") or [])
         wanted_env = set(want["Env"])
