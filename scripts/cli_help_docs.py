@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from dockyard.cli.main import app
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOC = DOCS / "cli.md"
 BLOCK = re.compile(r"```text\n\$ (dockyard[^\n]*--help)\n(.*?)```", re.S)
 
 
@@ -40,15 +41,19 @@ def refresh(text: str) -> tuple[str, list[str]]:
 
 
 def main() -> int:
-    text = DOC.read_text(encoding="utf-8")
-    new, stale = refresh(text)
-    if "--check" in sys.argv:
-        for command in stale:
-            print(f"docs/cli.md: `{command}` is stale; run scripts/cli_help_docs.py")
-        return 1 if stale else 0
-    DOC.write_text(new, encoding="utf-8")
-    print(f"refreshed {len(BLOCK.findall(text))} help blocks ({len(stale)} changed)")
-    return 0
+    failed = False
+    for doc in sorted(DOCS.glob("*.md")):
+        text = doc.read_text(encoding="utf-8")
+        new, stale = refresh(text)
+        if "--check" in sys.argv:
+            for command in stale:
+                print(f"docs/{doc.name}: `{command}` is stale; run scripts/cli_help_docs.py")
+            failed = failed or bool(stale)
+            continue
+        if new != text:
+            doc.write_text(new, encoding="utf-8")
+            print(f"docs/{doc.name}: refreshed {len(stale)} help block(s)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

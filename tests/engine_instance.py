@@ -1,13 +1,16 @@
-"""A second, private dockerd for tests that must stop and restart an engine."""
+"""A second, private dockerd for tests that must stop and restart an engine, or that need
+several engines (one of them on 127.0.0.1 TCP with mutual TLS)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -15,15 +18,53 @@ import docker
 from helpers import BASE_IMAGE
 
 
+@dataclass(frozen=True)
+class ServerTLS:
+    """The daemon's side of mutual TLS: it trusts clients signed by `ca`."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class PrivateEngine:
     """dockerd with its own data root, exec root, pidfile and socket; no bridge, no iptables,
-    so it never disturbs the main engine."""
+    so it never disturbs the main engine.
 
-    def __init__(self) -> None:
+    With `tls`, it also listens on `tcp://127.0.0.1:PORT` with `--tlsverify` (clients must
+    present a certificate signed by `tls.ca`); `url` stays the unix socket, which the tests
+    use to set up and clean up, and `tcp_url` is the TLS endpoint."""
+
+    def __init__(self, tls: ServerTLS | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="dy-eng-", dir="/tmp"))
         self.sock = self.dir / "sock"
         self.url = f"unix://{self.sock}"
+        self.tls = tls
+        self.port = free_port() if tls is not None else None
+        self.tcp_url = f"tcp://127.0.0.1:{self.port}" if tls is not None else None
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _listen_args(self) -> list[str]:
+        args = ["-H", self.url]
+        if self.tls is not None:
+            args += [
+                "-H",
+                str(self.tcp_url),
+                "--tlsverify",
+                "--tlscacert",
+                str(self.tls.ca),
+                "--tlscert",
+                str(self.tls.cert),
+                "--tlskey",
+                str(self.tls.key),
+            ]
+        return args
 
     def start(self, timeout: float = 60.0) -> None:
         log = open(self.dir / "log", "ab")  # noqa: SIM115 - kept open for the daemon's life
@@ -36,8 +77,7 @@ class PrivateEngine:
                 str(self.dir / "exec"),
                 "--pidfile",
                 str(self.dir / "pid"),
-                "-H",
-                self.url,
+                *self._listen_args(),
                 "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",

@@ -21,7 +21,7 @@ def test_image_defaults_are_not_drift_but_hand_edits_are(
     ctx.mkdir()
     # An image that sets what a spec usually leaves alone: workdir, user, env, cmd.
     (ctx / "Dockerfile").write_text(
-        f"FROM {BASE_IMAGE}\nWORKDIR /srv\nUSER 1000\nENV FROM_IMAGE=1\nCMD [\"sleep\", \"3600\"]\n"
+        f'FROM {BASE_IMAGE}\nWORKDIR /srv\nUSER 1000\nENV FROM_IMAGE=1\nCMD ["sleep", "3600"]\n'
     )
     path = write_manifest(
         tmp_path,

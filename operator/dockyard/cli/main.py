@@ -274,6 +274,81 @@ def status(
         console.print(table)
 
 
+@app.command()
+def hosts(
+    files: FilesOpt = [],  # noqa: B006 - typer reads the default
+    host: HostOpt = None,
+    output: OutputOpt = Format.text,
+    timeout: Annotated[
+        str,
+        typer.Option(metavar="DURATION", help="How long to wait for each host."),
+    ] = "5s",
+) -> None:
+    """The DockerHosts in the manifests (or, without -f, the local engine): reachable or
+    not, engine version, running containers, last contact and labels. All hosts are
+    asked at once; exits 1 if any cannot be reached."""
+    from dockyard.fleet.hosts import (
+        ProbeTarget,
+        check_hosts,
+        probe_all,
+        target_for_host,
+    )
+
+    wait = _duration(timeout)
+    if files:
+        try:
+            result = load_paths(files)
+        except SpecError as exc:
+            errors.print(f"[red]invalid manifest ({len(exc.errors)} problem(s)):[/]")
+            for err in exc.errors:
+                errors.print(f"  {_escape(err.render())}")
+            raise typer.Exit(1) from None
+        if not result.hosts:
+            raise _fail(f"no DockerHost manifests found in {', '.join(map(str, files))}")
+        problems = check_hosts(result.hosts)
+        if problems:
+            errors.print(f"[red]invalid DockerHost ({len(problems)} problem(s)):[/]")
+            for problem in problems:
+                errors.print(f"  {_escape(problem.render())}")
+            raise typer.Exit(1)
+        targets = [target_for_host(h) for h in result.hosts]
+    else:
+        where = host or "unix:///var/run/docker.sock"
+        targets = [
+            ProbeTarget(
+                "local", where, {}, lambda t: Engine(host, name="local", timeout=t, pool_size=2)
+            )
+        ]
+    for target in targets:
+        for warning in target.warnings:
+            errors.print(f"[yellow]warning:[/] {_escape(warning)}")
+    statuses = probe_all(targets, wait)
+    if output is Format.json:
+        console.print_json(json.dumps([s.to_json() for s in statuses]))
+    else:
+        table = Table(box=None, pad_edge=False)
+        for col in ("NAME", "URL", "REACHABLE", "VERSION", "RUNNING", "LAST CONTACT", "LABELS"):
+            table.add_column(col, no_wrap=True)
+        for st in statuses:
+            data = st.to_json()
+            reachable = {True: "yes", False: "no", None: "unknown"}[st.reachable]
+            table.add_row(
+                st.name,
+                _escape(st.url),
+                reachable,
+                st.version or "-",
+                "-" if st.running is None else str(st.running),
+                data["lastContact"] or "-",
+                _escape(",".join(f"{k}={v}" for k, v in sorted(st.labels.items())) or "-"),
+            )
+        console.print(table)
+        for st in statuses:
+            if st.error:
+                console.print(f"{st.name}: {_escape(st.error)}")
+    if any(st.reachable is False for st in statuses):
+        raise typer.Exit(1)
+
+
 def _controller_status(url: str, explicit: bool) -> dict[str, Any] | None:
     import urllib.error
     import urllib.request
@@ -373,7 +448,7 @@ def run(
     sources: Annotated[
         list[str],
         typer.Argument(
-            metavar="SOURCE...",
+            metavar="SOURCE",
             help="Folders or files of manifests, or git repositories "
             "(git+file://…, https://…, ssh://…; see docs/sources.md).",
         ),

@@ -131,6 +131,7 @@ class Controller:
 
     async def stop(self, grace: float = 60.0) -> None:
         """Stop taking work; let in-flight reconciles finish (containers keep running)."""
+        log.info("stopping: %d reconcile(s) in flight; containers keep running", self._busy)
         self.queue.shutdown()
         deadline = time.monotonic() + grace
         while self._busy and time.monotonic() < deadline:
@@ -312,7 +313,7 @@ class Controller:
 
     async def reconcile(self, name: str) -> None:
         wanted = self.wanted.get(name)
-        if not self.cache.connected and self.cache.synced:
+        if self.cache.down:
             raise EngineError(f"engine {self.engine.name} is not reachable")
         observed = self.cache.state
         if wanted is None:
@@ -366,6 +367,14 @@ class Controller:
             concurrency=self.settings.concurrency,
         )
         result = await executor.run(plan)
+        log.info(
+            "app %s: %d done, %d failed, %d skipped in %.2fs",
+            wanted.desired.name,
+            sum(1 for r in result.results if r.status == "done"),
+            len(result.failed),
+            len(result.skipped),
+            result.seconds,
+        )
         for r in result.results:
             if r.status == "done":
                 self.metrics.operations.labels(r.op.kind.value).inc()
@@ -451,7 +460,10 @@ class Controller:
     async def _prune(self, name: str, observed: ObservedState) -> None:
         if not self.settings.prune or name not in self.ownership.apps:
             return
-        if self.ownership.apps[name] in self.source_errors:
+        owner = self.ownership.apps[name]
+        if owner not in self.sources_ready and owner in {src.id for src in self.sources}:
+            return  # its source has not been read yet: absence means nothing so far
+        if owner in self.source_errors:
             return  # its source is broken: never prune on a bad read
         plan = plan_delete(name, observed, volumes=False)
         if plan.operations:

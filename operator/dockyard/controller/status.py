@@ -10,13 +10,17 @@ from dockyard.engine.observed import ObservedState
 from dockyard.plan.desired import DesiredApp
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 @dataclass
 class Condition:
     type: str  # Ready | Progressing | Degraded
     status: str  # "True" | "False" | "Unknown"
     reason: str = ""
     message: str = ""
-    lastTransitionTime: float = field(default_factory=time.time)
+    lastTransitionTime: str = field(default_factory=lambda: _now())  # RFC 3339
 
 
 @dataclass
@@ -47,7 +51,7 @@ class AppStatus:
         for cond in self.conditions:
             if cond.type == type_:
                 if cond.status != status:
-                    cond.lastTransitionTime = time.time()
+                    cond.lastTransitionTime = _now()
                 cond.status, cond.reason, cond.message = status, reason, message
                 return
         self.conditions.append(Condition(type_, status, reason, message))

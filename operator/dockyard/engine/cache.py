@@ -29,6 +29,7 @@ class EngineCache:
         self.debounce = debounce
         self.state = ObservedState()
         self.connected = False
+        self.down = False  # was connected, then lost the engine
         self.synced = False
         self.relists = 0
         self.events_seen = 0
@@ -88,6 +89,7 @@ class EngineCache:
                 self._stream = self.engine.events()
                 if not self.connected:
                     self.connected = True
+                    self.down = False
                     log.info("watching engine %s events", self.engine.name)
                     self._signal(reconnected=True)
                 delay = 0.2
@@ -101,10 +103,13 @@ class EngineCache:
                     return
                 if self.connected:
                     log.warning("lost engine %s: %s", self.engine.name, exc)
+                    self.down = True
                 self.connected = False
             if self._stop.is_set():
                 return
             # The stream ended (engine restarting, socket gone): retry with backoff.
+            if self.connected:
+                self.down = True
             self.connected = False
             self._stop.wait(delay)
             delay = min(delay * 2, 5.0)

@@ -7,12 +7,15 @@ dockyard's own frozen values or plain strings.
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import requests.exceptions
 
 from dockyard.engine.objects import ContainerConfig, DesiredContainer, DesiredNetwork, DesiredVolume
@@ -27,6 +30,7 @@ from .observed import (
     normalize_image_ref,
 )
 from .secrets import SecretStore
+from .tls import EngineTLS
 
 Progress = Callable[[str], None]
 
@@ -54,6 +58,16 @@ class _CountingAPIClient(docker.APIClient):  # type: ignore[misc]
     def _delete(self, *args: Any, **kwargs: Any) -> Any:
         self.requests += 1
         return super()._delete(*args, **kwargs)
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if isinstance(self.verify, str):
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the CA we were given:
+            # the engine would then be checked against the system CAs, not spec.tls.caFile.
+            settings["verify"] = self.verify
+        return settings
 
 
 EVENT_ACTIONS = [
@@ -86,9 +100,15 @@ class Engine:
         pool_size: int = 48,
         timeout: int = 120,
         secrets: SecretStore | None = None,
+        tls: EngineTLS | None = None,
+        use_ssh_client: bool = False,
     ) -> None:
+        """`tls`: mutual TLS to a `tcp://` URL. `use_ssh_client`: for `ssh://` URLs, run the
+        system `ssh` binary (keys from ssh-agent and ~/.ssh/config) rather than paramiko."""
         self.name = name
         self.url = url
+        self.tls = tls
+        self.use_ssh_client = use_ssh_client
         self._pool_size = pool_size
         self._timeout = timeout
         self._api: _CountingAPIClient | None = None
@@ -109,6 +129,14 @@ class Engine:
                     "timeout": self._timeout,
                     "max_pool_size": self._pool_size,
                 }
+                if self.tls is not None:
+                    kwargs["tls"] = docker.tls.TLSConfig(
+                        client_cert=(self.tls.cert, self.tls.key),
+                        ca_cert=self.tls.ca,
+                        verify=self.tls.verify,
+                    )
+                if self.use_ssh_client:
+                    kwargs["use_ssh_client"] = True
                 if self.url:
                     self._api = _CountingAPIClient(base_url=self.url, **kwargs)
                 else:
@@ -121,10 +149,19 @@ class Engine:
 
     def _unreachable(self, exc: Exception) -> str:
         where = self.url or "the local engine (DOCKER_HOST or /var/run/docker.sock)"
-        return (
-            f"cannot reach Docker engine {self.name} at {where}: {_short(exc)}; "
-            "is dockerd running? (`make engine` starts one)"
-        )
+        tls_problem = _tls_problem(exc, self.tls)
+        if tls_problem is not None:
+            return f"cannot reach Docker engine {self.name} at {where}: {tls_problem}"
+        if "HTTP request to an HTTPS server" in str(exc):
+            return (
+                f"cannot reach Docker engine {self.name} at {where}: the engine expects TLS "
+                "on this port; give the host spec.tls (caFile, certFile, keyFile)"
+            )
+        if self.url and not self.url.startswith("unix://"):
+            hint = "is dockerd running there, listening on that address, and reachable from here?"
+        else:
+            hint = "is dockerd running? (`make engine` starts one)"
+        return f"cannot reach Docker engine {self.name} at {where}: {_reason(exc)}; {hint}"
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -144,6 +181,11 @@ class Engine:
     def version(self) -> str:
         info = self._call("version", lambda: self.api.version())
         return str(info.get("Version", "?"))
+
+    def info(self) -> Mapping[str, Any]:
+        """The engine's `docker info`: ServerVersion, ContainersRunning and the rest."""
+        info: Mapping[str, Any] = self._call("info", lambda: self.api.info())
+        return info
 
     def snapshot(self) -> ObservedState:
         """Everything dockyard needs to plan, in four list calls."""
@@ -392,6 +434,12 @@ class Engine:
         if extra:
             return f"environment differs ({', '.join(sorted(e.split('=', 1)[0] for e in extra))})"
         want_host = want["HostConfig"]
+        if _port_set(host.get("PortBindings")) != _port_set(want_host.get("PortBindings")):
+            return "published ports were changed outside dockyard"
+        mounted = {m.get("Destination") for m in data.get("Mounts") or []}
+        missing_mounts = {m.target for m in d.config.mounts} - mounted
+        if missing_mounts:
+            return f"mounts were changed outside dockyard ({', '.join(sorted(missing_mounts))})"
         for key in ("RestartPolicy", "Memory", "NanoCpus", "ReadonlyRootfs", "Privileged"):
             if key in want_host and host.get(key) != want_host[key]:
                 if (
@@ -599,6 +647,14 @@ def _container(raw: Mapping[str, Any]) -> ObservedContainer:
     )
 
 
+def _port_set(bindings: Any) -> set[tuple[str, str, str]]:
+    return {
+        (key, b.get("HostIp") or "", b.get("HostPort") or "")
+        for key, binds in (bindings or {}).items()
+        for b in binds or []
+    }
+
+
 def _image_refs(images: list[Mapping[str, Any]]) -> set[str]:
     refs: set[str] = set()
     for image in images:
@@ -610,6 +666,96 @@ def _image_refs(images: list[Mapping[str, Any]]) -> set[str]:
             if not digest.startswith("<none>"):
                 refs.add(normalize_image_ref(digest))
     return refs
+
+
+# TLS alerts a server sends when it does not accept the client's certificate.
+_CLIENT_CERT_ALERTS = (
+    "bad certificate",
+    "unknown ca",
+    "certificate required",
+    "certificate unknown",
+)
+
+
+def _inner(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps (docker, requests and urllib3 each add a layer), outer first."""
+    seen: set[int] = set()
+    found: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        found.append(current)
+        nested = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        nested.extend(current.args)
+        todo.extend(e for e in nested if isinstance(e, BaseException))
+    return found
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl.SSLError somewhere inside the wrappers of `exc`."""
+    return next((e for e in _inner(exc) if isinstance(e, ssl.SSLError)), None)
+
+
+def _reason(exc: Exception) -> str:
+    """The root cause of a failed connection in a few words, else the (shortened) error."""
+    for inner in _inner(exc):
+        if isinstance(inner, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(inner, FileNotFoundError) and inner.errno is not None:
+            return "no such socket"
+        if isinstance(inner, socket.gaierror):
+            return f"cannot resolve the host name ({inner.strerror})"
+        if isinstance(inner, TimeoutError | requests.exceptions.Timeout):
+            return "timed out"
+    return _short(exc).removeprefix("Error while fetching server API version: ")
+
+
+def _tls_problem(exc: BaseException, tls: EngineTLS | None) -> str | None:
+    """What went wrong in a TLS handshake, said in terms of the host's spec.tls files."""
+    err = _ssl_error(exc)
+    ca = f" ({tls.ca})" if tls is not None else ""
+    cert = f" ({tls.cert})" if tls is not None else ""
+    hung_up = (
+        "the engine hung up during the handshake, which is how it refuses a client "
+        f"certificate it does not trust: check that spec.tls.certFile{cert} is signed by "
+        "the CA given to dockerd --tlscacert"
+    )
+    if err is None:
+        if tls is not None and any(isinstance(e, ConnectionResetError) for e in _inner(exc)):
+            return f"TLS handshake failed: {hung_up}"
+        return None
+    text = str(err)
+    lowered = text.lower()
+    if isinstance(err, ssl.SSLEOFError):
+        # With TLS 1.3 the server checks our certificate after the client finished its part
+        # of the handshake; a refusal then shows up as EOF or as the alert, whichever wins.
+        detail = hung_up
+    elif isinstance(err, ssl.SSLCertVerificationError):
+        why = str(err.verify_message or err.reason or text)
+        if "local issuer" in why or "self-signed" in why or "self signed" in why:
+            detail = f"the engine's certificate is not signed by spec.tls.caFile{ca}"
+        elif "mismatch" in why:
+            detail = (
+                "the engine's certificate does not name the address in spec.url "
+                f"({why}); reissue it with that address in its subjectAltName"
+            )
+        elif "expired" in why:
+            detail = "the engine's certificate has expired"
+        else:
+            detail = f"the engine's certificate was rejected: {why}"
+    elif any(alert in lowered for alert in _CLIENT_CERT_ALERTS):
+        detail = (
+            f"the engine refused our client certificate spec.tls.certFile{cert}: it is not "
+            "signed by a CA the engine trusts (dockerd --tlscacert)"
+        )
+    elif "wrong version number" in lowered or "record layer failure" in lowered:
+        detail = "the engine does not speak TLS on this port (is dockerd started with --tlsverify?)"
+    else:
+        detail = str(err.reason or text)
+    return f"TLS handshake failed: {detail}"
 
 
 def _short(exc: Exception) -> str:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedContainer, ObservedState
+from dockyard.spec import naming
 
 from .desired import DesiredApp
 from .operations import Kind, Operation, Plan
@@ -137,9 +138,7 @@ def plan_app(
         rm = b.add(
             Kind.REMOVE_CONTAINER,
             c.name,
-            f"service {c.service} no longer wants replica {c.replica}"
-            if c.service
-            else "no longer wanted by the app",
+            _unwanted_cause(app, c, wanted),
             [stop],
             ref=c.id,
             service=c.service,
@@ -325,6 +324,15 @@ def _container_action(
         )
     # running, restarting, paused; or a finished run of a restart: no/on-failure container.
     return None
+
+
+def _unwanted_cause(app: str, c: ObservedContainer, wanted: set[str]) -> str:
+    if c.service and c.replica:
+        expected = naming.container_name(app, c.service, c.replica)
+        if expected != c.name and expected in wanted:
+            return f"renamed outside dockyard (it is replica {c.replica}, named {expected})"
+        return f"service {c.service} no longer wants replica {c.replica}"
+    return "no longer wanted by the app"
 
 
 def _stop(b: _Builder, c: ObservedContainer, cause: str, deps: Iterable[str | None] = ()) -> str:

@@ -1,0 +1,1 @@
+"""Many hosts: the DockerHost inventory and how each engine is reached."""
