@@ -956,6 +956,7 @@ def main(argv: list[str] | None = None) -> int:
                     **s.summary(),
                     "samples": s.samples,
                     "until_controller_acted": s.split,
+                    "spans_wall_ns": s.spans,
                 }
                 for k, s in series.items()
             },

@@ -497,6 +497,29 @@ def test_the_engine_checks_the_server_against_cafile_whatever_requests_ca_bundle
     )
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs.ca.cert))
     engine = engine_for_host(wrong, timeout=5)
-    with pytest.raises(EngineUnavailable, match="not signed by spec.tls.caFile"):
+    with pytest.raises(EngineUnavailable, match=r"not signed by spec\.tls\.caFile"):
         engine.version()
     engine.close()
+
+
+def test_validate_checks_hosts_without_contacting_them(tmp_path: Path):
+    (tmp_path / "good").mkdir()
+    write_hosts(tmp_path / "good", LOCAL)
+    result = runner.invoke(app, ["validate", "-f", str(tmp_path / "good")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "DockerHost local is valid (unix:///var/run/docker.sock)\n"
+
+    (tmp_path / "bad").mkdir()
+    bad = write_hosts(
+        tmp_path / "bad",
+        LOCAL,
+        """
+        apiVersion: dockyard.dev/v1alpha1
+        kind: DockerHost
+        metadata: {name: naked}
+        spec: {url: "tcp://10.0.0.17:2375"}
+        """,
+    )
+    result = runner.invoke(app, ["validate", "-f", str(bad)])
+    assert result.exit_code == 1
+    assert "host naked: spec.tls: tcp://10.0.0.17:2375 is plain TCP" in result.stderr

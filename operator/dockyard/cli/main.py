@@ -20,7 +20,7 @@ from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.observed import ObservedContainer
 from dockyard.spec.errors import SpecError
-from dockyard.spec.load import LoadedApp, load_paths
+from dockyard.spec.load import LoadedApp, LoadResult, load_paths
 
 from .output import ConsoleReporter, summary
 
@@ -71,6 +71,13 @@ def _escape(text: str) -> str:
 
 
 def _load(files: list[Path], applying: bool = True) -> list[LoadedApp]:
+    result = _load_result(files, applying)
+    if not result.apps:
+        raise _fail(f"no App manifests found in {', '.join(map(str, files))}")
+    return result.apps
+
+
+def _load_result(files: list[Path], applying: bool = True) -> LoadResult:
     if not files:
         raise _fail("no manifests given: pass -f FILE or -f DIR")
     try:
@@ -88,9 +95,19 @@ def _load(files: list[Path], applying: bool = True) -> list[LoadedApp]:
         )
         for warning in result.warnings:
             errors.print(f"  {_escape(warning)}")
-    if not result.apps:
-        raise _fail(f"no App manifests found in {', '.join(map(str, files))}")
-    return result.apps
+    return result
+
+
+def _check_hosts(result: LoadResult) -> None:
+    """Refuse unsafe or wrong DockerHosts (plain tcp://, missing TLS files) like bad fields."""
+    from dockyard.fleet.hosts import check_hosts
+
+    problems = check_hosts(result.hosts)
+    if problems:
+        errors.print(f"[red]invalid DockerHost ({len(problems)} problem(s)):[/]")
+        for problem in problems:
+            errors.print(f"  {_escape(problem.render())}")
+        raise typer.Exit(1)
 
 
 def _plan(engine: Engine, loaded: list[LoadedApp]) -> list[AppPlan]:
@@ -191,10 +208,16 @@ def plan_cmd(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = For
 @app.command()
 def validate(files: FilesOpt = []) -> None:  # noqa: B006
     """Check manifests without touching any engine."""
-    loaded = _load(files, applying=False)
-    for item in loaded:
+    result = _load_result(files, applying=False)
+    if not result.apps and not result.hosts:
+        raise _fail(f"no App or DockerHost manifests found in {', '.join(map(str, files))}")
+    _check_hosts(result)
+    for item in result.apps:
         services = len(item.app.spec.services)
         console.print(f"{item.source}: App {item.name} is valid ({services} service(s))")
+    for h in result.hosts:
+        where = h.spec.url or f"agent {h.spec.agent.id if h.spec.agent else '?'}"
+        console.print(f"DockerHost {h.metadata.name} is valid ({_escape(where)})")
 
 
 @app.command()
@@ -287,30 +310,14 @@ def hosts(
     """The DockerHosts in the manifests (or, without -f, the local engine): reachable or
     not, engine version, running containers, last contact and labels. All hosts are
     asked at once; exits 1 if any cannot be reached."""
-    from dockyard.fleet.hosts import (
-        ProbeTarget,
-        check_hosts,
-        probe_all,
-        target_for_host,
-    )
+    from dockyard.fleet.hosts import ProbeTarget, probe_all, target_for_host
 
     wait = _duration(timeout)
     if files:
-        try:
-            result = load_paths(files)
-        except SpecError as exc:
-            errors.print(f"[red]invalid manifest ({len(exc.errors)} problem(s)):[/]")
-            for err in exc.errors:
-                errors.print(f"  {_escape(err.render())}")
-            raise typer.Exit(1) from None
+        result = _load_result(files, applying=False)
         if not result.hosts:
             raise _fail(f"no DockerHost manifests found in {', '.join(map(str, files))}")
-        problems = check_hosts(result.hosts)
-        if problems:
-            errors.print(f"[red]invalid DockerHost ({len(problems)} problem(s)):[/]")
-            for problem in problems:
-                errors.print(f"  {_escape(problem.render())}")
-            raise typer.Exit(1)
+        _check_hosts(result)
         targets = [target_for_host(h) for h in result.hosts]
     else:
         where = host or "unix:///var/run/docker.sock"

@@ -49,9 +49,11 @@ class Operation:
     ref: str | None = None
     timeout: float | None = None
     aliases: tuple[str, ...] = ()
+    host: str | None = None  # set when an app spans several hosts
 
     def describe(self) -> str:
-        return f"{self.kind.value.replace('-', ' ', 1)} {self.target}"
+        where = f" on {self.host}" if self.host else ""
+        return f"{self.kind.value.replace('-', ' ', 1)} {self.target}{where}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class Operation:
             "kind": self.kind.value,
             "target": self.target,
             "app": self.app,
+            "host": self.host,
             "service": self.service,
             "cause": self.cause,
             "dependsOn": list(self.deps),
