@@ -38,12 +38,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 import yaml
 
 IMAGE = "dockyard.local/busybox:latest"
@@ -167,8 +169,9 @@ def write_atomic(folder: Path, filename: str, text: str, scratch: Path) -> int:
 # ---- engine helpers --------------------------------------------------------------------------
 
 
-def api_client() -> docker.APIClient:
-    return docker.APIClient(version="auto", timeout=120, **docker.utils.kwargs_from_env())
+def api_client(pool: int = 10) -> docker.APIClient:
+    kwargs = docker.utils.kwargs_from_env()
+    return docker.APIClient(version="auto", timeout=120, max_pool_size=pool, **kwargs)
 
 
 @dataclass
@@ -274,8 +277,8 @@ def sweep(api: docker.APIClient) -> int:
     label = {"label": f"{BENCH_LABEL}=1"}
     containers = api.containers(all=True, filters=label)
     ids = {c["Id"] for c in containers if any(ours(n) for n in c.get("Names") or [])}
-    for cid in ids:
-        _quiet(api.remove_container, cid, force=True)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda cid: _quiet(api.remove_container, cid, force=True), ids))
     for net in api.networks(filters=label):
         if not ours(str(net["Name"])):
             continue
@@ -301,7 +304,8 @@ def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         try:
             fn(*args, **kwargs)
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            # A busy or hung engine must not lose the results: report and go on.
             log(f"cleanup: {exc}")
 
 
@@ -880,7 +884,7 @@ def main(argv: list[str] | None = None) -> int:
         import psutil  # noqa: F401
     except ImportError:
         sys.exit("psutil is missing: .venv/bin/pip install psutil (bench only)")
-    api = api_client()
+    api = api_client(pool=20)
     engine_version = str(api.version().get("Version", "?"))
     if not api.images(name=IMAGE):
         api.close()
@@ -908,8 +912,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # The controller is stopped by now (SIGTERM): containers keep running until we remove
         # them here.
-        removed = sweep(api)
-        log(f"cleanup removed {removed} container(s)")
+        try:
+            removed = sweep(api)
+            log(f"cleanup removed {removed} container(s)")
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            log(f"cleanup failed ({exc}); left-overs are swept by the next run")
         api.close()
     meta["total_seconds"] = time.perf_counter() - t0
     meta["loadavg_at_end"] = os.getloadavg()

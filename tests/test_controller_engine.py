@@ -365,6 +365,29 @@ async def test_engine_event_reconciles_only_the_owning_app(
         assert reconciles(controller, other_app) == others
 
 
+async def test_unlabelled_container_events_reconcile_only_the_app_its_name_could_squat(
+    docker_client: DockerClient, app_name: str, other_app: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    write(folder, "a.yaml", web_app(app_name))
+    write(folder, "b.yaml", web_app(other_app))
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name) and is_ready(controller, other_app))
+        await settle(controller)
+        mine, others = reconciles(controller, app_name), reconciles(controller, other_app)
+        # Both app names start with "t-", as does this stranger's; only the first app could
+        # ever want a container of this name.
+        stranger = docker_client.containers.create(
+            BASE_IMAGE, ["sleep", "60"], name=f"{app_name}-web-2", labels=TEST_LABELS
+        )
+        try:
+            await eventually(lambda: reconciles(controller, app_name) > mine)
+            await settle(controller)
+            assert reconciles(controller, other_app) == others
+        finally:
+            stranger.remove(force=True)
+
+
 # ---- restart policies ------------------------------------------------------------------
 
 

@@ -138,7 +138,14 @@ def apply(
     ] = False,
 ) -> None:
     """Converge the engine to the manifests: create what is missing, replace what
-    changed, remove what the apps no longer want. Exits non-zero if anything failed."""
+    changed, remove what the apps no longer want. With DockerHost manifests among the
+    files, replicas are placed on those hosts (see docs/hosts.md). Exits non-zero if
+    anything failed."""
+    result_all = _load_result(files)
+    if result_all.hosts:
+        _check_hosts(result_all)
+        _apply_fleet(result_all, host, concurrency, quiet)
+        return
     loaded = _load(files)
     engine = Engine(host)
     plans = _plan(engine, loaded)
@@ -162,7 +169,78 @@ def apply(
         raise typer.Exit(1)
 
 
+def _fleet_plans(result: LoadResult, host: str | None) -> tuple[Any, list[Any]]:
+    from dockyard.fleet.converge import connect_fleet, plan_fleet
+
+    if not result.apps:
+        raise _fail("no App manifests found")
+    fleet = connect_fleet(result.hosts, Engine(host))
+    for name, reason in sorted(fleet.unreachable.items()):
+        errors.print(f"[yellow]warning:[/] host {name} is unreachable: {_escape(reason)}")
+    plans = plan_fleet(result.apps, fleet)
+    for fp in plans:
+        for err in fp.errors:
+            errors.print(f"[red]error:[/] app {fp.loaded.name}: {_escape(err)}")
+        for dark, names in fp.unknown.items():
+            errors.print(
+                f"[yellow]warning:[/] app {fp.loaded.name}: replicas on dark host {dark} are "
+                f"unknown: {', '.join(names)}"
+            )
+    return fleet, plans
+
+
+def _apply_fleet(result: LoadResult, host: str | None, concurrency: int, quiet: bool) -> None:
+    from dockyard.fleet.converge import apply_fleet
+
+    fleet, plans = _fleet_plans(result, host)
+    total = sum(
+        len(hp.plan.operations)
+        for fp in plans
+        if not fp.placement.errors
+        for hp in fp.hosts
+        if not hp.plan.errors
+    )
+    bad = any(fp.errors or fp.unknown for fp in plans)
+    if total == 0:
+        if not bad:
+            console.print("up to date on every host, nothing to do")
+        raise typer.Exit(1 if bad else 0)
+    if not quiet:
+        console.print(f"applying on {len(fleet.observed)} host(s): {total} operation(s)")
+    with ConsoleReporter(console, quiet=quiet) as reporter:
+        results = asyncio.run(apply_fleet(plans, fleet, reporter, concurrency))
+    failed = False
+    for name, res in sorted(results.items()):
+        console.print(f"host {name}: ", end="")
+        summary(console, res)
+        failed = failed or not res.ok
+        for failure in res.failed:
+            errors.print(f"[red]failed:[/] {failure.op.describe()}: {_escape(failure.error or '')}")
+    if failed or bad:
+        raise typer.Exit(1)
+
+
 def _diff(files: list[Path], host: str | None, output: Format) -> None:
+    result_all = _load_result(files)
+    if result_all.hosts:
+        _check_hosts(result_all)
+        _, fplans = _fleet_plans(result_all, host)
+        ops = [op for fp in fplans for hp in fp.hosts for op in hp.plan.operations]
+        if output is Format.json:
+            console.print_json(
+                json.dumps({"changes": bool(ops), "operations": [op.to_json() for op in ops]})
+            )
+        else:
+            for fp in fplans:
+                for hp in fp.hosts:
+                    state = "up to date" if hp.plan.empty else ""
+                    console.print(f"app {fp.loaded.name} on host {hp.host}: {state}")
+                    for line in hp.plan.render().splitlines():
+                        if not line.startswith(("warning:", "error:")):
+                            console.print(f"  {_escape(line)}")
+        if any(fp.errors for fp in fplans):
+            raise typer.Exit(1)
+        raise typer.Exit(2 if ops else 0)
     loaded = _load(files)
     engine = Engine(host)
     plans = _plan(engine, loaded)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dockyard.apply.converge import build_tags
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Executor
@@ -25,6 +26,7 @@ from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.plan.planner import plan_app, plan_delete
 from dockyard.sources.base import Source, SourceUpdate
+from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
 
 from .metrics import Metrics
@@ -97,7 +99,7 @@ class Controller:
         self.settings = settings or Settings()
         self.metrics = metrics or Metrics()
         self.queue = WorkQueue(self.settings.retry_base, self.settings.retry_max)
-        self.cache = EngineCache(engine, self._on_engine_change)
+        self.cache = EngineCache(engine, self._on_engine_change, interesting=self._interesting)
         self.wanted: dict[str, Wanted] = {}
         self.by_source: dict[str, set[str]] = {}
         self.source_errors: dict[str, str] = {}
@@ -159,6 +161,20 @@ class Controller:
             for name in self._known_apps():
                 self.queue.add(name)
 
+    def _interesting(self, event: dict[str, Any]) -> bool:
+        """Called on the event thread: does this event concern an app of ours?"""
+        actor = event.get("Actor") or {}
+        attrs = actor.get("Attributes") or {}
+        if attrs.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE or event.get("Type") == "image":
+            return True
+        name = str(attrs.get("name") or actor.get("ID") or "")
+        try:
+            known = self._known_apps()
+        except RuntimeError:  # changed while we looked: be safe
+            return True
+        # Unlabelled objects matter only when they take (or free) one of our names.
+        return any(name.startswith((f"{app}-", f"{app}_")) for app in known)
+
     def _known_apps(self) -> set[str]:
         return set(self.wanted) | set(self.ownership.apps)
 
@@ -176,9 +192,9 @@ class Controller:
             if base in known:
                 self.queue.add(base)
             elif name.startswith("?"):
-                # An unlabelled object named `<x>-…`/`<x>_…`: it may squat any app's name.
+                # An unlabelled object named `<app>-…`/`<app>_…` may squat a name of that app.
                 for other in known:
-                    if base.startswith(other.split("-", 1)[0]):
+                    if base.startswith((f"{other}-", f"{other}_")):
                         self.queue.add(other)
         self.metrics.queue_depth.set(len(self.queue))
 

@@ -23,9 +23,17 @@ Changed = Callable[[set[str] | None], None]  # app names whose objects changed; 
 
 
 class EngineCache:
-    def __init__(self, engine: Engine, on_change: Changed, debounce: float = 0.02) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        on_change: Changed,
+        debounce: float = 0.02,
+        interesting: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
         self.engine = engine
         self.on_change = on_change
+        # Events about objects nobody here cares about do not cost a relist.
+        self.interesting = interesting or (lambda event: True)
         self.debounce = debounce
         self.state = ObservedState()
         self.connected = False
@@ -93,9 +101,10 @@ class EngineCache:
                     log.info("watching engine %s events", self.engine.name)
                     self._signal(reconnected=True)
                 delay = 0.2
-                for _event in self._stream:
+                for event in self._stream:
                     self.events_seen += 1
-                    self._signal()
+                    if self.interesting(event):
+                        self._signal()
                     if self._stop.is_set():
                         return
             except Exception as exc:
@@ -148,5 +157,6 @@ def _changed_apps(old: ObservedState, new: ObservedState) -> set[str]:
 
 
 def _app_from_name(name: str, sep: str) -> str:
-    # Unlabelled objects named like an app's (a squatter) matter to that app's plan.
-    return "?" + name.split(sep, 1)[0]
+    # Unlabelled objects named like an app's (a squatter) matter to that app's plan. The whole
+    # name is kept: app names contain dashes, so no part of it is known to be the app's.
+    return "?" + name
