@@ -126,7 +126,7 @@ def test_replicas_spread_follow_labels_and_survive_a_dark_host(
     # A dark host: reported, its replica unknown, the other host still converged.
     engines["edge-b"].stop()
     try:
-        app_file.write_text(app_yaml(name, 1, mode="global").replace("\"3600\"", "\"3601\""))
+        app_file.write_text(app_yaml(name, 1, mode="global").replace('"3600"', '"3601"'))
         code, out = apply(tmp_path, "-f", str(app_file), "-f", str(hosts_file))
         assert code == 1
         assert "host edge-b is unreachable" in out
