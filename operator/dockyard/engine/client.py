@@ -163,10 +163,20 @@ class Engine:
             hint = "is dockerd running? (`make engine` starts one)"
         return f"cannot reach Docker engine {self.name} at {where}: {_reason(exc)}; {hint}"
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], gone_ok: bool = False) -> Any:
+        """One engine call; Docker's errors become EngineError with `what` in front.
+
+        With `gone_ok`, an object that is already gone (or going) is success: removals
+        and stops are idempotent, so a retry or a race never fails on them."""
         try:
             return fn()
+        except docker.errors.NotFound as exc:
+            if gone_ok:
+                return None
+            raise EngineError(f"{what}: {exc.explanation or 'not found'}") from None
         except docker.errors.APIError as exc:
+            if gone_ok and exc.status_code == 409 and "already in progress" in str(exc.explanation):
+                return None
             raise EngineError(f"{what}: {exc.explanation or exc}") from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             raise EngineUnavailable(self._unreachable(exc)) from None
@@ -300,12 +310,7 @@ class Engine:
         )
 
     def remove_network(self, ref: str) -> None:
-        try:
-            self.api.remove_network(ref)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as exc:
-            raise EngineError(f"remove network {ref}: {exc.explanation or exc}") from None
+        self._call(f"remove network {ref}", lambda: self.api.remove_network(ref), gone_ok=True)
 
     def create_volume(self, vol: DesiredVolume) -> None:
         labels = dict(vol.labels)
@@ -321,12 +326,7 @@ class Engine:
         )
 
     def remove_volume(self, name: str) -> None:
-        try:
-            self.api.remove_volume(name)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as exc:
-            raise EngineError(f"remove volume {name}: {exc.explanation or exc}") from None
+        self._call(f"remove volume {name}", lambda: self.api.remove_volume(name), gone_ok=True)
 
     # ---- containers --------------------------------------------------------------------
 
@@ -376,23 +376,15 @@ class Engine:
 
     def stop(self, ref: str, timeout: float | None = None) -> None:
         t = None if timeout is None else max(0, round(timeout))
-        try:
-            self.api.stop(ref, timeout=t)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as exc:
-            raise EngineError(f"stop {ref}: {exc.explanation or exc}") from None
+        self._call(f"stop {ref}", lambda: self.api.stop(ref, timeout=t), gone_ok=True)
 
     def remove_container(self, ref: str) -> None:
-        try:
-            # v=True removes anonymous volumes only; named volumes are never removed here.
-            self.api.remove_container(ref, v=True, force=True)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409 and "already in progress" in str(exc.explanation):
-                return  # someone else is removing it: the outcome is the one we want
-            raise EngineError(f"remove {ref}: {exc.explanation or exc}") from None
+        # v=True removes anonymous volumes only; named volumes are never removed here.
+        self._call(
+            f"remove {ref}",
+            lambda: self.api.remove_container(ref, v=True, force=True),
+            gone_ok=True,
+        )
 
     def restart(self, ref: str, timeout: float | None = None) -> None:
         t = 10 if timeout is None else max(0, round(timeout))
