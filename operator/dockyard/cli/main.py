@@ -483,6 +483,10 @@ def _show_controller_status(statuses: dict[str, Any], app_name: str | None, outp
                 str(svc["restarts"]),
             )
         console.print(table)
+        placement = st.get("placement") or {}
+        if len(placement) > 1 or (placement and "local" not in placement):
+            for host_name, names in sorted(placement.items()):
+                console.print(f"  on {host_name}: {', '.join(names)}")
         if st.get("lastError"):
             console.print(f"  last error: {_escape(st['lastError'])}")
 

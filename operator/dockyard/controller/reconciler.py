@@ -9,6 +9,7 @@ cache, so a reconcile with nothing to do makes no engine call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -22,17 +23,21 @@ from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.observed import ObservedState
+from dockyard.fleet.converge import DEFAULT_HOST, restrict
+from dockyard.fleet.hosts import HostError, engine_for_host
+from dockyard.fleet.placement import HostInfo, PlacementResult, place
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.plan.planner import plan_app, plan_delete
 from dockyard.sources.base import Source, SourceUpdate
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
+from dockyard.spec.models import DockerHost
 
 from .metrics import Metrics
 from .ownership import Ownership
 from .queue import WorkQueue
-from .status import AppStatus, replica_counts
+from .status import AppStatus, ServiceStatus, replica_counts
 
 log = logging.getLogger("dockyard.controller")
 
@@ -79,11 +84,29 @@ class CrashLoop:
 
 
 @dataclass
+class _Host:
+    """One engine the controller reconciles, with its own event-fed cache."""
+
+    name: str
+    engine: Engine
+    cache: EngineCache
+    labels: dict[str, str] = field(default_factory=dict)
+    declared: bool = False  # from a DockerHost manifest (else: the default engine)
+    down_since: float | None = None  # monotonic time it went dark
+
+    @property
+    def dark(self) -> bool:
+        return self.cache.down or (self.declared and not self.cache.connected)
+
+
+@dataclass
 class _AppState:
     status: AppStatus
     converged: DesiredApp | None = None  # the desired state last fully applied
     verified: set[str] = field(default_factory=set)  # container ids checked against labels
     crash: dict[str, CrashLoop] = field(default_factory=dict)
+    # Where each (service, replica) was placed last: replicas do not move back on their own.
+    assigned: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
 class Controller:
@@ -94,12 +117,14 @@ class Controller:
         settings: Settings | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self.engine = engine
         self.sources = list(sources)
         self.settings = settings or Settings()
         self.metrics = metrics or Metrics()
         self.queue = WorkQueue(self.settings.retry_base, self.settings.retry_max)
-        self.cache = EngineCache(engine, self._on_engine_change, interesting=self._interesting)
+        self.hosts: dict[str, _Host] = {
+            DEFAULT_HOST: _Host(DEFAULT_HOST, engine, self._new_cache(engine))
+        }
+        self._host_sources: dict[str, dict[str, DockerHost]] = {}
         self.wanted: dict[str, Wanted] = {}
         self.by_source: dict[str, set[str]] = {}
         self.source_errors: dict[str, str] = {}
@@ -109,6 +134,18 @@ class Controller:
         self._stopping = asyncio.Event()
         self._busy = 0
         self._pruned_orphans = False
+
+    @property
+    def engine(self) -> Engine:
+        """The default engine (host `local`)."""
+        return self.hosts[DEFAULT_HOST].engine
+
+    @property
+    def cache(self) -> EngineCache:
+        return self.hosts[DEFAULT_HOST].cache
+
+    def _new_cache(self, engine: Engine) -> EngineCache:
+        return EngineCache(engine, self._on_engine_change, interesting=self._interesting)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -129,7 +166,8 @@ class Controller:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.cache.stop()
+            for host in self.hosts.values():
+                await host.cache.stop()
 
     async def stop(self, grace: float = 60.0) -> None:
         """Stop taking work; let in-flight reconciles finish (containers keep running)."""
@@ -154,10 +192,11 @@ class Controller:
     async def _resync_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.resync)
-            try:
-                await self.cache.relist()
-            except EngineError as exc:
-                log.warning("resync: %s", exc)
+            for host in list(self.hosts.values()):
+                try:
+                    await host.cache.relist()
+                except EngineError as exc:
+                    log.warning("resync of host %s: %s", host.name, exc)
             for name in self._known_apps():
                 self.queue.add(name)
 
@@ -221,8 +260,44 @@ class Controller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
+    async def _set_hosts(self, source: str, hosts: Sequence[DockerHost]) -> None:
+        """Hosts declared by a source: connect new ones, forget removed ones."""
+        self._host_sources[source] = {h.metadata.name: h for h in hosts}
+        declared: dict[str, DockerHost] = {}
+        for per_source in self._host_sources.values():
+            declared.update(per_source)
+        for name, spec in declared.items():
+            current = self.hosts.get(name)
+            if current is not None:
+                current.labels = dict(spec.metadata.labels)
+                continue
+            try:
+                engine = engine_for_host(spec)
+            except HostError as exc:
+                log.error("%s", exc.render())
+                continue
+            host = _Host(name, engine, self._new_cache(engine), dict(spec.metadata.labels), True)
+            self.hosts[name] = host
+            await host.cache.start()
+            asyncio.get_running_loop().create_task(self._first_relist(host))
+            log.info("host %s added (%s)", name, spec.spec.url)
+        for name in [n for n, h in self.hosts.items() if h.declared and n not in declared]:
+            host = self.hosts.pop(name)
+            await host.cache.stop()
+            log.info("host %s is no longer declared; its containers are left as they are", name)
+
+    async def _first_relist(self, host: _Host) -> None:
+        try:
+            await host.cache.relist()
+        except EngineError as exc:
+            log.warning("host %s is not reachable yet: %s", host.name, exc)
+        for name in self._known_apps():
+            self.queue.add(name)
+
     async def on_source_update(self, update: SourceUpdate) -> None:
         source = update.source
+        if update.apps is not None:
+            await self._set_hosts(source, update.hosts)
         for warning in update.warnings:
             log.warning("%s: %s", source, warning)
         if update.apps is None:
@@ -329,47 +404,131 @@ class Controller:
 
     async def reconcile(self, name: str) -> None:
         wanted = self.wanted.get(name)
-        if self.cache.down:
-            raise EngineError(f"engine {self.engine.name} is not reachable")
-        observed = self.cache.state
         if wanted is None:
-            await self._prune(name, observed)
+            await self._prune(name)
             return
         st = self._state(name)
-        replace = await self._verify(st, wanted.desired, observed)
-        restart, wait = self._unhealthy(st, wanted.desired, observed)
-        plan = plan_app(wanted.desired, observed, replace=replace, restart=restart)
+        placement = self._place(wanted, st)
+        if placement.errors:
+            self._fail_plan(st, name, "PlacementError", "; ".join(placement.errors))
+            return
+        hosts = [
+            h
+            for h in self.hosts.values()
+            if placement.by_host.get(h.name)
+            or (h.cache.synced and _has_objects(h.cache.state, name))
+        ]
+        local_only = [h.name for h in hosts] == [DEFAULT_HOST]
+        if local_only and self.cache.down:
+            raise EngineError(f"engine {self.engine.name} is not reachable")
+        unknown: dict[str, list[str]] = {}
+        plans: list[tuple[_Host, DesiredApp, Plan, dict[str, str]]] = []
+        wait: float | None = None
+        for host in hosts:
+            assignments = placement.by_host.get(host.name, ())
+            if host.dark:
+                if assignments:
+                    unknown[host.name] = [
+                        naming.container_name(name, a.service, a.replica) for a in assignments
+                    ]
+                continue
+            desired = restrict(wanted.desired, assignments)
+            observed = host.cache.state
+            replace = await self._verify(st, host, desired, observed)
+            restart, host_wait = self._unhealthy(st, host.name, desired, observed)
+            if host_wait is not None:
+                wait = host_wait if wait is None else min(wait, host_wait)
+            plan = plan_app(desired, observed, replace=replace, restart=restart)
+            if not local_only:
+                plan = dataclasses.replace(
+                    plan,
+                    operations=tuple(
+                        dataclasses.replace(op, host=host.name) for op in plan.operations
+                    ),
+                )
+            plans.append((host, desired, plan, restart))
         st.status.reconciles += 1
         st.status.lastReconcileTime = time.time()
-        if plan.errors:
-            message = "; ".join(plan.errors)
-            st.status.lastError = message
-            st.status.set_condition("Degraded", "True", "PlanError", message)
-            st.status.set_condition("Ready", "False", "PlanError", message)
-            delay = self.queue.add_rate_limited(name)
-            log.error("app %s cannot be planned (retry in %.0fs): %s", name, delay, message)
+        errors = [
+            e if local_only else f"host {h.name}: {e}" for h, _, p, _ in plans for e in p.errors
+        ]
+        if errors:
+            self._fail_plan(st, name, "PlanError", "; ".join(errors))
             return
-        result: ApplyResult | None = None
-        if plan.operations:
-            st.status.set_condition(
-                "Progressing", "True", "Applying", f"{len(plan.operations)} operation(s)"
-            )
-            result = await self._execute(wanted, plan)
-            observed = await self.cache.relist()  # see our own changes before anything else
-            st.verified |= {c.id for c in observed.app_containers(name)}
-            self._count(st, wanted, plan, result)
-        self._update_status(st, wanted, observed, plan, result, restart, wait)
-        if result is not None and not result.ok:
+        results: list[ApplyResult] = []
+        todo = [(h, d, p) for h, d, p, _ in plans if p.operations]
+        if todo:
+            total = sum(len(p.operations) for _, _, p in todo)
+            st.status.set_condition("Progressing", "True", "Applying", f"{total} operation(s)")
+            results = list(await asyncio.gather(*(self._execute(wanted, h, p) for h, _, p in todo)))
+            for (host, _, plan), result in zip(todo, results, strict=True):
+                observed = await host.cache.relist()  # see our own changes first
+                st.verified |= {c.id for c in observed.app_containers(name)}
+                self._count(st, wanted, plan, result)
+            if all(r.ok for r in results):
+                st.converged = wanted.desired
+        self._update_status(st, wanted, [(h, d) for h, d, _, _ in plans], results, unknown)
+        failed = [r for r in results if not r.ok]
+        if failed:
             delay = self.queue.add_rate_limited(name)
             log.warning(
-                "app %s: %d operation(s) failed (retry in %.0fs)", name, len(result.failed), delay
+                "app %s: %d operation(s) failed (retry in %.0fs)",
+                name,
+                sum(len(r.failed) for r in failed),
+                delay,
             )
             return
         self.queue.forget(name)
+        if unknown:
+            # Look again soon: the host may return, or its grace may run out.
+            wait = min(wait or 5.0, 5.0)
         if wait is not None:
             self.queue.add_after(name, wait)
 
-    async def _execute(self, wanted: Wanted, plan: Plan) -> ApplyResult:
+    def _fail_plan(self, st: _AppState, name: str, reason: str, message: str) -> None:
+        st.status.lastError = message
+        st.status.set_condition("Degraded", "True", reason, message)
+        st.status.set_condition("Ready", "False", reason, message)
+        delay = self.queue.add_rate_limited(name)
+        log.error("app %s cannot be planned (retry in %.0fs): %s", name, delay, message)
+
+    def _place(self, wanted: Wanted, st: _AppState) -> PlacementResult:
+        now = time.monotonic()
+        infos = []
+        for host in sorted(self.hosts.values(), key=lambda h: h.name):
+            if host.dark and host.down_since is None:
+                host.down_since = now
+            elif not host.dark:
+                host.down_since = None
+            infos.append(HostInfo(host.name, host.labels, not self._rescheduled(wanted, host)))
+        current = {
+            (c.service, c.replica): host.name
+            for host in self.hosts.values()
+            if host.cache.synced and not host.dark
+            for c in host.cache.state.app_containers(wanted.desired.name)
+            if c.service and c.replica
+        }
+        current.update((k, h) for k, h in st.assigned.items() if h in self.hosts)
+        result = place(wanted.loaded.app, infos, DEFAULT_HOST, current)
+        if not result.errors:
+            st.assigned = {
+                (a.service, a.replica): host
+                for host, assignments in result.by_host.items()
+                for a in assignments
+            }
+        return result
+
+    def _rescheduled(self, wanted: Wanted, host: _Host) -> bool:
+        """A dark host stops counting for placement once its grace period is over, but
+        only for apps that ask to be rescheduled."""
+        if host.down_since is None:
+            return False
+        placement = wanted.loaded.app.spec.placement
+        if placement is None or not placement.reschedule:
+            return False
+        return time.monotonic() - host.down_since >= placement.reschedule_after
+
+    async def _execute(self, wanted: Wanted, host: _Host, plan: Plan) -> ApplyResult:
         log.info(
             "app %s: applying %d operation(s): %s",
             wanted.desired.name,
@@ -378,7 +537,7 @@ class Controller:
             + (" …" if len(plan.operations) > 8 else ""),
         )
         executor = Executor(
-            self.engine,
+            host.engine,
             secrets={wanted.desired.name: wanted.loaded.secrets},
             concurrency=self.settings.concurrency,
         )
@@ -412,11 +571,9 @@ class Controller:
         if restarts:
             st.status.restarts += restarts
             self.metrics.restarts.labels(name).inc(restarts)
-        if result.ok:
-            st.converged = wanted.desired
 
     async def _verify(
-        self, st: _AppState, desired: DesiredApp, observed: ObservedState
+        self, st: _AppState, host: _Host, desired: DesiredApp, observed: ObservedState
     ) -> dict[str, str]:
         """Containers not created by this controller are checked once against their labels."""
         replace: dict[str, str] = {}
@@ -425,7 +582,7 @@ class Controller:
             d = by_name.get(c.name)
             if d is None or c.id in st.verified or c.config_hash != d.config_hash:
                 continue
-            drift = await asyncio.to_thread(self.engine.config_drift, c.id, d)
+            drift = await asyncio.to_thread(host.engine.config_drift, c.id, d)
             if drift is None:
                 st.verified.add(c.id)
             else:
@@ -433,7 +590,7 @@ class Controller:
         return replace
 
     def _unhealthy(
-        self, st: _AppState, desired: DesiredApp, observed: ObservedState
+        self, st: _AppState, host: str, desired: DesiredApp, observed: ObservedState
     ) -> tuple[dict[str, str], float | None]:
         """restartWhenUnhealthy, with CrashLoopBackOff: which to restart now, when to look again."""
         now = time.monotonic()
@@ -444,7 +601,7 @@ class Controller:
             if not d.restart_when_unhealthy:
                 continue
             obs = observed.container_named(d.name)
-            loop = st.crash.setdefault(d.name, CrashLoop())
+            loop = st.crash.setdefault(_crash_key(host, d.name), CrashLoop())
             if obs is None or not obs.running:
                 continue
             if obs.health == "healthy":
@@ -473,7 +630,7 @@ class Controller:
                 wait = remaining if wait is None else min(wait, remaining)
         return restart, wait
 
-    async def _prune(self, name: str, observed: ObservedState) -> None:
+    async def _prune(self, name: str) -> None:
         if not self.settings.prune or name not in self.ownership.apps:
             return
         owner = self.ownership.apps[name]
@@ -481,16 +638,26 @@ class Controller:
             return  # its source has not been read yet: absence means nothing so far
         if owner in self.source_errors:
             return  # its source is broken: never prune on a bad read
-        plan = plan_delete(name, observed, volumes=False)
-        if plan.operations:
-            log.info("app %s was removed from its source: removing its containers", name)
-            result = await Executor(self.engine, concurrency=self.settings.concurrency).run(plan)
-            await self.cache.relist()
-            if not result.ok:
-                delay = self.queue.add_rate_limited(name)
-                log.warning("prune %s incomplete (retry in %.0fs)", name, delay)
-                return
-        self.engine.secrets.forget_app(name)
+        incomplete = False
+        for host in list(self.hosts.values()):
+            if host.dark:
+                incomplete = incomplete or host.declared
+                continue
+            plan = plan_delete(name, host.cache.state, volumes=False)
+            if not plan.operations:
+                continue
+            log.info(
+                "app %s was removed from its source: removing its containers on %s", name, host.name
+            )
+            result = await Executor(host.engine, concurrency=self.settings.concurrency).run(plan)
+            await host.cache.relist()
+            incomplete = incomplete or not result.ok
+        if incomplete:
+            delay = self.queue.add_rate_limited(name)
+            log.warning("prune %s incomplete (retry in %.0fs)", name, delay)
+            return
+        for host in self.hosts.values():
+            host.engine.secrets.forget_app(name)
         self.ownership.drop(name)
         self.apps.pop(name, None)
         self.queue.forget(name)
@@ -499,29 +666,51 @@ class Controller:
         self,
         st: _AppState,
         wanted: Wanted,
-        observed: ObservedState,
-        plan: Plan,
-        result: ApplyResult | None,
-        restart: dict[str, str],
-        wait: float | None,
+        per_host: list[tuple[_Host, DesiredApp]],
+        results: list[ApplyResult],
+        unknown: dict[str, list[str]],
     ) -> None:
         status = st.status
-        restarts = {n: c.restarts for n, c in st.crash.items()}
-        status.services, not_ready = replica_counts(wanted.desired, observed, restarts)
+        services: dict[str, ServiceStatus] = {}
+        not_ready: list[str] = []
+        status.placement = {}
+        for host, desired in per_host:
+            restarts = {
+                d.name: st.crash[_crash_key(host.name, d.name)].restarts
+                for d in desired.containers
+                if _crash_key(host.name, d.name) in st.crash
+            }
+            counted, missing = replica_counts(desired, host.cache.state, restarts)
+            not_ready.extend(missing)
+            for svc in counted:
+                total = services.setdefault(svc.name, ServiceStatus(svc.name, 0))
+                total.desired += svc.desired
+                total.running += svc.running
+                total.healthy += svc.healthy
+                total.restarts += svc.restarts
+                for c in svc.containers:
+                    total.containers.append({**c, "host": host.name})
+            for d in desired.containers:
+                status.placement.setdefault(host.name, []).append(d.name)
+        for host_name, names in unknown.items():
+            status.placement.setdefault(host_name, []).extend(names)
+            not_ready.extend(f"{n} is unknown (host {host_name} is unreachable)" for n in names)
+        status.services = list(services.values())
         status.revision = wanted.revision
-        failed = result.failed if result is not None else []
+        failed = [f for r in results for f in r.failed]
         crashloop = [
-            n
-            for n, c in st.crash.items()
-            if c.restarts > 1
-            and c.healthy_since is None
-            and n in {d.name for d in wanted.desired.containers}
+            key for key, c in st.crash.items() if c.restarts > 1 and c.healthy_since is None
         ]
         source_error = self.source_errors.get(wanted.source)
         if failed:
             message = "; ".join(f"{r.op.describe()}: {r.error}" for r in failed)
             status.lastError = message
             status.set_condition("Degraded", "True", "OperationFailed", message)
+        elif unknown:
+            message = "; ".join(
+                f"host {h} is unreachable: {len(n)} replica(s) unknown" for h, n in unknown.items()
+            )
+            status.set_condition("Degraded", "True", "HostUnreachable", message)
         elif crashloop:
             message = ", ".join(f"{n} restarted {st.crash[n].restarts} times" for n in crashloop)
             status.set_condition("Degraded", "True", "CrashLoopBackOff", message)
@@ -536,8 +725,16 @@ class Controller:
         else:
             status.set_condition("Ready", "True", "Converged", "")
             status.set_condition("Progressing", "False", "Converged", "")
-            if result is None or result.ok:
+            if not failed:
                 status.observedGeneration = wanted.revision
 
     def statuses(self) -> dict[str, dict[str, object]]:
         return {name: st.status.to_json() for name, st in sorted(self.apps.items())}
+
+
+def _crash_key(host: str, container: str) -> str:
+    return container if host == DEFAULT_HOST else f"{host}/{container}"
+
+
+def _has_objects(state: ObservedState, app: str) -> bool:
+    return bool(state.app_containers(app)) or any(n.app == app for n in state.networks)

@@ -46,6 +46,7 @@ class AppStatus:
     reconciles: int = 0
     restarts: int = 0
     driftRepairs: int = 0
+    placement: dict[str, list[str]] = field(default_factory=dict)  # host -> containers
 
     def set_condition(self, type_: str, status: str, reason: str = "", message: str = "") -> None:
         for cond in self.conditions:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dockyard.spec.load import LoadedApp
+from dockyard.spec.models import DockerHost
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class SourceUpdate:
     apps: tuple[LoadedApp, ...] | None
     error: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # DockerHost objects declared beside the apps: where placement may put replicas.
+    hosts: tuple[DockerHost, ...] = field(default_factory=tuple)
 
 
 Emit = Callable[[SourceUpdate], Awaitable[None]]

@@ -90,6 +90,7 @@ class FolderSource:
             source=self.id,
             revision=revision,
             apps=tuple(result.apps),
+            hosts=tuple(result.hosts),
             warnings=tuple(result.warnings),
         )
 

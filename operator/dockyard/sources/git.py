@@ -237,6 +237,7 @@ class GitSource:
             source=self.id,
             revision=sha,
             apps=tuple(result.apps),
+            hosts=tuple(result.hosts),
             warnings=tuple(result.warnings),
         )
 

@@ -125,6 +125,9 @@ class Placement(Model):
     host_selector: LabelSelector | None = None
     mode: Literal["replicated", "global"] = "replicated"
     max_per_host: int | None = Field(default=None, ge=1)
+    # With `dockyard run`: replicas leave a host that stays unreachable this long.
+    reschedule: bool = False
+    reschedule_after: Duration = 60.0
 
 
 class Build(Model):
