@@ -62,7 +62,7 @@ class ConsoleReporter:
         if result.status == "done":
             line += f"  [dim]{result.seconds:.2f}s — {op.cause}[/]"
         elif result.error:
-            line += f"\n      [red]{_escape(result.error)}[/]"
+            line += f"\n      [red]{escape(result.error)}[/]"
         self.console.print(line, highlight=False)
 
 
@@ -77,5 +77,5 @@ def summary(console: Console, result: ApplyResult) -> None:
     )
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     return text.replace("[", r"\[")
