@@ -453,3 +453,22 @@ def test_paths_make_folder_sources(arg: str, tmp_path: Path) -> None:
 def test_other_arguments_say_what_is_accepted(arg: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="git\\+file://"):
         source_from_arg(arg, interval_dir=0.5, interval_git=30, cache_dir=tmp_path)
+
+
+async def test_folder_serves_compose_files_and_hosts_as_they_are(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "name: shop\nservices:\n  web:\n    image: dockyard.local/busybox:latest\n"
+        "    pull_policy: never\n"
+    )
+    (tmp_path / "compose.override.yaml").write_text(
+        "services:\n  web:\n    deploy: {replicas: 2}\n"
+    )
+    (tmp_path / "hosts.yaml").write_text(
+        "apiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
+        "metadata: {name: edge-1, labels: {role: edge}}\nspec: {url: unix:///run/edge.sock}\n"
+    )
+    async with running(FolderSource(tmp_path, interval=FAST, environ={})) as updates:
+        first = await updates.next()
+    assert names(first) == ["shop"]
+    assert first.apps is not None and first.apps[0].app.spec.services[0].replicas == 2
+    assert [h.metadata.name for h in first.hosts] == ["edge-1"]
