@@ -357,11 +357,33 @@ class Engine:
     def create_container(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> str:
         binds = self.write_secrets(d, secrets)
         body = container_body(d.config, d.labels, binds)
-        result = self._call(
-            f"create container {d.name}",
-            lambda: self.api.create_container_from_config(body, name=d.name),
-        )
-        return str(result["Id"])
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                result = self.api.create_container_from_config(body, name=d.name)
+                return str(result["Id"])
+            except docker.errors.APIError as exc:
+                # A container removed a moment ago can hold its name until the engine
+                # finishes removing it: wait for that, never for anyone else's container.
+                if (
+                    exc.status_code == 409
+                    and time.monotonic() < deadline
+                    and self._name_being_released(d.name)
+                ):
+                    time.sleep(0.05)
+                    continue
+                raise EngineError(f"create container {d.name}: {exc.explanation or exc}") from None
+            except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+                raise EngineUnavailable(self._unreachable(exc)) from None
+
+    def _name_being_released(self, name: str) -> bool:
+        try:
+            state = self.api.inspect_container(name).get("State") or {}
+        except docker.errors.NotFound:
+            return True  # gone now: try again
+        except docker.errors.DockerException:
+            return False
+        return bool(state.get("Status") in ("removing", "dead"))
 
     def connect(self, container: str, network: str, aliases: tuple[str, ...]) -> None:
         self._call(

@@ -314,7 +314,8 @@ def _container_action(
     if obs.state == "dead":
         return ("replace", "container is dead")
     if obs.state == "removing":
-        return ("create", "container is being removed")
+        # The engine still holds the name; its destroy event triggers the next plan.
+        return None
     if obs.state == "created":
         return ("start", "container was created but not started")
     if obs.state == "exited" and d.config.restart in _KEEPS_RUNNING:
