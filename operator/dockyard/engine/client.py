@@ -178,6 +178,10 @@ class Engine:
             if gone_ok and exc.status_code == 409 and "already in progress" in str(exc.explanation):
                 return None
             raise EngineError(f"{what}: {exc.explanation or exc}") from None
+        except requests.exceptions.Timeout:
+            raise EngineError(
+                f"{what}: engine {self.name} did not answer within {self._timeout}s"
+            ) from None
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             raise EngineUnavailable(self._unreachable(exc)) from None
 
@@ -373,6 +377,11 @@ class Engine:
                     time.sleep(0.05)
                     continue
                 raise EngineError(f"create container {d.name}: {exc.explanation or exc}") from None
+            except requests.exceptions.Timeout:
+                raise EngineError(
+                    f"create container {d.name}: engine {self.name} did not answer within "
+                    f"{self._timeout}s"
+                ) from None
             except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
                 raise EngineUnavailable(self._unreachable(exc)) from None
 

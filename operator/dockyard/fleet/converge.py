@@ -70,7 +70,7 @@ def connect_fleet(hosts: Sequence[DockerHost], default: Engine, timeout: float =
         name = host.metadata.name
         labels[name] = host.metadata.labels
         try:
-            engines[name] = engine_for_host(host, timeout=int(timeout))
+            engines[name] = engine_for_host(host)
         except HostError as exc:
             unreachable[name] = exc.render()
     if DEFAULT_HOST not in labels:
