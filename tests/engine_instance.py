@@ -3,6 +3,7 @@ several engines (one of them on 127.0.0.1 TCP with mutual TLS)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +130,19 @@ class PrivateEngine:
         self.stop()
         subprocess.run(["umount", "-R", str(self.dir / "exec")], capture_output=True, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_engines(*names: str) -> Iterator[dict[str, PrivateEngine]]:
+    """Several private engines, each with the base image, destroyed afterwards."""
+    started: dict[str, PrivateEngine] = {}
+    try:
+        for name in names:
+            engine = PrivateEngine()
+            engine.start()
+            engine.load_base_image()
+            started[name] = engine
+        yield started
+    finally:
+        for engine in started.values():
+            engine.destroy()

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from controller_fixtures import eventually, run_controller
-from engine_instance import PrivateEngine
+from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, unique_name
 
 pytestmark = pytest.mark.engine
@@ -19,17 +19,8 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture
 def two_engines() -> Iterator[dict[str, PrivateEngine]]:
-    started: dict[str, PrivateEngine] = {}
-    try:
-        for name in ("edge-a", "edge-b"):
-            engine = PrivateEngine()
-            engine.start()
-            engine.load_base_image()
-            started[name] = engine
+    with private_engines("edge-a", "edge-b") as started:
         yield started
-    finally:
-        for engine in started.values():
-            engine.destroy()
 
 
 def manifests(folder: Path, app: str, engines: dict[str, PrivateEngine]) -> None:

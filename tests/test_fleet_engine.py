@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app as cli
-from engine_instance import PrivateEngine
+from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, unique_name
 
 pytestmark = pytest.mark.engine
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def engines() -> Iterator[dict[str, PrivateEngine]]:
-    started: dict[str, PrivateEngine] = {}
-    try:
-        for name in ("edge-a", "edge-b"):
-            engine = PrivateEngine()
-            engine.start()
-            engine.load_base_image()
-            started[name] = engine
+    with private_engines("edge-a", "edge-b") as started:
         yield started
-    finally:
-        for engine in started.values():
-            engine.destroy()
 
 
 def hosts_yaml(engines: dict[str, PrivateEngine], labels: dict[str, str]) -> str:
