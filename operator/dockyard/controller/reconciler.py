@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,9 @@ class Controller:
         self._stopping = asyncio.Event()
         self._busy = 0
         self._pruned_orphans = False
+        # Called (on the event loop) with an app's name and its status after every
+        # reconcile, or None once the app is gone: where status flows back to sources.
+        self.status_listeners: list[Callable[[str, AppStatus | None], None]] = []
 
     @property
     def engine(self) -> Engine:
@@ -395,6 +398,7 @@ class Controller:
                 st = self._state(name)
                 st.status.lastError = str(exc)
                 st.status.set_condition("Degraded", "True", "ReconcileError", str(exc))
+                self._notify(name)
             finally:
                 self._busy -= 1
                 self.queue.done(name)
@@ -468,6 +472,7 @@ class Controller:
             if all(r.ok for r in results):
                 st.converged = wanted.desired
         self._update_status(st, wanted, [(h, d) for h, d, _, _ in plans], results, unknown)
+        self._notify(name)
         failed = [r for r in results if not r.ok]
         if failed:
             delay = self.queue.add_rate_limited(name)
@@ -491,6 +496,15 @@ class Controller:
         st.status.set_condition("Ready", "False", reason, message)
         delay = self.queue.add_rate_limited(name)
         log.error("app %s cannot be planned (retry in %.0fs): %s", name, delay, message)
+        self._notify(name)
+
+    def _notify(self, name: str) -> None:
+        st = self.apps.get(name)
+        for listener in list(self.status_listeners):
+            try:
+                listener(name, st.status if st else None)
+            except Exception:  # a broken listener must not break reconciling
+                log.exception("status listener failed for app %s", name)
 
     def _place(self, wanted: Wanted, st: _AppState) -> PlacementResult:
         now = time.monotonic()
@@ -661,6 +675,7 @@ class Controller:
         self.ownership.drop(name)
         self.apps.pop(name, None)
         self.queue.forget(name)
+        self._notify(name)
 
     def _update_status(
         self,
