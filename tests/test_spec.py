@@ -505,3 +505,25 @@ def test_interpolated_numbers_are_validated_as_numbers(tmp_path: Path) -> None:
 
     web = loaded.app.service("web")
     assert (web.replicas, web.stop_grace_period) == (3, 60.0)
+
+
+def test_start_first_with_a_published_port_runs_stop_first_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(
+        "apiVersion: dockyard.dev/v1alpha1\nkind: App\nmetadata: {name: shop}\nspec:\n"
+        "  services:\n"
+        "    - name: web\n      image: busybox\n"
+        "      ports: [{target: 80, published: 8080}]\n"
+        "      update: {order: start-first}\n"
+        "    - name: api\n      image: busybox\n"
+        "      ports: [{target: 80}]\n"
+        "      update: {order: start-first}\n"
+    )
+    result = load_paths([tmp_path / "app.yaml"], environ={})
+    [warning] = result.warnings
+    assert "spec.services[web].update.order" in warning and "8080" in warning
+    assert "stop-first is used" in warning
+    from dockyard.plan.desired import desired_app
+
+    desired = desired_app(result.apps[0], {})
+    assert desired.updates["web"].order == "stop-first"
+    assert desired.updates["api"].order == "start-first"  # no host port: both can run

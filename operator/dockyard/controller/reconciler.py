@@ -19,6 +19,7 @@ from typing import Any
 
 from dockyard.apply.converge import build_tags
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Executor
+from dockyard.apply.rollout import Rollout, RolloutOutcome, rolling_changes
 from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
@@ -26,14 +27,15 @@ from dockyard.engine.observed import ObservedState
 from dockyard.fleet.converge import DEFAULT_HOST, restrict
 from dockyard.fleet.hosts import HostError, engine_for_host
 from dockyard.fleet.placement import HostInfo, PlacementResult, place
-from dockyard.plan.desired import DesiredApp, desired_app
+from dockyard.plan.desired import DesiredApp, desired_app, fingerprint
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.plan.planner import plan_app, plan_delete
 from dockyard.sources.base import Source, SourceUpdate
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
-from dockyard.spec.models import DockerHost
+from dockyard.spec.models import App, DockerHost
 
+from .history import HistoryStore, Pin, Revision
 from .metrics import Metrics
 from .ownership import Ownership
 from .queue import WorkQueue
@@ -130,6 +132,7 @@ class Controller:
         self.source_errors: dict[str, str] = {}
         self.sources_ready: set[str] = set()
         self.ownership = Ownership(self.settings.state_dir)
+        self.history = HistoryStore(self.settings.state_dir)
         self.apps: dict[str, _AppState] = {}
         self._stopping = asyncio.Event()
         self._busy = 0
@@ -407,11 +410,13 @@ class Controller:
                 self.metrics.engine_requests.set(self.engine.requests)
 
     async def reconcile(self, name: str) -> None:
-        wanted = self.wanted.get(name)
-        if wanted is None:
+        source_wanted = self.wanted.get(name)
+        if source_wanted is None:
             await self._prune(name)
             return
         st = self._state(name)
+        wanted, pin = self._target(name, source_wanted)
+        paused = pin is not None and pin.revision == 0
         placement = self._place(wanted, st)
         if placement.errors:
             self._fail_plan(st, name, "PlacementError", "; ".join(placement.errors))
@@ -427,6 +432,7 @@ class Controller:
             raise EngineError(f"engine {self.engine.name} is not reachable")
         unknown: dict[str, list[str]] = {}
         plans: list[tuple[_Host, DesiredApp, Plan, dict[str, str]]] = []
+        rolls: dict[str, tuple[dict[str, str], dict[str, str], bool]] = {}
         wait: float | None = None
         for host in hosts:
             assignments = placement.by_host.get(host.name, ())
@@ -442,7 +448,10 @@ class Controller:
             restart, host_wait = self._unhealthy(st, host.name, desired, observed)
             if host_wait is not None:
                 wait = host_wait if wait is None else min(wait, host_wait)
-            plan = plan_app(desired, observed, replace=replace, restart=restart)
+            rolling = rolling_changes(desired, observed) if desired.updates else {}
+            hold = set(rolling) if paused else set()
+            plan = plan_app(desired, observed, replace=replace, restart=restart, hold=hold)
+            rolls[host.name] = (replace, restart, bool(rolling) and not paused)
             if not local_only:
                 plan = dataclasses.replace(
                     plan,
@@ -460,18 +469,31 @@ class Controller:
             self._fail_plan(st, name, "PlanError", "; ".join(errors))
             return
         results: list[ApplyResult] = []
+        outcomes: list[RolloutOutcome] = []
         todo = [(h, d, p) for h, d, p, _ in plans if p.operations]
+        revision = self._revision_for(name, wanted, pin) if todo else None
         if todo:
             total = sum(len(p.operations) for _, _, p in todo)
-            st.status.set_condition("Progressing", "True", "Applying", f"{total} operation(s)")
-            results = list(await asyncio.gather(*(self._execute(wanted, h, p) for h, _, p in todo)))
-            for (host, _, plan), result in zip(todo, results, strict=True):
+            reason = "RollingUpdate" if any(rolls[h.name][2] for h, _, _ in todo) else "Applying"
+            st.status.set_condition("Progressing", "True", reason, f"{total} operation(s)")
+            if revision is not None:
+                st.status.rollout = {"revision": revision.number, "phase": "rolling-out"}
+            self._notify(name)
+            outcomes = list(
+                await asyncio.gather(
+                    *(self._converge_host(wanted, st, h, d, p, rolls[h.name]) for h, d, p in todo)
+                )
+            )
+            for (host, _, plan), outcome in zip(todo, outcomes, strict=True):
                 observed = await host.cache.relist()  # see our own changes first
                 st.verified |= {c.id for c in observed.app_containers(name)}
-                self._count(st, wanted, plan, result)
-            if all(r.ok for r in results):
+                for result in outcome.results:
+                    self._count(st, wanted, plan, result)
+                results.extend(outcome.results)
+            if all(o.ok for o in outcomes):
                 st.converged = wanted.desired
         self._update_status(st, wanted, [(h, d) for h, d, _, _ in plans], results, unknown)
+        self._after_rollout(name, st, source_wanted, wanted, pin, revision, outcomes)
         self._notify(name)
         failed = [r for r in results if not r.ok]
         if failed:
@@ -489,6 +511,212 @@ class Controller:
             wait = min(wait or 5.0, 5.0)
         if wait is not None:
             self.queue.add_after(name, wait)
+
+    # ---- revisions and rollouts ------------------------------------------------------------
+
+    def _target(self, name: str, wanted: Wanted) -> tuple[Wanted, Pin | None]:
+        """What to run: what the source wants, unless a rollback pinned another revision
+        for exactly this spec (revision 0 = paused: keep what runs, roll no further)."""
+        history = self.history.get(name)
+        pin = history.pin
+        if pin is None:
+            return wanted, None
+        if pin.for_fingerprint != fingerprint(wanted.desired):
+            log.info(
+                "app %s: the spec changed; the pin to revision %s is dropped", name, pin.revision
+            )
+            history.pin = None
+            self.history.save(name)
+            return wanted, None
+        if pin.revision == 0:
+            return wanted, pin
+        rev = history.get(pin.revision)
+        if rev is None:
+            history.pin = None
+            self.history.save(name)
+            return wanted, None
+        try:
+            return self._wanted_from(wanted, rev), pin
+        except Exception as exc:  # a stored revision that no longer loads: say so, run the spec
+            log.error("app %s: revision %d cannot be restored: %s", name, rev.number, exc)
+            history.pin = None
+            self.history.save(name)
+            return wanted, None
+
+    def _wanted_from(self, wanted: Wanted, rev: Revision) -> Wanted:
+        app = App.model_validate(rev.app)
+        loaded = LoadedApp(
+            app=app,
+            source=wanted.loaded.source,
+            base_dir=Path(rev.base_dir),
+            env={k: tuple((a, b) for a, b in v) for k, v in rev.env.items()},
+            secrets=wanted.loaded.secrets,
+        )
+        return Wanted(loaded, desired_app(loaded, rev.build_tags), wanted.source, wanted.revision)
+
+    def _revision_for(self, name: str, wanted: Wanted, pin: Pin | None) -> Revision | None:
+        """The history entry of what is being applied now (added when new)."""
+        history = self.history.get(name)
+        if pin is not None:
+            return history.get(pin.revision) if pin.revision else history.latest()
+        fp = fingerprint(wanted.desired)
+        latest = history.latest()
+        if latest is not None and latest.fingerprint == fp:
+            return latest
+        loaded = wanted.loaded
+        return self.history.add(
+            name,
+            fp,
+            wanted.source,
+            wanted.revision,
+            loaded.app.model_dump(mode="json", by_alias=True, exclude_none=True),
+            {k: [list(p) for p in v] for k, v in loaded.env.items()},
+            dict(build_tags_of(wanted.desired)),
+            str(loaded.base_dir),
+        )
+
+    def _after_rollout(
+        self,
+        name: str,
+        st: _AppState,
+        source_wanted: Wanted,
+        wanted: Wanted,
+        pin: Pin | None,
+        revision: Revision | None,
+        outcomes: list[RolloutOutcome],
+    ) -> None:
+        history = self.history.get(name)
+        failed = [o for o in outcomes if o.failed]
+        stopped = next((o.action for o in outcomes if o.action), "")
+        applied = all(o.applied for o in outcomes)
+        if revision is None and not outcomes and pin is None:
+            # Nothing to do: what runs is what the source wants. Adopt it as a revision
+            # once, so a later bad rollout has something to go back to.
+            ready = st.status.condition("Ready")
+            if ready is not None and ready.status == "True":
+                fp = fingerprint(wanted.desired)
+                current = history.get(history.current) if history.current else None
+                if current is None or current.fingerprint != fp:
+                    rev = self._revision_for(name, wanted, None)
+                    if rev is not None:
+                        rev.outcome = "complete"
+                        history.current = rev.number
+                        self.history.save(name)
+            self._rollout_status(st, history, pin)
+            return
+        if revision is None:
+            self._rollout_status(st, history, pin)
+            return
+        message = "; ".join(o.message() for o in failed if o.message())
+        if not failed and not stopped:
+            if applied:
+                if pin is None or pin.revision == 0:
+                    revision.outcome = "complete" if pin is None else revision.outcome
+                    revision.message = ""
+                history.current = (
+                    revision.number if pin is None else (pin.revision or history.current)
+                )
+                self.history.save(name)
+            self._rollout_status(st, history, pin)
+            return
+        if stopped == "rollback" and pin is None:
+            previous = history.previous_good(revision.number)
+            if previous is not None:
+                revision.outcome = "rolled-back"
+                revision.message = message
+                history.pin = Pin(
+                    fingerprint(source_wanted.desired),
+                    previous.number,
+                    f"revision {revision.number} failed: {message}",
+                )
+                self.history.save(name)
+                log.warning(
+                    "app %s: rollout of revision %d failed (%s); rolling back to revision %d",
+                    name,
+                    revision.number,
+                    message,
+                    previous.number,
+                )
+                self.queue.add(name)  # the rollback itself is the next reconcile
+                self._rollout_status(st, history, history.pin)
+                return
+        if stopped in ("rollback", "pause") and pin is None:
+            # Nothing to go back to, or asked to pause: keep what runs, roll no further.
+            revision.outcome = "paused" if stopped == "pause" else "failed"
+            revision.message = message
+            history.pin = Pin(fingerprint(source_wanted.desired), 0, message)
+            self.history.save(name)
+            log.warning(
+                "app %s: rollout of revision %d stopped: %s", name, revision.number, message
+            )
+        elif failed:
+            if pin is None:
+                revision.outcome = "failed"
+                revision.message = message
+                self.history.save(name)
+            log.warning("app %s: %s", name, message)
+        self._rollout_status(st, history, history.pin)
+        if failed and history.pin is None:
+            st.status.set_condition("Degraded", "True", "RolloutFailed", message)
+
+    def _rollout_status(self, st: _AppState, history: Any, pin: Pin | None) -> None:
+        status = st.status
+        status.appRevision = history.current
+        latest = history.latest()
+        info: dict[str, Any] = {}
+        if latest is not None:
+            info = {"revision": latest.number, "phase": latest.outcome}
+            if latest.message:
+                info["message"] = latest.message
+        if pin is not None and pin.revision:
+            info["pinnedTo"] = pin.revision
+            info["message"] = pin.reason
+            if latest is not None and latest.outcome == "rolled-back":
+                status.set_condition(
+                    "Degraded",
+                    "True",
+                    "RolledBack",
+                    f"{pin.reason}; running revision {pin.revision} until the spec changes",
+                )
+        elif pin is not None:
+            info["message"] = pin.reason
+            reason = "RolloutPaused" if latest and latest.outcome == "paused" else "RolloutFailed"
+            status.set_condition(
+                "Degraded", "True", reason, f"{pin.reason}; fix the spec to roll out again"
+            )
+        status.rollout = info
+
+    async def rollback(self, name: str, to: int | None = None) -> str:
+        """Pin the app to an earlier revision until its spec changes. Returns what was done;
+        raises ValueError with what to do instead."""
+        wanted = self.wanted.get(name)
+        if wanted is None:
+            raise ValueError(f"the controller has no app named {name}")
+        history = self.history.get(name)
+        if to is None:
+            current = history.current or 0
+            target = history.previous_good(current)
+            if target is None:
+                raise ValueError(
+                    f"app {name} has no completed revision before {current}: "
+                    "see `dockyard history` and pass --to"
+                )
+        else:
+            target = history.get(to)
+            if target is None:
+                known = ", ".join(str(r.number) for r in history.revisions) or "none"
+                raise ValueError(f"app {name} has no revision {to} (known: {known})")
+        fp = fingerprint(wanted.desired)
+        if target.fingerprint == fp:
+            history.pin = None
+            message = f"app {name}: revision {target.number} is what the source wants; pin cleared"
+        else:
+            history.pin = Pin(fp, target.number, f"rollback to revision {target.number} requested")
+            message = f"app {name}: rolling back to revision {target.number}"
+        self.history.save(name)
+        self.queue.add(name)
+        log.info("%s", message)
+        return message
 
     def _fail_plan(self, st: _AppState, name: str, reason: str, message: str) -> None:
         st.status.lastError = message
@@ -541,6 +769,43 @@ class Controller:
         if placement is None or not placement.reschedule:
             return False
         return time.monotonic() - host.down_since >= placement.reschedule_after
+
+    async def _converge_host(
+        self,
+        wanted: Wanted,
+        st: _AppState,
+        host: _Host,
+        desired: DesiredApp,
+        plan: Plan,
+        roll: tuple[dict[str, str], dict[str, str], bool],
+    ) -> RolloutOutcome:
+        replace, restart, rolling = roll
+        if not rolling:
+            return RolloutOutcome(results=[await self._execute(wanted, host, plan)])
+        name = wanted.desired.name
+
+        def progress(message: str) -> None:
+            log.info("app %s on %s: %s", name, host.name, message)
+            st.status.set_condition("Progressing", "True", "RollingUpdate", message)
+            self._notify(name)
+
+        rollout = Rollout(
+            host.engine,
+            host.cache.relist,
+            secrets={name: wanted.loaded.secrets},
+            concurrency=self.settings.concurrency,
+            progress=progress,
+        )
+        outcome = await rollout.run(desired, replace=replace, restart=restart)
+        for result in outcome.results:
+            for r in result.results:
+                if r.status == "done":
+                    self.metrics.operations.labels(r.op.kind.value).inc()
+                elif r.status == "failed":
+                    log.warning("app %s: %s failed: %s", name, r.op.describe(), r.error)
+        if outcome.failed:
+            log.warning("app %s on %s: %s", name, host.name, outcome.message())
+        return outcome
 
     async def _execute(self, wanted: Wanted, host: _Host, plan: Plan) -> ApplyResult:
         log.info(
@@ -745,6 +1010,11 @@ class Controller:
 
     def statuses(self) -> dict[str, dict[str, object]]:
         return {name: st.status.to_json() for name, st in sorted(self.apps.items())}
+
+
+def build_tags_of(desired: DesiredApp) -> dict[str, str]:
+    """service -> the content-hash tag its build produced (to run it again on rollback)."""
+    return {c.service: c.build.tag for c in desired.containers if c.build is not None}
 
 
 def _crash_key(host: str, container: str) -> str:

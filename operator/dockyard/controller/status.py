@@ -47,6 +47,10 @@ class AppStatus:
     restarts: int = 0
     driftRepairs: int = 0
     placement: dict[str, list[str]] = field(default_factory=dict)  # host -> containers
+    # The revision in `dockyard history` running now, and the last rollout's story:
+    # {"revision": N, "phase": …, "message": …, "pinnedTo": M (while rolled back)}.
+    appRevision: int | None = None
+    rollout: dict[str, Any] = field(default_factory=dict)
 
     def set_condition(self, type_: str, status: str, reason: str = "", message: str = "") -> None:
         for cond in self.conditions:

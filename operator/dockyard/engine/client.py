@@ -225,6 +225,16 @@ class Engine:
         state: Mapping[str, Any] = data.get("State", {})
         return state
 
+    def inspect_container(self, ref: str) -> Mapping[str, Any]:
+        """The engine's whole view of one container (state, restart count, config)."""
+        data: Mapping[str, Any] = self._call(
+            f"inspect {ref}", lambda: self.api.inspect_container(ref)
+        )
+        return data
+
+    def rename(self, ref: str, name: str) -> None:
+        self._call(f"rename {ref} to {name}", lambda: self.api.rename(ref, name))
+
     def logs_tail(self, ref: str, lines: int = 5) -> str:
         try:
             raw = self.api.logs(ref, tail=lines)

@@ -23,8 +23,8 @@ from dockyard.engine.objects import (
 )
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
-from dockyard.spec.models import Service
-from dockyard.spec.validate import DEFAULT_NETWORK
+from dockyard.spec.models import Service, UpdateStrategy
+from dockyard.spec.validate import DEFAULT_NETWORK, published_ports
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,9 @@ class DesiredApp:
     volumes: tuple[DesiredVolume, ...]
     # service -> [(dependency service, condition)]
     depends_on: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # service -> its `update` strategy; a change to a service without one replaces
+    # all its containers at once (as Compose does).
+    updates: Mapping[str, UpdateStrategy] = field(default_factory=dict)
 
 
 def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
@@ -106,7 +109,17 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         networks=networks,
         volumes=volumes,
         depends_on=depends,
+        updates={s.name: _strategy(s) for s in app.spec.services if s.update is not None},
     )
+
+
+def _strategy(svc: Service) -> UpdateStrategy:
+    """The update strategy as it can run: start-first with a published host port cannot
+    (two containers cannot bind one port), so it runs stop-first (load warned about it)."""
+    assert svc.update is not None
+    if svc.update.order == "start-first" and published_ports(svc):
+        return svc.update.model_copy(update={"order": "stop-first"})
+    return svc.update
 
 
 def _uses_default_network(svc: Service) -> bool:
@@ -246,3 +259,16 @@ def _numeric_user(user: str | None) -> tuple[int | None, int | None]:
     uid = int(name) if name.isdigit() else None
     gid = int(group) if group.isdigit() else uid
     return uid, gid
+
+
+def fingerprint(desired: DesiredApp) -> str:
+    """One short hash of everything the app wants on the engines: a revision's identity."""
+    import hashlib
+    import json
+
+    body = {
+        "containers": sorted((c.name, c.config_hash) for c in desired.containers),
+        "networks": sorted((n.name, n.config_hash) for n in desired.networks),
+        "volumes": sorted(v.name for v in desired.volumes),
+    }
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16]

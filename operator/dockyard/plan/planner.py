@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from dockyard.engine.objects import DesiredContainer
@@ -54,19 +54,22 @@ def plan_app(
     observed: ObservedState,
     replace: Mapping[str, str] | None = None,
     restart: Mapping[str, str] | None = None,
+    hold: Collection[str] = (),
 ) -> Plan:
     """Operations that make the engine hold exactly what `desired` wants for its app.
 
     `replace` names containers (with a cause) whose real config was found to differ
     from their labels (changed out of band); `restart` names running containers the
-    controller decided to restart (unhealthy, past their backoff).
+    controller decided to restart (unhealthy, past their backoff); `hold` names
+    containers to leave exactly as they are for now (a rollout replaces them batch by
+    batch, or keeps an old one running beside its successor).
     """
     replace = replace or {}
     restart = restart or {}
     b = _Builder(desired.name)
     app = desired.name
     by_name = {c.name: c for c in observed.containers}
-    app_containers = observed.app_containers(app)
+    app_containers = [c for c in observed.app_containers(app) if c.name not in hold]
 
     # Networks: create what is missing; recreate one whose settings changed.
     net_ops: dict[str, str | None] = {}
@@ -119,6 +122,8 @@ def plan_app(
     wanted = {d.name for d in desired.containers}
     actions: dict[str, tuple[str, str, ObservedContainer | None]] = {}
     for d in desired.containers:
+        if d.name in hold:
+            continue
         obs_c = by_name.get(d.name)
         decided = _container_action(d, obs_c, recreated_nets, b)
         if decided is None and obs_c is not None and obs_c.app == d.app:
@@ -273,6 +278,22 @@ def plan_app(
     return b.plan()
 
 
+def changed_containers(desired: DesiredApp, observed: ObservedState) -> dict[str, str]:
+    """Containers that exist, are healthy enough to keep, and must be replaced because
+    what they run changed: name -> cause. What a rollout replaces batch by batch (a
+    missing, dead or renamed container is repaired at once instead)."""
+    scratch = _Builder(desired.name)
+    changed: dict[str, str] = {}
+    for d in desired.containers:
+        obs = observed.container_named(d.name)
+        if obs is None or obs.state == "dead":
+            continue
+        decided = _container_action(d, obs, set(), scratch)
+        if decided is not None and decided[0] == "replace":
+            changed[d.name] = decided[1]
+    return changed
+
+
 def _free_ports_first(b: _Builder) -> None:
     # A host port is free only once the container holding it has stopped, and the observed
     # state does not say which ports an old container holds: a start that publishes ports
@@ -386,7 +407,7 @@ def _gates(
                         [start],
                         ref=dep.name,
                         service=dep_service,
-                        timeout=_health_timeout(dep),
+                        timeout=health_timeout(dep),
                     )
                 )
             else:
@@ -410,7 +431,7 @@ def _gates(
     return gates
 
 
-def _health_timeout(d: DesiredContainer) -> float:
+def health_timeout(d: DesiredContainer) -> float:
     # Long enough for the healthcheck to pass or fail by its own settings, as Docker runs it.
     hc = d.config.healthcheck
     interval = hc.interval if hc and hc.interval else 30.0

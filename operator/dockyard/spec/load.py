@@ -23,7 +23,7 @@ from .envfile import read_env_file
 from .errors import FieldError, SpecError
 from .interpolate import interpolate_tree
 from .models import API_VERSION, App, DockerHost, Service
-from .validate import validate_app
+from .validate import app_warnings, validate_app
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -126,6 +126,8 @@ def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
     _check_duplicates(apps, errors)
     if errors:
         raise SpecError(errors)
+    for loaded in apps:
+        warnings.extend(f"{loaded.source}: {w}" for w in app_warnings(loaded.app))
     return LoadResult(apps, hosts, warnings)
 
 

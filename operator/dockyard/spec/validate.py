@@ -105,6 +105,24 @@ def _check_references(
         seen.add(path)
 
 
+def app_warnings(app: App) -> list[str]:
+    """What is valid but will not behave as written; said once, at load time."""
+    warnings = []
+    for svc in app.spec.services:
+        if svc.update and svc.update.order == "start-first" and published_ports(svc):
+            warnings.append(
+                f"spec.services[{svc.name}].update.order: start-first cannot work with published "
+                f"host port {published_ports(svc)[0]} (the new container cannot bind it while the "
+                "old one holds it): stop-first is used. Drop `published` to let Docker pick "
+                "a port per container, or write order: stop-first to silence this."
+            )
+    return warnings
+
+
+def published_ports(svc: Service) -> list[int]:
+    return [p.published for p in svc.ports if p.published is not None]
+
+
 def _check_service(svc: Service, base: str, errors: list[FieldError]) -> None:
     if svc.network_mode in ("host", "none") and svc.ports:
         errors.append(

@@ -1,0 +1,270 @@
+"""Rolling updates: a changed service is replaced batch by batch, each batch gated on health.
+
+How one app converges on one engine when some of its services declare `update:`:
+
+1. Everything that is not a rolling replacement runs first as one plan (new networks,
+   new or missing replicas, services without `update:`, repairs).
+2. Then each rolling service, `parallelism` containers at a time:
+   - `stop-first`: the old container is stopped and removed, the new one created and
+     started;
+   - `start-first`: the old container is renamed `<name>-old` and keeps serving; the new
+     one is created under the real name and started; the old one is stopped and removed
+     only once the new one has passed its monitor window (so healthy replicas never drop
+     below the desired count). A new one that fails is removed and the old one gets its
+     name back.
+   - monitor: a new container must become healthy (when it has a healthcheck) and then
+     stay running, not restart and not turn unhealthy for `monitor` seconds.
+   - `delay` is waited between batches.
+3. When the share of failed containers exceeds `maxFailureRatio` the rollout stops and
+   reports the service's `failureAction` (rollback | pause); the caller decides what to
+   do (the controller rolls back to the previous revision, see controller/reconciler.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.engine.client import Engine
+from dockyard.engine.errors import EngineError
+from dockyard.engine.objects import DesiredContainer
+from dockyard.engine.observed import ObservedState
+from dockyard.plan.desired import DesiredApp
+from dockyard.plan.planner import changed_containers, health_timeout, plan_app
+from dockyard.spec.load import Secret
+from dockyard.spec.models import UpdateStrategy
+
+from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
+
+OLD_SUFFIX = "-old"
+POLL = 0.1
+
+Observe = Callable[[], Awaitable[ObservedState]]
+
+
+@dataclass
+class RolloutOutcome:
+    results: list[ApplyResult] = field(default_factory=list)
+    # Containers whose new version failed its monitor window: name -> why.
+    failed: dict[str, str] = field(default_factory=dict)
+    # What the failure policy says to do when the rollout stopped early: "rollback",
+    # "pause", or "" (not stopped; with failureAction continue, failures are just counted).
+    action: str = ""
+    updated: int = 0  # containers now running their new version
+    rolling: int = 0  # containers the rollout set out to replace
+    services: tuple[str, ...] = ()
+
+    @property
+    def applied(self) -> bool:
+        """Every operation of every plan succeeded."""
+        return all(r.ok for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return self.applied and not self.failed and not self.action
+
+    def message(self) -> str:
+        if not self.failed:
+            return ""
+        first = "; ".join(f"{n}: {why}" for n, why in list(self.failed.items())[:3])
+        return f"{len(self.failed)} of {self.rolling} new container(s) failed: {first}"
+
+
+def rolling_changes(desired: DesiredApp, observed: ObservedState) -> dict[str, str]:
+    """The containers a rollout would replace batch by batch: name -> cause."""
+    services = {c.name: c.service for c in desired.containers}
+    return {
+        name: cause
+        for name, cause in changed_containers(desired, observed).items()
+        if services.get(name) in desired.updates
+    }
+
+
+class Rollout:
+    def __init__(
+        self,
+        engine: Engine,
+        observe: Observe,
+        secrets: Mapping[str, Mapping[str, Secret]] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        reporter: Reporter | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.observe = observe
+        self.secrets = secrets or {}
+        self.concurrency = concurrency
+        self.reporter = reporter
+        self.progress = progress or (lambda message: None)
+
+    async def run(
+        self,
+        desired: DesiredApp,
+        replace: Mapping[str, str] | None = None,
+        restart: Mapping[str, str] | None = None,
+        observed: ObservedState | None = None,
+    ) -> RolloutOutcome:
+        out = RolloutOutcome()
+        observed = observed if observed is not None else await self.observe()
+        rolling = {
+            n: c for n, c in rolling_changes(desired, observed).items() if n not in (replace or {})
+        }
+        first = plan_app(desired, observed, replace=replace, restart=restart, hold=set(rolling))
+        if first.operations:
+            result = await self._execute(first)
+            out.results.append(result)
+            if not result.ok:
+                return out
+        if not rolling:
+            return out
+        out.rolling = len(rolling)
+        by_service: dict[str, list[DesiredContainer]] = {}
+        for d in desired.containers:
+            if d.name in rolling:
+                by_service.setdefault(d.service, []).append(d)
+        out.services = tuple(by_service)
+        retiring: set[str] = set()
+        removals: list[asyncio.Task[None]] = []
+        remaining = set(rolling)
+        try:
+            for service, containers in by_service.items():
+                strategy = desired.updates[service]
+                size = strategy.parallelism or len(containers)
+                for start in range(0, len(containers), size):
+                    if start and strategy.delay:
+                        await asyncio.sleep(strategy.delay)
+                    batch = containers[start : start + size]
+                    remaining -= {d.name for d in batch}
+                    self.progress(
+                        f"service {service}: replacing {', '.join(d.name for d in batch)} "
+                        f"({strategy.order}, {out.updated + len(out.failed)}/{out.rolling} done)"
+                    )
+                    bad = await self._batch(
+                        desired, batch, strategy, remaining, retiring, removals, out
+                    )
+                    out.failed.update(bad)
+                    out.updated += len(batch) - len(bad)
+                    too_many = len(out.failed) / out.rolling > strategy.max_failure_ratio
+                    if bad and too_many and strategy.failure_action != "continue":
+                        out.action = strategy.failure_action
+                        return out
+        finally:
+            if removals:
+                await asyncio.gather(*removals, return_exceptions=True)
+        return out
+
+    async def _batch(
+        self,
+        desired: DesiredApp,
+        batch: list[DesiredContainer],
+        strategy: UpdateStrategy,
+        remaining: set[str],
+        retiring: set[str],
+        removals: list[asyncio.Task[None]],
+        out: RolloutOutcome,
+    ) -> dict[str, str]:
+        observed = await self.observe()
+        old: dict[str, str] = {}  # name -> id of the old container kept running beside it
+        if strategy.order == "start-first":
+            for d in batch:
+                obs = observed.container_named(d.name)
+                if obs is None or not obs.running:
+                    continue
+                await asyncio.to_thread(self.engine.rename, obs.id, d.name + OLD_SUFFIX)
+                old[d.name] = obs.id
+                retiring.add(d.name + OLD_SUFFIX)
+            if old:
+                observed = await self.observe()
+        plan = plan_app(desired, observed, hold=remaining | retiring)
+        result = await self._execute(plan)
+        out.results.append(result)
+        if result.ok:
+            bad = await self._monitor(batch, strategy)
+        else:
+            why = "; ".join(f"{r.op.describe()}: {r.error}" for r in result.failed[:2])
+            bad = {d.name: why or "not applied" for d in batch}
+        for d in batch:
+            if d.name not in old:
+                continue
+            if d.name in bad:
+                await asyncio.to_thread(self._restore, d.name, old[d.name])
+                retiring.discard(d.name + OLD_SUFFIX)
+            else:
+                removals.append(asyncio.create_task(self._retire(d, old[d.name], retiring)))
+        return bad
+
+    def _restore(self, name: str, old_id: str) -> None:
+        """A start-first batch failed: the new container goes, the old one takes its name back."""
+        self.engine.remove_container(name)
+        self.engine.rename(old_id, name)
+
+    async def _retire(self, d: DesiredContainer, old_id: str, retiring: set[str]) -> None:
+        try:
+            await asyncio.to_thread(self.engine.stop, old_id, d.config.stop_grace_period)
+            await asyncio.to_thread(self.engine.remove_container, old_id)
+        finally:
+            retiring.discard(d.name + OLD_SUFFIX)
+
+    async def _monitor(
+        self, batch: list[DesiredContainer], strategy: UpdateStrategy
+    ) -> dict[str, str]:
+        results = await asyncio.gather(*(self._watch(d, strategy.monitor) for d in batch))
+        return {d.name: why for d, why in zip(batch, results, strict=True) if why}
+
+    async def _watch(self, d: DesiredContainer, monitor: float) -> str | None:
+        """None once `d` has been healthy (or running, without a healthcheck) for `monitor`
+        seconds; else why it failed."""
+        started = time.monotonic()
+        deadline = started + health_timeout(d)
+        restarts: int | None = None
+        good_since: float | None = None
+        while True:
+            try:
+                data = await asyncio.to_thread(self.engine.inspect_container, d.name)
+            except EngineError as exc:
+                return f"could not be inspected: {exc}"
+            now = time.monotonic()
+            why = _failure(data, restarts)
+            if why:
+                logs = await asyncio.to_thread(self.engine.logs_tail, d.name, 3)
+                return why + (f"; last log lines: {logs}" if logs else "")
+            if restarts is None:
+                restarts = int(data.get("RestartCount") or 0)
+            health = ((data.get("State") or {}).get("Health") or {}).get("Status")
+            if good_since is None:
+                if health in (None, "healthy"):
+                    good_since = now
+                elif now > deadline:
+                    return f"did not become healthy within {health_timeout(d):.0f}s"
+            if good_since is not None and now - good_since >= monitor:
+                return None
+            await asyncio.sleep(POLL)
+
+    async def _execute(self, plan: Any) -> ApplyResult:
+        executor = Executor(
+            self.engine,
+            secrets=self.secrets,
+            concurrency=self.concurrency,
+            reporter=self.reporter,
+        )
+        return await executor.run(plan)
+
+
+def _failure(data: Mapping[str, Any], restarts: int | None) -> str | None:
+    state = data.get("State") or {}
+    status = state.get("Status")
+    if status in ("exited", "dead"):
+        return f"exited with code {state.get('ExitCode')}"
+    if status == "restarting" or (
+        restarts is not None and int(data.get("RestartCount") or 0) > restarts
+    ):
+        return "crashed and was restarted"
+    health = state.get("Health") or {}
+    if health.get("Status") == "unhealthy":
+        log = health.get("Log") or []
+        last = str(log[-1].get("Output", "")).strip()[:200] if log else ""
+        return "became unhealthy" + (f" (last check said: {last})" if last else "")
+    return None

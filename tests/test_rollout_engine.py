@@ -1,0 +1,249 @@
+"""Rolling updates against a real engine: batches, health-gated monitor, rollback, pause,
+history and manual rollback, through the controller (in-process, as `dockyard run` runs it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker import DockerClient
+
+from controller_fixtures import (
+    condition,
+    containers,
+    eventually,
+    is_ready,
+    manifest,
+    run_controller,
+    service,
+    settle,
+    write,
+)
+from helpers import APP_LABEL
+
+pytestmark = pytest.mark.engine
+
+GOOD_HEALTH = {"test": ["CMD", "true"], "interval": "300ms", "retries": 1}
+BAD_HEALTH = {"test": ["CMD", "false"], "interval": "300ms", "timeout": "1s", "retries": 1}
+
+
+def app_doc(app: str, version: str, replicas: int, update: dict[str, Any], **fields: Any) -> str:
+    fields.setdefault("healthcheck", GOOD_HEALTH)
+    return manifest(
+        app,
+        [
+            service(
+                "web",
+                env=[{"name": "VERSION", "value": version}],
+                replicas=replicas,
+                update=update,
+                **fields,
+            )
+        ],
+    )
+
+
+def versions(client: DockerClient, app: str) -> dict[str, str]:
+    """name -> VERSION of every container of the app's web service."""
+    out = {}
+    for name, c in containers(client, app).items():
+        env = dict(e.split("=", 1) for e in c.attrs["Config"]["Env"])
+        out[name] = env.get("VERSION", "")
+    return out
+
+
+@contextmanager
+def health_sampler(client: DockerClient, app: str) -> Iterator[list[tuple[int, int]]]:
+    """Samples (healthy containers, running containers) of the app every 50 ms, in a thread
+    (the controller runs on the test's loop; the sampler must not wait for it)."""
+    samples: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            found = client.api.containers(all=True, filters={"label": f"{APP_LABEL}={app}"})
+            healthy = sum(1 for c in found if "(healthy)" in c.get("Status", ""))
+            running = sum(1 for c in found if c.get("State") == "running")
+            samples.append((healthy, running))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+async def test_start_first_rollout_never_drops_below_desired_healthy(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    update = {"order": "start-first", "parallelism": 1, "monitor": "500ms"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        await eventually(lambda: _count(docker_client, app_name)[0] == 3)
+        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        with health_sampler(docker_client, app_name) as samples:
+            started = time.monotonic()
+            write(folder, "app.yaml", app_doc(app_name, "2", 3, update))
+            await eventually(
+                lambda: (
+                    set(versions(docker_client, app_name).values()) == {"2"}
+                    and len(versions(docker_client, app_name)) == 3
+                ),
+                timeout=40,
+            )
+            await settle(controller)
+            took = time.monotonic() - started
+        assert is_ready(controller, app_name)
+        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        assert sorted(after) == sorted(before)  # same names, new containers
+        assert not set(after.values()) & set(before.values())
+        # Never fewer healthy replicas than desired while it rolled.
+        assert samples and min(h for h, _ in samples) >= 3, samples
+        # One at a time, each watched for 0.5 s: it cannot have been all at once.
+        assert took >= 3 * 0.5
+        history = controller.history.get(app_name)
+        assert [r.outcome for r in history.revisions] == ["complete", "complete"]
+        assert history.current == 2
+        assert "service web: env" in history.revisions[1].changes
+
+
+def _count(client: DockerClient, app: str) -> tuple[int, int]:
+    found = client.api.containers(all=True, filters={"label": f"{APP_LABEL}={app}"})
+    healthy = sum(1 for c in found if "(healthy)" in c.get("Status", ""))
+    return healthy, len(found)
+
+
+async def test_failing_healthcheck_rolls_back_and_is_not_retried(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    update = {"order": "stop-first", "parallelism": 1, "monitor": "300ms"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        write(folder, "app.yaml", app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
+
+        def rolled_back() -> bool:
+            return condition(controller, app_name, "Degraded")[1] == "RolledBack"
+
+        await eventually(rolled_back, timeout=40)
+        await eventually(
+            lambda: (
+                set(versions(docker_client, app_name).values()) == {"1"}
+                and len(versions(docker_client, app_name)) == 2
+            ),
+            timeout=40,
+        )
+        await settle(controller)
+        status, reason, message = condition(controller, app_name, "Degraded")
+        assert (status, reason) == ("True", "RolledBack")
+        assert "revision 2 failed" in message and "unhealthy" in message
+        history = controller.history.get(app_name)
+        assert [r.outcome for r in history.revisions] == ["complete", "rolled-back"]
+        assert history.pin is not None and history.pin.revision == 1
+        # The bad revision is not retried while the spec stays the same.
+        ids = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        controller.queue.add(app_name)
+        await settle(controller, quiet=1.5)
+        assert {n: c.id for n, c in containers(docker_client, app_name).items()} == ids
+        # A new spec rolls out again, and the pin is gone.
+        write(folder, "app.yaml", app_doc(app_name, "3", 2, update))
+        await eventually(
+            lambda: set(versions(docker_client, app_name).values()) == {"3"}, timeout=40
+        )
+        await eventually(lambda: is_ready(controller, app_name), timeout=20)
+        assert controller.history.get(app_name).pin is None
+        assert controller.apps[app_name].status.appRevision == 3
+
+
+async def test_exiting_container_rolls_back_start_first_keeping_old_containers(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    update = {"order": "start-first", "parallelism": 2, "monitor": "1s"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        crashing = app_doc(
+            app_name,
+            "2",
+            2,
+            update,
+            command=["sh", "-c", "sleep 0.2; exit 3"],
+            restart="no",
+            healthcheck=None,
+        )
+        write(folder, "app.yaml", crashing)
+        await eventually(
+            lambda: condition(controller, app_name, "Degraded")[1] == "RolledBack", timeout=30
+        )
+        await settle(controller)
+        message = condition(controller, app_name, "Degraded")[2]
+        assert "exited with code 3" in message
+        # start-first: the old containers kept running and took their names back.
+        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        assert after == before
+        assert all(c.status == "running" for c in containers(docker_client, app_name).values())
+
+
+async def test_pause_leaves_the_rest_on_the_old_revision(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    update = {"order": "stop-first", "parallelism": 1, "monitor": "300ms", "failureAction": "pause"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        write(folder, "app.yaml", app_doc(app_name, "2", 3, update, healthcheck=BAD_HEALTH))
+        await eventually(
+            lambda: condition(controller, app_name, "Degraded")[1] == "RolloutPaused", timeout=30
+        )
+        await settle(controller, quiet=1.0)
+        got = versions(docker_client, app_name)
+        assert sorted(got.values()) == ["1", "1", "2"], got  # one batch went, then it paused
+        assert controller.history.get(app_name).revisions[-1].outcome == "paused"
+        assert condition(controller, app_name, "Degraded")[1] == "RolloutPaused"
+
+
+async def test_manual_rollback_and_history_survive_a_restart(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    state_dir = tmp_path / "state"
+    update = {"order": "stop-first", "parallelism": 0, "monitor": "200ms"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 1, update))
+    async with run_controller(folder, state_dir) as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        write(folder, "app.yaml", app_doc(app_name, "2", 1, update))
+        await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
+        await settle(controller)
+        with pytest.raises(ValueError, match="no revision 7"):
+            await controller.rollback(app_name, 7)
+        message = await controller.rollback(app_name)
+        assert "revision 1" in message
+        await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "1"})
+        await settle(controller)
+        assert controller.apps[app_name].status.appRevision == 1
+        ids = {n: c.id for n, c in containers(docker_client, app_name).items()}
+    # A new controller reads the same state: it stays on revision 1, touching nothing.
+    async with run_controller(folder, state_dir) as controller:
+        await settle(controller, quiet=1.0)
+        assert {n: c.id for n, c in containers(docker_client, app_name).items()} == ids
+        history = controller.history.get(app_name)
+        assert [r.number for r in history.revisions] == [1, 2]
+        assert history.pin is not None and history.pin.revision == 1
+        # Rolling "back" to what the source wants clears the pin and converges to it.
+        await controller.rollback(app_name, 2)
+        await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
+        assert controller.history.get(app_name).pin is None
