@@ -3,6 +3,9 @@ history and manual rollback, through the controller (in-process, as `dockyard ru
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +17,10 @@ import pytest
 from docker import DockerClient
 
 from controller_fixtures import (
+    DOCKYARD,
     condition,
     containers,
+    dockyard_run,
     eventually,
     is_ready,
     manifest,
@@ -229,8 +234,8 @@ async def test_manual_rollback_and_history_survive_a_restart(
         await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
         await settle(controller)
         with pytest.raises(ValueError, match="no revision 7"):
-            await controller.rollback(app_name, 7)
-        message = await controller.rollback(app_name)
+            controller.rollback(app_name, 7)
+        message = controller.rollback(app_name)
         assert "revision 1" in message
         await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "1"})
         await settle(controller)
@@ -244,6 +249,75 @@ async def test_manual_rollback_and_history_survive_a_restart(
         assert [r.number for r in history.revisions] == [1, 2]
         assert history.pin is not None and history.pin.revision == 1
         # Rolling "back" to what the source wants clears the pin and converges to it.
-        await controller.rollback(app_name, 2)
+        controller.rollback(app_name, 2)
         await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
         assert controller.history.get(app_name).pin is None
+
+
+def test_history_and_rollback_commands_talk_to_dockyard_run(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder, state_dir = tmp_path / "apps", tmp_path / "state"
+    update = {"order": "stop-first", "monitor": "200ms"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 1, update))
+    args = [str(folder), "--listen", "127.0.0.1:0", "--state-dir", str(state_dir)]
+    with dockyard_run(*args, "--interval", "100ms") as proc:
+        asyncio.run(eventually(lambda: proc.ready(app_name), timeout=30))
+        write(folder, "app.yaml", app_doc(app_name, "2", 1, update))
+        asyncio.run(
+            eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
+        )
+        url = f"http://127.0.0.1:{proc.port}"
+
+        def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(DOCKYARD), *argv, "--controller", url],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+
+        def two_revisions() -> bool:
+            out = cli("history", app_name).stdout
+            return "*2" in out and "complete" in out
+
+        asyncio.run(eventually(two_revisions, timeout=20))
+        shown = cli("history", app_name, "-o", "json")
+        data = json.loads(shown.stdout)
+        assert [r["revision"] for r in data["revisions"]] == [1, 2]
+        assert data["revisions"][1]["changes"] == ["service web: env"]
+
+        wrong = cli("rollback", app_name, "--to", "9")
+        assert wrong.returncode == 1 and "no revision 9 (known: 1, 2)" in wrong.stderr
+
+        done = cli("rollback", app_name)
+        assert done.returncode == 0, done.stderr
+        assert "rolling back to revision 1" in done.stdout
+        asyncio.run(
+            eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "1"})
+        )
+        asyncio.run(
+            eventually(
+                lambda: (
+                    "pinned to revision 1" in (out := cli("history", app_name).stdout)
+                    and "*1" in out
+                )
+            )
+        )
+    # With no controller running, history is read from the state folder.
+    offline = subprocess.run(
+        [
+            str(DOCKYARD),
+            "history",
+            app_name,
+            "--controller",
+            "http://127.0.0.1:1",
+            "--state-dir",
+            str(state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert "*1" in offline.stdout and "pinned to revision 1" in offline.stdout

@@ -82,13 +82,13 @@ def load_all(files: list[Path], applying: bool = True) -> LoadResult:
         for err in exc.errors:
             errors.print(f"  {escape(err.render())}")
         raise typer.Exit(1) from None
-    if result.warnings:
+    for warning in result.warnings:
+        errors.print(f"[yellow]warning:[/] {escape(warning)}")
+    if any(": spec." not in w for w in result.warnings):
         errors.print(
-            "[yellow]warning:[/] Compose keys dockyard cannot honour were left out "
-            "(`dockyard import compose --strict` makes this an error):"
+            "  (Compose keys dockyard cannot honour were left out: "
+            "`dockyard import compose --strict` makes that an error)"
         )
-        for warning in result.warnings:
-            errors.print(f"  {escape(warning)}")
     return result
 
 

@@ -40,6 +40,9 @@ from .common import (
 from .controller_view import controller_status, show_controller_status
 from .fleet import apply_fleet_cmd, diff_fleet
 from .output import ConsoleReporter, summary
+from .revisions import history, rollback
+
+__all__ = ["history", "main", "rollback"]
 
 
 @app.command()
@@ -352,7 +355,8 @@ def run(
     state_dir: Annotated[
         Path,
         typer.Option(
-            metavar="DIR", help="Where the controller keeps the apps it owns and git checkouts."
+            metavar="DIR",
+            help="Where the controller keeps the apps it owns, revision history and git checkouts.",
         ),
     ] = Path("/var/lib/dockyard/controller"),
     workers: Annotated[int, typer.Option(min=1, metavar="N", help="Apps reconciled at once.")] = 4,

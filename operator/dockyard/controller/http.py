@@ -1,4 +1,5 @@
-"""The controller's loopback HTTP endpoints: /healthz, /readyz, /metrics, /status."""
+"""The controller's loopback HTTP endpoints: /healthz, /readyz, /metrics, /status,
+/history/<app>, and POST /rollback/<app>[?to=N]."""
 
 from __future__ import annotations
 
@@ -35,8 +36,13 @@ class HealthServer:
             while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b""):
                 pass
             parts = request.decode("latin-1").split()
-            path = parts[1].split("?", 1)[0] if len(parts) >= 2 else "/"
-            status, ctype, body = self._route(parts[0] if parts else "", path)
+            target = parts[1] if len(parts) >= 2 else "/"
+            path, _, query = target.partition("?")
+            method = parts[0] if parts else ""
+            if method == "POST":
+                status, ctype, body = self._post(path, query)
+            else:
+                status, ctype, body = self._route(method, path)
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -47,6 +53,20 @@ class HealthServer:
             pass
         finally:
             writer.close()
+
+    def _post(self, path: str, query: str) -> tuple[str, str, bytes]:
+        if not path.startswith("/rollback/"):
+            return "405 Method Not Allowed", "text/plain", b"POST only to /rollback/<app>\n"
+        name = path[len("/rollback/") :]
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        raw = params.get("to", "")
+        if raw and not raw.isdigit():
+            return _json("400 Bad Request", {"error": f"to must be a revision number, not {raw}"})
+        try:
+            message = self.controller.rollback(name, int(raw) if raw else None)
+        except ValueError as exc:
+            return _json("409 Conflict", {"error": str(exc)})
+        return _json("200 OK", {"message": message})
 
     def _route(self, method: str, path: str) -> tuple[str, str, bytes]:
         c = self.controller
@@ -71,4 +91,13 @@ class HealthServer:
                     return "404 Not Found", "application/json", b'{"error": "no such app"}\n'
                 return "200 OK", "application/json", json.dumps(statuses[name]).encode()
             return "200 OK", "application/json", json.dumps(statuses).encode()
+        if path.startswith("/history/"):
+            history = c.history_of(path[len("/history/") :])
+            if history is None:
+                return _json("404 Not Found", {"error": "no such app"})
+            return _json("200 OK", history)
         return "404 Not Found", "text/plain", b"not found\n"
+
+
+def _json(status: str, body: object) -> tuple[str, str, bytes]:
+    return status, "application/json", json.dumps(body).encode() + b"\n"

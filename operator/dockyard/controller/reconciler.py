@@ -686,7 +686,7 @@ class Controller:
             )
         status.rollout = info
 
-    async def rollback(self, name: str, to: int | None = None) -> str:
+    def rollback(self, name: str, to: int | None = None) -> str:
         """Pin the app to an earlier revision until its spec changes. Returns what was done;
         raises ValueError with what to do instead."""
         wanted = self.wanted.get(name)
@@ -1007,6 +1007,11 @@ class Controller:
             status.set_condition("Progressing", "False", "Converged", "")
             if not failed:
                 status.observedGeneration = wanted.revision
+
+    def history_of(self, name: str) -> dict[str, Any] | None:
+        if name not in self.wanted and name not in self.apps:
+            return None
+        return self.history.get(name).to_json()
 
     def statuses(self) -> dict[str, dict[str, object]]:
         return {name: st.status.to_json() for name, st in sorted(self.apps.items())}
