@@ -136,6 +136,7 @@ async def test_failing_healthcheck_rolls_back_and_is_not_retried(
     write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
         write(folder, "app.yaml", app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
 
         def rolled_back() -> bool:
@@ -156,8 +157,10 @@ async def test_failing_healthcheck_rolls_back_and_is_not_retried(
         history = controller.history.get(app_name)
         assert [r.outcome for r in history.revisions] == ["complete", "rolled-back"]
         assert history.pin is not None and history.pin.revision == 1
-        # The bad revision is not retried while the spec stays the same.
+        # The old containers were kept aside during the rollout and put back.
         ids = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        assert ids == before
+        # The bad revision is not retried while the spec stays the same.
         controller.queue.add(app_name)
         await settle(controller, quiet=1.5)
         assert {n: c.id for n, c in containers(docker_client, app_name).items()} == ids
@@ -202,7 +205,36 @@ async def test_exiting_container_rolls_back_start_first_keeping_old_containers(
         assert all(c.status == "running" for c in containers(docker_client, app_name).values())
 
 
-async def test_pause_leaves_the_rest_on_the_old_revision(
+def second_one_fails(app: str, update: dict[str, Any]) -> str:
+    """Version 2, whose second container to start turns unhealthy (the first is fine):
+    each new container numbers itself through a shared volume ($$ is a literal $)."""
+    count = (
+        "mkdir -p /data/started; i=$$(ls /data/started | wc -l); touch /data/started/$$i; "
+        "echo $$i > /tmp/order; exec sleep 3600"
+    )
+    doc = manifest(
+        app,
+        [
+            service(
+                "web",
+                ["sh", "-c", count],
+                env=[{"name": "VERSION", "value": "2"}],
+                replicas=3,
+                update=update,
+                volumeMounts=[{"volume": "data", "mountPath": "/data"}],
+                healthcheck={
+                    "test": ["CMD-SHELL", "test $$(cat /tmp/order) -ne 1"],
+                    "interval": "300ms",
+                    "retries": 1,
+                },
+            )
+        ],
+        volumes=("data",),
+    )
+    return doc
+
+
+async def test_pause_keeps_the_batches_that_passed_and_the_rest_old(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
     folder = tmp_path / "apps"
@@ -210,15 +242,39 @@ async def test_pause_leaves_the_rest_on_the_old_revision(
     write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
-        write(folder, "app.yaml", app_doc(app_name, "2", 3, update, healthcheck=BAD_HEALTH))
+        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        write(folder, "app.yaml", second_one_fails(app_name, update))
         await eventually(
             lambda: condition(controller, app_name, "Degraded")[1] == "RolloutPaused", timeout=30
         )
         await settle(controller, quiet=1.0)
         got = versions(docker_client, app_name)
-        assert sorted(got.values()) == ["1", "1", "2"], got  # one batch went, then it paused
+        web = f"{app_name}-web"
+        assert got == {f"{web}-1": "2", f"{web}-2": "1", f"{web}-3": "1"}, got
+        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        assert after[f"{web}-2"] == before[f"{web}-2"]  # the failed one's old container is back
+        assert after[f"{web}-3"] == before[f"{web}-3"]  # never touched
         assert controller.history.get(app_name).revisions[-1].outcome == "paused"
         assert condition(controller, app_name, "Degraded")[1] == "RolloutPaused"
+
+
+async def test_rollback_puts_back_the_batches_that_had_passed(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    update = {"order": "start-first", "parallelism": 1, "monitor": "300ms"}
+    write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        write(folder, "app.yaml", second_one_fails(app_name, update))
+        await eventually(
+            lambda: condition(controller, app_name, "Degraded")[1] == "RolledBack", timeout=30
+        )
+        await settle(controller, quiet=1.0)
+        assert {n: c.id for n, c in containers(docker_client, app_name).items()} == before
+        assert set(versions(docker_client, app_name).values()) == {"1"}
+        assert all(c.status == "running" for c in containers(docker_client, app_name).values())
 
 
 async def test_manual_rollback_and_history_survive_a_restart(

@@ -4,20 +4,20 @@ How one app converges on one engine when some of its services declare `update:`:
 
 1. Everything that is not a rolling replacement runs first as one plan (new networks,
    new or missing replicas, services without `update:`, repairs).
-2. Then each rolling service, `parallelism` containers at a time:
-   - `stop-first`: the old container is stopped and removed, the new one created and
-     started;
-   - `start-first`: the old container is renamed `<name>-old` and keeps serving; the new
-     one is created under the real name and started; the old one is stopped and removed
-     only once the new one has passed its monitor window (so healthy replicas never drop
-     below the desired count). A new one that fails is removed and the old one gets its
-     name back.
+2. Then each rolling service, `parallelism` containers at a time. The old container is
+   renamed `<name>-old` (never removed yet), so its successor can take the name:
+   - `stop-first`: the old one is stopped, then the new one created and started;
+   - `start-first`: the new one starts while the old one keeps serving; the old one is
+     stopped only once the new one passed its monitor window, so healthy replicas never
+     drop below the desired count.
    - monitor: a new container must become healthy (when it has a healthcheck) and then
-     stay running, not restart and not turn unhealthy for `monitor` seconds.
+     stay running, not restart and not turn unhealthy for `monitor` seconds. One that
+     fails is removed and its old container started again under its own name.
    - `delay` is waited between batches.
-3. When the share of failed containers exceeds `maxFailureRatio` the rollout stops and
-   reports the service's `failureAction` (rollback | pause); the caller decides what to
-   do (the controller rolls back to the previous revision, see controller/reconciler.py).
+3. When the share of failed containers exceeds `maxFailureRatio` the rollout stops with
+   the service's `failureAction`: `rollback` puts every old container of this rollout back
+   (they were kept for this), `pause` leaves the batches that passed as they are.
+   Once the rollout passed, the old containers are removed.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class RolloutOutcome:
     updated: int = 0  # containers now running their new version
     rolling: int = 0  # containers the rollout set out to replace
     services: tuple[str, ...] = ()
+    reverted: bool = False  # the replaced containers were put back (failureAction rollback)
 
     @property
     def applied(self) -> bool:
@@ -126,7 +127,9 @@ class Rollout:
             if d.name in rolling:
                 by_service.setdefault(d.service, []).append(d)
         out.services = tuple(by_service)
-        retiring: set[str] = set()
+        # Old containers, renamed `<name>-old`, kept (stopped) until the whole rollout has
+        # passed, so a rollback is putting them back: name -> old container id.
+        kept: dict[str, str] = {}
         removals: list[asyncio.Task[None]] = []
         remaining = set(rolling)
         try:
@@ -142,16 +145,21 @@ class Rollout:
                         f"service {service}: replacing {', '.join(d.name for d in batch)} "
                         f"({strategy.order}, {out.updated + len(out.failed)}/{out.rolling} done)"
                     )
-                    bad = await self._batch(
-                        desired, batch, strategy, remaining, retiring, removals, out
-                    )
+                    bad = await self._batch(desired, batch, strategy, remaining, kept, out)
                     out.failed.update(bad)
                     out.updated += len(batch) - len(bad)
                     too_many = len(out.failed) / out.rolling > strategy.max_failure_ratio
                     if bad and too_many and strategy.failure_action != "continue":
                         out.action = strategy.failure_action
+                        if strategy.failure_action == "rollback":
+                            self.progress(f"rolling back {len(kept)} replaced container(s)")
+                            await self._revert(kept)
+                            out.reverted = True
+                            kept.clear()
                         return out
         finally:
+            for old_id in kept.values():
+                removals.append(asyncio.create_task(self._remove(old_id)))
             if removals:
                 await asyncio.gather(*removals, return_exceptions=True)
         return out
@@ -162,23 +170,29 @@ class Rollout:
         batch: list[DesiredContainer],
         strategy: UpdateStrategy,
         remaining: set[str],
-        retiring: set[str],
-        removals: list[asyncio.Task[None]],
+        kept: dict[str, str],
         out: RolloutOutcome,
     ) -> dict[str, str]:
         observed = await self.observe()
-        old: dict[str, str] = {}  # name -> id of the old container kept running beside it
-        if strategy.order == "start-first":
-            for d in batch:
-                obs = observed.container_named(d.name)
-                if obs is None or not obs.running:
-                    continue
-                await asyncio.to_thread(self.engine.rename, obs.id, d.name + OLD_SUFFIX)
-                old[d.name] = obs.id
-                retiring.add(d.name + OLD_SUFFIX)
-            if old:
-                observed = await self.observe()
-        plan = plan_app(desired, observed, hold=remaining | retiring)
+        old: dict[str, str] = {}  # name -> id of the container it replaces
+        for d in batch:
+            obs = observed.container_named(d.name)
+            if obs is None:
+                continue
+            await asyncio.to_thread(self.engine.rename, obs.id, d.name + OLD_SUFFIX)
+            old[d.name] = obs.id
+        if strategy.order == "stop-first":
+            await asyncio.gather(
+                *(
+                    asyncio.to_thread(self.engine.stop, old_id, d.config.stop_grace_period)
+                    for d in batch
+                    if (old_id := old.get(d.name))
+                )
+            )
+        if old:
+            observed = await self.observe()
+        held = {n + OLD_SUFFIX for n in (*kept, *old)}
+        plan = plan_app(desired, observed, hold=remaining | held)
         result = await self._execute(plan)
         out.results.append(result)
         if result.ok:
@@ -186,27 +200,37 @@ class Rollout:
         else:
             why = "; ".join(f"{r.op.describe()}: {r.error}" for r in result.failed[:2])
             bad = {d.name: why or "not applied" for d in batch}
+        failed_old = {n: i for n, i in old.items() if n in bad}
+        if failed_old:
+            await self._revert(failed_old)
         for d in batch:
-            if d.name not in old:
+            old_id = old.get(d.name)
+            if old_id is None or d.name in bad:
                 continue
-            if d.name in bad:
-                await asyncio.to_thread(self._restore, d.name, old[d.name])
-                retiring.discard(d.name + OLD_SUFFIX)
-            else:
-                removals.append(asyncio.create_task(self._retire(d, old[d.name], retiring)))
+            if strategy.order == "start-first":
+                await asyncio.to_thread(self.engine.stop, old_id, d.config.stop_grace_period)
+            kept[d.name] = old_id
         return bad
 
-    def _restore(self, name: str, old_id: str) -> None:
-        """A start-first batch failed: the new container goes, the old one takes its name back."""
-        self.engine.remove_container(name)
-        self.engine.rename(old_id, name)
+    async def _revert(self, old: Mapping[str, str]) -> None:
+        """Put old containers back in place of their successors: started first (so the
+        service keeps its capacity), then the successor goes and the old one takes its name
+        back."""
 
-    async def _retire(self, d: DesiredContainer, old_id: str, retiring: set[str]) -> None:
-        try:
-            await asyncio.to_thread(self.engine.stop, old_id, d.config.stop_grace_period)
-            await asyncio.to_thread(self.engine.remove_container, old_id)
-        finally:
-            retiring.discard(d.name + OLD_SUFFIX)
+        def revert(name: str, old_id: str) -> None:
+            self.engine.start(old_id)
+            self.engine.remove_container(name)
+            self.engine.rename(old_id, name)
+
+        results = await asyncio.gather(
+            *(asyncio.to_thread(revert, n, i) for n, i in old.items()), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise EngineError(f"rollback could not restore every old container: {errors[0]}")
+
+    async def _remove(self, old_id: str) -> None:
+        await asyncio.to_thread(self.engine.remove_container, old_id)
 
     async def _monitor(
         self, batch: list[DesiredContainer], strategy: UpdateStrategy

@@ -619,45 +619,40 @@ class Controller:
                 self.history.save(name)
             self._rollout_status(st, history, pin)
             return
-        if stopped == "rollback" and pin is None:
-            previous = history.previous_good(revision.number)
-            if previous is not None:
-                revision.outcome = "rolled-back"
-                revision.message = message
-                history.pin = Pin(
-                    fingerprint(source_wanted.desired),
-                    previous.number,
-                    f"revision {revision.number} failed: {message}",
-                )
-                self.history.save(name)
-                log.warning(
-                    "app %s: rollout of revision %d failed (%s); rolling back to revision %d",
-                    name,
-                    revision.number,
-                    message,
-                    previous.number,
-                )
-                self.queue.add(name)  # the rollback itself is the next reconcile
-                self._rollout_status(st, history, history.pin)
-                return
-        if stopped in ("rollback", "pause") and pin is None:
-            # Nothing to go back to, or asked to pause: keep what runs, roll no further.
-            revision.outcome = "paused" if stopped == "pause" else "failed"
+        if stopped and pin is None:
+            # Never retried while the spec stays the same: pinned to the previous good
+            # revision (rollback), or to what runs now (revision 0: pause, or nothing older).
+            previous = history.previous_good(revision.number) if stopped == "rollback" else None
+            reverted = any(o.reverted for o in outcomes)
+            revision.outcome = {"rollback": "rolled-back", "pause": "paused"}.get(stopped, "failed")
+            if stopped == "rollback" and not reverted and previous is None:
+                revision.outcome = "failed"
             revision.message = message
-            history.pin = Pin(fingerprint(source_wanted.desired), 0, message)
+            reason = f"revision {revision.number} failed: {message}"
+            history.pin = Pin(
+                fingerprint(source_wanted.desired), previous.number if previous else 0, reason
+            )
             self.history.save(name)
             log.warning(
-                "app %s: rollout of revision %d stopped: %s", name, revision.number, message
+                "app %s: rollout of revision %d stopped (%s): %s",
+                name,
+                revision.number,
+                revision.outcome,
+                message,
             )
-        elif failed:
-            if pin is None:
-                revision.outcome = "failed"
-                revision.message = message
-                self.history.save(name)
+            if previous is not None:
+                self.queue.add(name)  # converge to the previous revision (if not already there)
+        elif failed and pin is None:
+            revision.outcome = "failed"
+            revision.message = message
+            history.pin = Pin(
+                fingerprint(source_wanted.desired),
+                0,
+                f"revision {revision.number} failed: {message}",
+            )
+            self.history.save(name)
             log.warning("app %s: %s", name, message)
         self._rollout_status(st, history, history.pin)
-        if failed and history.pin is None:
-            st.status.set_condition("Degraded", "True", "RolloutFailed", message)
 
     def _rollout_status(self, st: _AppState, history: Any, pin: Pin | None) -> None:
         status = st.status
@@ -668,22 +663,24 @@ class Controller:
             info = {"revision": latest.number, "phase": latest.outcome}
             if latest.message:
                 info["message"] = latest.message
-        if pin is not None and pin.revision:
-            info["pinnedTo"] = pin.revision
+        if pin is not None:
             info["message"] = pin.reason
-            if latest is not None and latest.outcome == "rolled-back":
+            if pin.revision:
+                info["pinnedTo"] = pin.revision
+            outcome = latest.outcome if latest is not None else ""
+            reason = {
+                "rolled-back": "RolledBack",
+                "paused": "RolloutPaused",
+                "failed": "RolloutFailed",
+            }.get(outcome)
+            if reason is not None:
+                where = f"revision {pin.revision}" if pin.revision else "the containers that ran"
                 status.set_condition(
                     "Degraded",
                     "True",
-                    "RolledBack",
-                    f"{pin.reason}; running revision {pin.revision} until the spec changes",
+                    reason,
+                    f"{pin.reason}; running {where} until the spec changes",
                 )
-        elif pin is not None:
-            info["message"] = pin.reason
-            reason = "RolloutPaused" if latest and latest.outcome == "paused" else "RolloutFailed"
-            status.set_condition(
-                "Degraded", "True", reason, f"{pin.reason}; fix the spec to roll out again"
-            )
         status.rollout = info
 
     def rollback(self, name: str, to: int | None = None) -> str:
