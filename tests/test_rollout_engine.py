@@ -377,3 +377,32 @@ def test_history_and_rollback_commands_talk_to_dockyard_run(
     )
     assert offline.returncode == 0, offline.stderr
     assert "*1" in offline.stdout and "pinned to revision 1" in offline.stdout
+
+
+def test_dockyard_apply_rolls_out_and_puts_back_a_failing_batch(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    update = {"order": "start-first", "parallelism": 1, "monitor": "300ms"}
+    path = tmp_path / "app.yaml"
+
+    def apply(text: str) -> subprocess.CompletedProcess[str]:
+        path.write_text(text)
+        return subprocess.run(
+            [str(DOCKYARD), "apply", "-f", str(path)], capture_output=True, text=True, timeout=120
+        )
+
+    assert apply(app_doc(app_name, "1", 2, update)).returncode == 0
+    asyncio.run(eventually(lambda: _count(docker_client, app_name) == (2, 2), timeout=20))
+    before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+
+    bad = apply(app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
+    assert bad.returncode == 1
+    assert "rollout failed" in bad.stderr and "became unhealthy" in bad.stderr
+    assert "rolled back: the old containers run again" in bad.stderr
+    assert {n: c.id for n, c in containers(docker_client, app_name).items()} == before
+    assert set(versions(docker_client, app_name).values()) == {"1"}
+
+    good = apply(app_doc(app_name, "3", 2, update))
+    assert good.returncode == 0, good.stderr
+    assert f"app {app_name}: service web: replacing {app_name}-web-1" in good.stdout
+    assert versions(docker_client, app_name) == {f"{app_name}-web-1": "3", f"{app_name}-web-2": "3"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.engine.build import build_tag, context_digest
@@ -13,6 +16,7 @@ from dockyard.plan.planner import plan_app, plan_delete
 from dockyard.spec.load import LoadedApp
 
 from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
+from .rollout import Rollout, rolling_changes
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,8 @@ class AppPlan:
     loaded: LoadedApp
     desired: DesiredApp
     plan: Plan
+    # Containers of services with `update:` that change: replaced batch by batch.
+    rolling: tuple[str, ...] = ()
 
 
 def build_tags(loaded: LoadedApp) -> dict[str, str]:
@@ -34,7 +40,8 @@ def plan_apps(loaded_apps: list[LoadedApp], observed: ObservedState) -> list[App
     plans = []
     for loaded in loaded_apps:
         desired = desired_app(loaded, build_tags(loaded))
-        plans.append(AppPlan(loaded, desired, plan_app(desired, observed)))
+        rolling = tuple(rolling_changes(desired, observed)) if desired.updates else ()
+        plans.append(AppPlan(loaded, desired, plan_app(desired, observed), rolling))
     return plans
 
 
@@ -56,16 +63,55 @@ async def apply_plans(
     plans: list[AppPlan],
     reporter: Reporter | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Callable[[str], None] | None = None,
 ) -> ApplyResult:
-    """Run the plans of the apps that planned cleanly (an app with errors is left alone)."""
+    """Run the plans of the apps that planned cleanly (an app with errors is left alone).
+
+    Apps with rolling changes (services with `update:`) roll out batch by batch after the
+    others; a failed rollout is listed in `rollout_failures`."""
+    started = time.monotonic()
     runnable = [p for p in plans if not p.plan.errors]
+    plain = [p for p in runnable if not p.rolling]
     executor = Executor(
         engine,
-        secrets={p.loaded.name: p.loaded.secrets for p in runnable},
+        secrets={p.loaded.name: p.loaded.secrets for p in plain},
         concurrency=concurrency,
         reporter=reporter,
     )
-    return await executor.run(merge([p.plan for p in runnable]))
+    result = await executor.run(merge([p.plan for p in plain]))
+
+    async def observe() -> ObservedState:
+        return await asyncio.to_thread(engine.snapshot)
+
+    for p in runnable:
+        if not p.rolling:
+            continue
+        rollout = Rollout(
+            engine,
+            observe,
+            secrets={p.loaded.name: p.loaded.secrets},
+            concurrency=concurrency,
+            reporter=reporter,
+            progress=_prefixed(progress, f"app {p.loaded.name}: "),
+        )
+        outcome = await rollout.run(p.desired)
+        for applied in outcome.results:
+            result.results.extend(applied.results)
+        if outcome.failed:
+            what = {
+                "rollback": "rolled back: the old containers run again",
+                "pause": "rollout paused: the batches that passed keep the new version",
+            }.get(outcome.action, "the failed containers were put back; the rest rolled on")
+            result.rollout_failures.append(f"app {p.loaded.name}: {outcome.message()}; {what}")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _prefixed(progress: Callable[[str], None] | None, prefix: str) -> Callable[[str], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda message: report(prefix + message)
 
 
 async def delete_app(

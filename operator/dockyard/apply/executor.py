@@ -36,6 +36,8 @@ class OpResult:
 class ApplyResult:
     results: list[OpResult] = field(default_factory=list)
     seconds: float = 0.0
+    # Rolling updates whose new containers failed their monitor window (what and why).
+    rollout_failures: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[OpResult]:
@@ -47,7 +49,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped
+        return not self.failed and not self.skipped and not self.rollout_failures
 
 
 class Reporter(Protocol):

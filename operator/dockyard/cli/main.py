@@ -77,11 +77,21 @@ def apply(
         names = ", ".join(p.loaded.name for p in runnable)
         console.print(f"applying {names}: {total} operation(s)")
     with ConsoleReporter(console, quiet=quiet) as reporter:
-        result = asyncio.run(apply_plans(engine, runnable, reporter, concurrency))
+        result = asyncio.run(
+            apply_plans(
+                engine,
+                runnable,
+                reporter,
+                concurrency,
+                progress=None if quiet else lambda m: console.print(escape(m)),
+            )
+        )
     summary(console, result)
     if not result.ok:
         for failure in result.failed:
             errors.print(f"[red]failed:[/] {failure.op.describe()}: {escape(failure.error or '')}")
+        for message in result.rollout_failures:
+            errors.print(f"[red]rollout failed:[/] {escape(message)}")
     if not result.ok or has_errors:
         raise typer.Exit(1)
 
