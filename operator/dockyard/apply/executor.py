@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
+from dockyard.engine.registry import pull_auth
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.spec.load import Secret
 
@@ -179,7 +180,10 @@ class Executor:
         elif k is Kind.REMOVE_VOLUME:
             e.remove_volume(op.ref or op.target)
         elif k is Kind.PULL_IMAGE:
-            e.pull(op.image or op.target, report)
+            d = op.container  # whose spec.registries credentials to pull with
+            auth = pull_auth(d.registry, self.secrets.get(op.app, {})) if d else None
+            context = f"app {op.app}, service {d.service}" if d else f"app {op.app}"
+            e.pull(op.image or op.target, report, auth=auth, context=context)
         elif k is Kind.BUILD_IMAGE:
             assert op.build is not None
             e.build(op.app, op.build, report)
@@ -202,7 +206,13 @@ class Executor:
         elif k is Kind.REMOVE_CONTAINER:
             e.remove_container(op.ref or op.target)
         elif k is Kind.RESTART_CONTAINER:
+            if op.container is not None:  # an input changed: its new content first
+                e.write_secrets(op.container, self.secrets.get(op.app, {}))
             e.restart(op.ref or op.target, op.timeout)
+        elif k is Kind.SIGNAL_CONTAINER:
+            if op.container is not None:
+                e.write_secrets(op.container, self.secrets.get(op.app, {}))
+            e.kill(op.ref or op.target, op.signal or "SIGHUP")
         elif k is Kind.WAIT_HEALTHY:
             e.wait_healthy(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
         elif k is Kind.WAIT_COMPLETED:

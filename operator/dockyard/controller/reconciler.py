@@ -36,6 +36,7 @@ from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import App, DockerHost
 
 from .history import HistoryStore, Pin, Revision
+from .inputs import InputRecord
 from .metrics import Metrics
 from .ownership import Ownership
 from .queue import WorkQueue
@@ -133,6 +134,7 @@ class Controller:
         self.sources_ready: set[str] = set()
         self.ownership = Ownership(self.settings.state_dir)
         self.history = HistoryStore(self.settings.state_dir)
+        self.inputs = InputRecord(self.settings.state_dir)
         self.apps: dict[str, _AppState] = {}
         self._stopping = asyncio.Event()
         self._busy = 0
@@ -450,7 +452,15 @@ class Controller:
                 wait = host_wait if wait is None else min(wait, host_wait)
             rolling = rolling_changes(desired, observed) if desired.updates else {}
             hold = set(rolling) if paused else set()
-            plan = plan_app(desired, observed, replace=replace, restart=restart, hold=hold)
+            seen = self.inputs.seen(name, host.name, observed)
+            plan = plan_app(
+                desired,
+                observed,
+                replace=replace,
+                restart=restart,
+                hold=hold,
+                inputs_applied=seen,
+            )
             rolls[host.name] = (replace, restart, bool(rolling) and not paused)
             if not local_only:
                 plan = dataclasses.replace(
@@ -492,6 +502,9 @@ class Controller:
                 results.extend(outcome.results)
             if all(o.ok for o in outcomes):
                 st.converged = wanted.desired
+        for host, desired, plan, _ in plans:
+            if not plan.errors and all(o.applied for o in outcomes):
+                self.inputs.update(name, host.name, desired.containers, host.cache.state)
         self._update_status(st, wanted, [(h, d) for h, d, _, _ in plans], results, unknown)
         self._after_rollout(name, st, source_wanted, wanted, pin, revision, outcomes)
         self._notify(name)
@@ -934,6 +947,7 @@ class Controller:
             return
         for host in self.hosts.values():
             host.engine.secrets.forget_app(name)
+        self.inputs.forget(name)
         self.ownership.drop(name)
         self.apps.pop(name, None)
         self.queue.forget(name)

@@ -29,6 +29,8 @@ from .observed import (
     ObservedVolume,
     normalize_image_ref,
 )
+from .refs import registry_of, split_ref
+from .registry import PullAuth, docker_config_auth, pull_error
 from .secrets import SecretStore
 from .tls import EngineTLS
 
@@ -218,6 +220,7 @@ class Engine:
                 for v in (volumes.get("Volumes") or [])
             ),
             images=frozenset(_image_refs(images)),
+            image_ids=_image_ids(images),
         )
 
     def inspect_state(self, ref: str) -> Mapping[str, Any]:
@@ -244,23 +247,95 @@ class Engine:
 
     # ---- images ------------------------------------------------------------------------
 
-    def pull(self, ref: str, progress: Progress | None = None) -> None:
-        name, _, digest = ref.partition("@")
-        repo, tag = name, None
-        last = name.rsplit("/", 1)[-1]
-        if not digest and ":" in last:
-            repo, tag = name.rsplit(":", 1)
-        elif digest:
-            tag = digest
-        stream = self._call(
-            f"pull {ref}",
-            lambda: self.api.pull(repo, tag=tag or "latest", stream=True, decode=True),
+    def pull(
+        self,
+        ref: str,
+        progress: Progress | None = None,
+        auth: PullAuth | None = None,
+        context: str = "",
+    ) -> None:
+        """Pull `ref` (a tag, a digest, or `repo:tag@sha256:…`) with `auth`, else with the
+        Docker config file's credentials for its registry. `context` (e.g. "service web")
+        is named in errors. A failure is a PullError that says what to do."""
+        repo, tag = split_ref(ref)
+        if auth is None:
+            auth = docker_config_auth(registry_of(ref))
+        # An explicit (possibly empty) auth: the SDK would otherwise fall back to the
+        # credentials it read when the client was made, which may be stale.
+        auth_config = auth.config() if auth is not None else {}
+        try:
+            stream = self.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=auth_config)
+            for event in stream:
+                if "error" in event:
+                    raise pull_error(ref, auth, str(event["error"]), context)
+                if progress and event.get("status"):
+                    progress(str(event["status"]))
+        except docker.errors.APIError as exc:
+            raise pull_error(ref, auth, str(exc.explanation or exc), context) from None
+        except requests.exceptions.Timeout:
+            raise EngineError(
+                f"pull {ref}: engine {self.name} did not answer within {self._timeout}s"
+            ) from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+
+    def image_id(self, ref: str) -> str | None:
+        """The id of the image `ref` names on this engine, None when it has none."""
+        try:
+            data = self.api.inspect_image(ref)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+        return str(data.get("Id") or "") or None
+
+    def refresh_image(
+        self, ref: str, auth: PullAuth | None = None, context: str = ""
+    ) -> tuple[str | None, str | None]:
+        """Pull `ref` again (pullPolicy Always): (image id before, image id after). The two
+        differ when the tag moved to a new digest in its registry."""
+        before = self.image_id(ref)
+        self.pull(ref, auth=auth, context=context)
+        return before, self.image_id(ref)
+
+    def refresh_images(self, images: Mapping[str, PullAuth | None]) -> dict[str, str]:
+        """Pull each image again; image ref -> its id now. Stops at the first failure."""
+        ids: dict[str, str] = {}
+        for ref, auth in images.items():
+            _, after = self.refresh_image(ref, auth)
+            if after:
+                ids[ref] = after
+        return ids
+
+    def remote_digest(self, ref: str, auth: PullAuth | None = None) -> str:
+        """The digest the registry serves for `ref` now, asked without pulling."""
+        if auth is None:
+            auth = docker_config_auth(registry_of(ref))
+        try:
+            data = self.api.inspect_distribution(
+                ref, auth_config=auth.config() if auth is not None else {}
+            )
+        except docker.errors.APIError as exc:
+            raise pull_error(ref, auth, str(exc.explanation or exc)) from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+        return str((data.get("Descriptor") or {}).get("digest") or "")
+
+    def local_digests(self, ref: str) -> frozenset[str]:
+        """The registry digests (`sha256:…`) the local image of `ref` is known by."""
+        try:
+            data = self.api.inspect_image(ref)
+        except docker.errors.NotFound:
+            return frozenset()
+        except docker.errors.APIError as exc:
+            raise EngineError(f"inspect image {ref}: {exc.explanation or exc}") from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+        return frozenset(
+            str(d).partition("@")[2] for d in data.get("RepoDigests") or [] if "@" in str(d)
         )
-        for event in self._stream(f"pull {ref}", stream):
-            if "error" in event:
-                raise EngineError(f"pull {ref}: {event['error']}")
-            if progress and event.get("status"):
-                progress(str(event["status"]))
 
     def build(self, app: str, spec: Any, progress: Progress | None = None) -> None:
         """Build `spec` (a plan BuildSpec) and tag it with its content tag (and `image:`)."""
@@ -430,6 +505,9 @@ class Engine:
     def restart(self, ref: str, timeout: float | None = None) -> None:
         t = 10 if timeout is None else max(0, round(timeout))
         self._call(f"restart {ref}", lambda: self.api.restart(ref, timeout=t))
+
+    def kill(self, ref: str, signal: str) -> None:
+        self._call(f"signal {signal} to {ref}", lambda: self.api.kill(ref, signal=signal))
 
     def events(self) -> Any:
         """A blocking stream of the engine events that can change what dockyard observes.
@@ -675,6 +753,7 @@ def _container(raw: Mapping[str, Any]) -> ObservedContainer:
         health=health,
         exit_code=int(exit_match.group(1)) if exit_match else None,
         image=str(raw.get("Image", "")),
+        image_id=str(raw.get("ImageID", "")),
         networks=tuple(sorted(nets)),
         status=status,
     )
@@ -699,6 +778,17 @@ def _image_refs(images: list[Mapping[str, Any]]) -> set[str]:
             if not digest.startswith("<none>"):
                 refs.add(normalize_image_ref(digest))
     return refs
+
+
+def _image_ids(images: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Each tag and digest reference (normalized) -> the id of the image it names."""
+    ids: dict[str, str] = {}
+    for image in images:
+        image_id = str(image.get("Id", ""))
+        for ref in [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]:
+            if not str(ref).startswith("<none>"):
+                ids[normalize_image_ref(str(ref))] = image_id
+    return ids
 
 
 # TLS alerts a server sends when it does not accept the client's certificate.

@@ -79,10 +79,27 @@ class ContainerConfig:
     devices: tuple[tuple[str, str, str], ...]
     read_only: bool
     privileged: bool
+    # Keyed content hashes of inputs whose change recreates the container (onChange
+    # recreate): ("secret:NAME" | "file:PATH", hash). Not sent to the engine.
+    inputs: tuple[tuple[str, str], ...] = ()
 
     def hash(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = asdict(self)
+        if not fields["inputs"]:
+            del fields["inputs"]  # hashes of configs without inputs stay what they were
+        blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Where the credentials to pull an image come from: an App's `spec.registries` entry.
+
+    Holds no secret value, only the name of the app's secret that has the password."""
+
+    server: str
+    username: str
+    password_secret: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,10 @@ class DesiredContainer:
     build: BuildSpec | None = None
     # Acted on by the controller, not by the engine: not part of the config hash.
     restart_when_unhealthy: bool = False
+    # Credentials for pulling the image from spec.registries (None: the Docker config file).
+    registry: RegistryLogin | None = None
+    # Inputs acted on in place: (input id, keyed content hash, onChange action).
+    live_inputs: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ re-apply of an unchanged spec compares equal and does nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dockyard.engine.objects import (
     BuildSpec,
@@ -25,6 +25,8 @@ from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import Service, UpdateStrategy
 from dockyard.spec.validate import DEFAULT_NETWORK, published_ports
+
+from .images import registry_login
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         build = _build_spec(svc, build_tags.get(svc.name))
         image = build.tag if build else str(svc.image)
         config = _container_config(loaded, svc, image, external_nets, external_vols)
+        recreate, live = _inputs(loaded, svc)
+        if recreate:
+            config = replace(config, inputs=recreate)
         config_hash = config.hash()
         for replica in range(1, svc.replicas + 1):
             containers.append(
@@ -98,6 +103,8 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
                     pull_policy=svc.pull_policy,
                     build=build,
                     restart_when_unhealthy=svc.restart_when_unhealthy,
+                    registry=registry_login(app.spec.registries, image),
+                    live_inputs=live,
                 )
             )
     depends = {
@@ -111,6 +118,23 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         depends_on=depends,
         updates={s.name: _strategy(s) for s in app.spec.services if s.update is not None},
     )
+
+
+def _inputs(
+    loaded: LoadedApp, svc: Service
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]:
+    """The service's content-addressed inputs: those whose change recreates the container
+    (part of its config hash), and those acted on in place (restart, signal, ignore)."""
+    items: list[tuple[str, str, str]] = []
+    for sec in svc.secrets:
+        items.append((f"secret:{sec.name}", loaded.input_hash(f"secret:{sec.name}"), sec.on_change))
+    for m in svc.volume_mounts:
+        if m.host_path is not None and m.on_change is not None:
+            key = f"{svc.name}:{m.mount_path}"
+            items.append((f"file:{m.mount_path}", loaded.input_hash(f"file:{key}"), m.on_change))
+    recreate = tuple((i, h) for i, h, action in items if action == "recreate")
+    live = tuple(x for x in items if x[2] != "recreate")
+    return recreate, live
 
 
 def _strategy(svc: Service) -> UpdateStrategy:

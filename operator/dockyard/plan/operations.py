@@ -24,6 +24,7 @@ class Kind(StrEnum):
     STOP_CONTAINER = "stop-container"
     REMOVE_CONTAINER = "remove-container"
     RESTART_CONTAINER = "restart-container"
+    SIGNAL_CONTAINER = "signal-container"
     WAIT_HEALTHY = "wait-healthy"
     WAIT_COMPLETED = "wait-completed"
 
@@ -50,6 +51,7 @@ class Operation:
     timeout: float | None = None
     aliases: tuple[str, ...] = ()
     host: str | None = None  # set when an app spans several hosts
+    signal: str | None = None  # signal-container: which one (e.g. SIGHUP)
 
     def describe(self) -> str:
         where = f" on {self.host}" if self.host else ""

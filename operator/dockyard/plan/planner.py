@@ -10,6 +10,7 @@ from dockyard.engine.observed import ObservedContainer, ObservedState
 from dockyard.spec import naming
 
 from .desired import DesiredApp
+from .images import image_moved
 from .operations import Kind, Operation, Plan
 
 _KEEPS_RUNNING = ("always", "unless-stopped")
@@ -55,6 +56,7 @@ def plan_app(
     replace: Mapping[str, str] | None = None,
     restart: Mapping[str, str] | None = None,
     hold: Collection[str] = (),
+    inputs_applied: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
     """Operations that make the engine hold exactly what `desired` wants for its app.
 
@@ -125,12 +127,16 @@ def plan_app(
         if d.name in hold:
             continue
         obs_c = by_name.get(d.name)
-        decided = _container_action(d, obs_c, recreated_nets, b)
+        decided = _container_action(d, obs_c, recreated_nets, b, observed)
         if decided is None and obs_c is not None and obs_c.app == d.app:
             if d.name in replace:
                 decided = ("replace", replace[d.name])
             elif d.name in restart and obs_c.running:
                 decided = ("restart", restart[d.name])
+        if decided is None and obs_c is not None and obs_c.running and inputs_applied:
+            seen = inputs_applied.get(d.name)
+            if seen is not None:
+                _deliver_inputs(b, d, obs_c, seen)
         if decided is not None:
             actions[d.name] = (decided[0], decided[1], obs_c)
 
@@ -278,6 +284,44 @@ def plan_app(
     return b.plan()
 
 
+def _deliver_inputs(
+    b: _Builder, d: DesiredContainer, obs: ObservedContainer, seen: Mapping[str, str]
+) -> None:
+    """Restart or signal a running container whose restart/signal input changed."""
+    changed = [(i, action) for i, h, action in d.live_inputs if seen.get(i) != h]
+    restarts = [i for i, action in changed if action == "restart"]
+    if restarts:
+        b.add(
+            Kind.RESTART_CONTAINER,
+            d.name,
+            f"{_input_names(restarts)} changed (onChange: restart)",
+            ref=obs.id,
+            service=d.service,
+            container=d,
+            timeout=d.config.stop_grace_period,
+        )
+        return
+    for sig in dict.fromkeys(a.split(":", 1)[1] for _, a in changed if a.startswith("signal:")):
+        ids = [i for i, a in changed if a == f"signal:{sig}"]
+        b.add(
+            Kind.SIGNAL_CONTAINER,
+            f"{d.name} {sig}",
+            f"{_input_names(ids)} changed (onChange: signal:{sig})",
+            ref=obs.id,
+            service=d.service,
+            container=d,
+            signal=sig,
+        )
+
+
+def _input_names(ids: list[str]) -> str:
+    out = []
+    for i in ids:
+        kind, _, name = i.partition(":")
+        out.append(f"secret {name}" if kind == "secret" else f"file {name}")
+    return ", ".join(out)
+
+
 def changed_containers(desired: DesiredApp, observed: ObservedState) -> dict[str, str]:
     """Containers that exist, are healthy enough to keep, and must be replaced because
     what they run changed: name -> cause. What a rollout replaces batch by batch (a
@@ -288,7 +332,7 @@ def changed_containers(desired: DesiredApp, observed: ObservedState) -> dict[str
         obs = observed.container_named(d.name)
         if obs is None or obs.state == "dead":
             continue
-        decided = _container_action(d, obs, set(), scratch)
+        decided = _container_action(d, obs, set(), scratch, observed)
         if decided is not None and decided[0] == "replace":
             changed[d.name] = decided[1]
     return changed
@@ -318,6 +362,7 @@ def _container_action(
     obs: ObservedContainer | None,
     recreated_nets: set[str],
     b: _Builder,
+    observed: ObservedState | None = None,
 ) -> tuple[str, str] | None:
     if obs is None:
         return ("create", "no existing container")
@@ -337,6 +382,9 @@ def _container_action(
     if obs.state == "removing":
         # The engine still holds the name; its destroy event triggers the next plan.
         return None
+    moved = image_moved(d, obs, observed) if observed is not None else None
+    if moved is not None:
+        return ("replace", moved)
     if obs.state == "created":
         return ("start", "container was created but not started")
     if obs.state == "exited" and d.config.restart in _KEEPS_RUNNING:
@@ -368,7 +416,7 @@ def _image_op(b: _Builder, d: DesiredContainer, observed: ObservedState) -> str 
             return None
         return b.add(Kind.BUILD_IMAGE, image, "no image built from these inputs yet", build=d.build)
     if d.pull_policy == "Always":
-        return b.add(Kind.PULL_IMAGE, image, "pullPolicy is Always", image=image)
+        return b.add(Kind.PULL_IMAGE, image, "pullPolicy is Always", image=image, container=d)
     if observed.has_image(image):
         return None
     if d.pull_policy == "Never":
@@ -378,7 +426,7 @@ def _image_op(b: _Builder, d: DesiredContainer, observed: ObservedState) -> str 
             "image is not present and pullPolicy is Never",
             image=image,
         )
-    return b.add(Kind.PULL_IMAGE, image, "image is not present", image=image)
+    return b.add(Kind.PULL_IMAGE, image, "image is not present", image=image, container=d)
 
 
 def _gates(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_args
@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 from .compose import import_compose, is_compose_document
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
+from .inputs import keyed, path_digest
 from .interpolate import interpolate_tree
 from .models import API_VERSION, App, DockerHost, Service
 from .validate import app_warnings, validate_app
@@ -28,6 +29,9 @@ from .validate import app_warnings, validate_app
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 _M = TypeVar("_M", App, DockerHost)
+
+# Reads a Kubernetes Secret's key: (secret name, key) -> value; LookupError says what is missing.
+KubernetesSecrets = Callable[[str, str], bytes]
 
 
 class Secret:
@@ -63,10 +67,22 @@ class LoadedApp:
     # Final environment per service: env files first, then `env` entries.
     env: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     secrets: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+    # Content digests of watched hostPath mounts (`onChange`), by "service:mountPath".
+    files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         return self.app.name
+
+    def input_hash(self, input_id: str) -> str:
+        """The keyed hash of an input's content: "secret:NAME" or "file:SERVICE:PATH"
+        ("" when unknown). Safe to show: it reveals nothing of the content."""
+        kind, _, rest = input_id.partition(":")
+        if kind == "secret":
+            secret = self.secrets.get(rest)
+            return keyed(secret.reveal()) if secret is not None else ""
+        digest = self.files.get(rest)
+        return keyed(digest) if digest is not None else ""
 
     def service_env(self, service: str) -> tuple[tuple[str, str], ...]:
         return self.env.get(service, ())
@@ -287,8 +303,10 @@ def parse_app(
     base_dir: Path,
     env: Mapping[str, str],
     errors: list[FieldError],
+    kubernetes_secrets: KubernetesSecrets | None = None,
 ) -> LoadedApp | None:
-    """Validate one App document and resolve what it refers to."""
+    """Validate one App document and resolve what it refers to. `kubernetes_secrets`
+    reads `kubernetesSecret: {name, key}` (raising LookupError with what is missing)."""
     if isinstance(doc.get("spec"), dict):
         doc = {**doc, "spec": interpolate_tree(doc["spec"], env, "spec", errors)}
     app = _parse_model(App, doc, errors)
@@ -297,7 +315,7 @@ def parse_app(
     errors.extend(validate_app(app))
     if errors:
         return None
-    return _resolve(app, source, base_dir, env, errors)
+    return _resolve(app, source, base_dir, env, errors, kubernetes_secrets)
 
 
 def _parse_model(model: type[_M], doc: dict[str, Any], errors: list[FieldError]) -> _M | None:
@@ -438,6 +456,7 @@ def _resolve(
     base_dir: Path,
     env: Mapping[str, str],
     errors: list[FieldError],
+    kubernetes_secrets: KubernetesSecrets | None = None,
 ) -> LoadedApp | None:
     secrets: dict[str, Secret] = {}
     for index, sec in enumerate(app.spec.secrets):
@@ -470,6 +489,19 @@ def _resolve(
                 )
             else:
                 secrets[sec.name] = Secret(value.encode())
+        elif kubernetes_secrets is not None and sec.kubernetes_secret is not None:
+            ref = sec.kubernetes_secret
+            try:
+                secrets[sec.name] = Secret(kubernetes_secrets(ref.name, ref.key))
+            except LookupError as exc:
+                errors.append(
+                    FieldError(
+                        f"{path}.kubernetesSecret",
+                        str(exc.args[0]) if exc.args else f"secret {ref.name} is not readable",
+                        f"create it: kubectl create secret generic {ref.name} "
+                        f"--from-literal={ref.key}=…",
+                    )
+                )
         else:
             errors.append(
                 FieldError(
@@ -481,6 +513,7 @@ def _resolve(
 
     services: list[Service] = []
     service_env: dict[str, tuple[tuple[str, str], ...]] = {}
+    files: dict[str, bytes] = {}
     for svc in app.spec.services:
         base = f"spec.services[{svc.name}]"
         merged: dict[str, str] = {}
@@ -535,6 +568,17 @@ def _resolve(
                 host = _within(base_dir, mount.host_path, where, errors)
                 if host is not None:
                     mount = mount.model_copy(update={"host_path": str(host)})
+                    if mount.on_change is not None:
+                        try:
+                            files[f"{svc.name}:{mount.mount_path}"] = path_digest(host)
+                        except OSError as exc:
+                            errors.append(
+                                FieldError(
+                                    where,
+                                    f"cannot read {mount.host_path} to watch it: {exc.strerror}",
+                                    "create it, or drop onChange",
+                                )
+                            )
             mounts.append(mount)
         update["volume_mounts"] = mounts
         services.append(svc.model_copy(update=update))
@@ -542,7 +586,9 @@ def _resolve(
     if errors:
         return None
     app = app.model_copy(update={"spec": app.spec.model_copy(update={"services": services})})
-    return LoadedApp(app=app, source=source, base_dir=base_dir, env=service_env, secrets=secrets)
+    return LoadedApp(
+        app=app, source=source, base_dir=base_dir, env=service_env, secrets=secrets, files=files
+    )
 
 
 def _resolve_host(host: DockerHost, base_dir: Path, errors: list[FieldError]) -> DockerHost | None:

@@ -142,12 +142,33 @@ class EnvVar(Model):
     value: str = ""
 
 
+def _on_change(value: object) -> object:
+    known = ("recreate", "restart", "ignore")
+    if (
+        isinstance(value, str)
+        and value not in known
+        and not re.fullmatch(r"signal:SIG[A-Z0-9]+", value)
+    ):
+        raise ValueError(
+            f"{value!r} is not an onChange action: write recreate, restart, ignore "
+            "or signal:SIGNAME (e.g. signal:SIGHUP)"
+        )
+    return value
+
+
+# What to do when the content of an input (a secret, a bind-mounted file) changes.
+OnChange = Annotated[str, AfterValidator(_on_change)]
+
+
 class SecretMount(Model):
     name: str
     mount_path: ContainerPath | None = None
     mode: FileMode = 0o400
     uid: int | None = Field(default=None, ge=0)
     gid: int | None = Field(default=None, ge=0)
+    # recreate (default): a new container (rolled out with the service's `update`);
+    # restart; signal:SIGHUP (the file is rewritten in place, then the signal sent); ignore.
+    on_change: OnChange = "recreate"
 
     @property
     def path(self) -> str:
@@ -174,12 +195,17 @@ class VolumeMount(Model):
     host_path: str | None = None
     tmpfs: Tmpfs | None = None
     read_only: bool = False
+    # hostPath only: watch the file's (or folder's) content, and on a change recreate,
+    # restart, or signal:SIGHUP the container. Unset: content changes are not watched.
+    on_change: OnChange | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> VolumeMount:
         kinds = [k for k in (self.volume, self.host_path, self.tmpfs) if k is not None]
         if len(kinds) > 1:
             raise ValueError("set only one of volume, hostPath and tmpfs")
+        if self.on_change is not None and self.host_path is None:
+            raise ValueError("onChange is for hostPath mounts (a volume's content is the app's)")
         return self
 
     @property
@@ -334,11 +360,30 @@ class AppSecret(Model):
         return self
 
 
+class RegistryCredential(Model):
+    """How to log in to a private registry: the password is one of the app's secrets."""
+
+    server: str  # as in image names: host[:port] (docker.io for Docker Hub)
+    username: str
+    password_secret: Name
+
+    @field_validator("server")
+    @classmethod
+    def _host_port(cls, server: str) -> str:
+        if not server or "/" in server or "://" in server or server != server.strip():
+            raise ValueError(
+                "write the registry as it appears in image names: host[:port], "
+                "e.g. registry.example.com or 127.0.0.1:5000 (no scheme, no path)"
+            )
+        return server
+
+
 class AppSpec(Model):
     services: list[Service] = Field(default_factory=list)
     volumes: list[AppVolume] = Field(default_factory=list)
     networks: list[AppNetwork] = Field(default_factory=list)
     secrets: list[AppSecret] = Field(default_factory=list)
+    registries: list[RegistryCredential] = Field(default_factory=list)
     placement: Placement | None = None
 
 
