@@ -21,6 +21,9 @@ from docker import DockerClient
 from dockyard.engine.secrets import SecretStore
 from helpers import APP_LABEL, BASE_IMAGE, SCRIPTS_DIR, TEST_LABEL, unique_name
 
+# The registry fixtures (a real docker-registry), shared by tests/test_registry_*.py.
+pytest_plugins = ["registry_fixtures"]
+
 
 def _run_script(name: str) -> None:
     script = SCRIPTS_DIR / name

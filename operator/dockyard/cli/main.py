@@ -14,6 +14,7 @@ from rich.table import Table
 
 from dockyard import __version__
 from dockyard.apply.converge import apply_plans, delete_app, merge
+from dockyard.apply.images import refresh_always_images
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.observed import ObservedContainer
@@ -65,8 +66,11 @@ def apply(
         return
     loaded = load_apps(files)
     engine = Engine(host)
+    pulled = refresh_always_images(engine, loaded)  # pullPolicy Always: see moved tags
+    for message in pulled.errors:
+        errors.print(f"[red]error:[/] {escape(message)}; what runs is left as it is")
     plans = plan_or_exit(engine, loaded)
-    has_errors = report_plan_errors(plans)
+    has_errors = report_plan_errors(plans) or bool(pulled.errors)
     runnable = [p for p in plans if not p.plan.errors]
     total = sum(len(p.plan.operations) for p in runnable)
     if total == 0:
@@ -375,6 +379,15 @@ def run(
     log_level: Annotated[
         str, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
     ] = "info",
+    poll_images: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="Ask the registries this often whether the tag of a pullPolicy Always "
+            "image moved (without pulling); pull it and roll it out when it did "
+            "(see docs/images.md). Off by default.",
+        ),
+    ] = None,
 ) -> None:
     """Keep the engine converged to the sources, forever: reconcile on every change in a
     source or on the engine, and every --resync. Stops cleanly on SIGTERM or Ctrl-C
@@ -406,6 +419,7 @@ def run(
         workers=workers,
         concurrency=concurrency,
         state_dir=state_dir,
+        poll_images=_duration(poll_images) if poll_images else None,
     )
 
     async def main_loop() -> None:

@@ -36,6 +36,8 @@ from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import App, DockerHost
 
 from .history import HistoryStore, Pin, Revision
+from .image_poll import REASON as IMAGE_PULL_FAILED
+from .image_poll import ImageWatch
 from .inputs import InputRecord
 from .metrics import Metrics
 from .ownership import Ownership
@@ -69,6 +71,8 @@ class Settings:
     # Failed reconciles are retried per app with this backoff.
     retry_base: float = 1.0
     retry_max: float = 300.0
+    # --poll-images: how often registries are asked whether an Always tag moved (None: never).
+    poll_images: float | None = None
 
 
 @dataclass
@@ -142,6 +146,8 @@ class Controller:
         # Called (on the event loop) with an app's name and its status after every
         # reconcile, or None once the app is gone: where status flows back to sources.
         self.status_listeners: list[Callable[[str, AppStatus | None], None]] = []
+        # pullPolicy Always: pulled before planning a new spec; --poll-images (image_poll.py).
+        self.images = ImageWatch(self.queue.add, self.queue.add_after)
 
     @property
     def engine(self) -> Engine:
@@ -168,6 +174,13 @@ class Controller:
         tasks = [asyncio.create_task(self._worker(i)) for i in range(self.settings.workers)]
         tasks += [asyncio.create_task(self._run_source(s)) for s in self.sources]
         tasks.append(asyncio.create_task(self._resync_loop()))
+        if self.settings.poll_images:
+            poll = self.images.poll(
+                self.settings.poll_images,
+                lambda: list(self.hosts.values()),
+                lambda: {n: (w.desired, w.loaded.secrets) for n, w in self.wanted.items()},
+            )
+            tasks.append(asyncio.create_task(poll))
         try:
             await self._stopping.wait()
         finally:
@@ -445,6 +458,11 @@ class Controller:
                     ]
                 continue
             desired = restrict(wanted.desired, assignments)
+            secrets = wanted.loaded.secrets
+            if await self.images.before_plan(
+                name, host.name, host.engine, desired, secrets, host.cache.state
+            ):
+                await host.cache.relist()  # a tag moved: plan with what it names now
             observed = host.cache.state
             replace = await self._verify(st, host, desired, observed)
             restart, host_wait = self._unhealthy(st, host.name, desired, observed)
@@ -949,6 +967,7 @@ class Controller:
             host.engine.secrets.forget_app(name)
         self.inputs.forget(name)
         self.ownership.drop(name)
+        self.images.forget(name)
         self.apps.pop(name, None)
         self.queue.forget(name)
         self._notify(name)
@@ -1005,6 +1024,8 @@ class Controller:
         elif crashloop:
             message = ", ".join(f"{n} restarted {st.crash[n].restarts} times" for n in crashloop)
             status.set_condition("Degraded", "True", "CrashLoopBackOff", message)
+        elif pull_problem := self.images.problem(wanted.desired.name):
+            status.set_condition("Degraded", "True", IMAGE_PULL_FAILED, pull_problem)
         elif source_error:
             status.set_condition("Degraded", "True", "InvalidSpec", source_error)
         else:

@@ -19,6 +19,7 @@ class ObservedContainer:
     image: str = ""
     networks: tuple[str, ...] = ()
     status: str = ""
+    image_id: str = ""  # the image it was created from (sha256:…), whatever its tag names now
 
     @property
     def managed(self) -> bool:
@@ -87,6 +88,8 @@ class ObservedState:
     networks: tuple[ObservedNetwork, ...] = ()
     volumes: tuple[ObservedVolume, ...] = ()
     images: frozenset[str] = frozenset()
+    # Normalized tag or digest reference -> id of the image it names on this engine now.
+    image_ids: Mapping[str, str] = field(default_factory=dict)
 
     def app_containers(self, app: str) -> list[ObservedContainer]:
         return [c for c in self.containers if c.app == app]
@@ -112,6 +115,10 @@ class ObservedState:
     def has_image(self, ref: str) -> bool:
         return normalize_image_ref(ref) in self.images or ref in self.images
 
+    def image_id(self, ref: str) -> str | None:
+        """The id of the image `ref` names on this engine, None when it has none."""
+        return self.image_ids.get(normalize_image_ref(ref)) or self.image_ids.get(ref)
+
     def apps(self) -> set[str]:
         found = {c.app for c in self.containers} | {n.app for n in self.networks}
         found |= {v.app for v in self.volumes}
@@ -119,7 +126,8 @@ class ObservedState:
 
 
 def normalize_image_ref(ref: str) -> str:
-    """`busybox` and `docker.io/library/busybox:latest` name the same image."""
+    """`busybox` and `docker.io/library/busybox:latest` name the same image; so do
+    `repo:1@sha256:…` and `repo@sha256:…` (a digest wins over a tag, as in Docker)."""
     if ref.startswith("sha256:"):
         return ref
     name, _, digest = ref.partition("@")
@@ -128,7 +136,9 @@ def normalize_image_ref(ref: str) -> str:
             name = name[len(prefix) :]
             break
     if digest:
-        return f"{name}@{digest}"
+        head, _, last = name.rpartition("/")
+        last = last.split(":", 1)[0]
+        return f"{head}/{last}@{digest}" if head else f"{last}@{digest}"
     last = name.rsplit("/", 1)[-1]
     if ":" not in last:
         name += ":latest"

@@ -24,7 +24,21 @@ def validate_app(app: App) -> list[FieldError]:
         _check_service(svc, base, errors)
     _check_cycles(app, errors)
     _check_ports(app, errors)
+    _check_registries(app, sec_names, errors)
     return errors
+
+
+def _check_registries(app: App, secrets: set[str], errors: list[FieldError]) -> None:
+    _unique((r.server for r in app.spec.registries), "spec.registries", "registry", errors)
+    for reg in app.spec.registries:
+        if reg.password_secret not in secrets:
+            errors.append(
+                FieldError(
+                    f"spec.registries[{reg.server}].passwordSecret",
+                    f"no secret named {reg.password_secret!r} in spec.secrets",
+                    f"declare it: spec.secrets: [{{name: {reg.password_secret}, file: …}}]",
+                )
+            )
 
 
 def _unique(names: Iterable[str], path: str, what: str, errors: list[FieldError]) -> set[str]:
