@@ -22,6 +22,10 @@ if [[ ! -x /bin/busybox ]] || ! pkg_installed busybox-static; then
     missing+=(busybox-static)
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
+# The registry tests (tests/test_registry_*.py) run their own docker-registry on
+# 127.0.0.1, with htpasswd auth made by apache2-utils' htpasswd.
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # `python3 -m venv` needs ensurepip, which Debian ships in python3-venv.
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
@@ -45,13 +49,24 @@ $SUDO apt-get update -qq
 extra=()
 for p in "${missing[@]}"; do
     case "$p" in
-        python3|python3-venv) extra+=("$p") ;;
+        python3|python3-venv|docker-registry|apache2-utils) extra+=("$p") ;;
     esac
 done
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     docker.io busybox-static git "${extra[@]}"
 
-for c in docker dockerd git; do
+if [[ " ${extra[*]} " == *" docker-registry "* ]]; then
+    # The package's own service (port 5000, /var/lib/docker-registry) is not wanted:
+    # tests start their own instances. Stop it if the install started it.
+    if command -v service >/dev/null 2>&1; then
+        $SUDO service docker-registry stop >/dev/null 2>&1 || true
+    fi
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
+fi
+
+for c in docker dockerd git docker-registry htpasswd; do
     command -v "$c" >/dev/null 2>&1 || { echo "ensure-deps: $c still missing" >&2; exit 1; }
 done
 [[ -x /bin/busybox ]] || { echo "ensure-deps: /bin/busybox still missing" >&2; exit 1; }
