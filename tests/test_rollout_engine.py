@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import subprocess
 import threading
 import time
@@ -406,3 +408,31 @@ def test_dockyard_apply_rolls_out_and_puts_back_a_failing_batch(
     assert good.returncode == 0, good.stderr
     assert f"app {app_name}: service web: replacing {app_name}-web-1" in good.stdout
     assert versions(docker_client, app_name) == {f"{app_name}-web-1": "3", f"{app_name}-web-2": "3"}
+
+
+def test_the_rollout_example_runs(docker_client: DockerClient, app_name: str, tmp_path: Path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "rollout"
+    folder = tmp_path / "rollout"
+    shutil.copytree(example, folder)
+    app_file = folder / "app.yaml"
+    app_file.write_text(app_file.read_text().replace("name: rollout-demo", f"name: {app_name}"))
+
+    def apply(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(DOCKYARD), "apply", "-f", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, **env},
+        )
+
+    first = apply()
+    assert first.returncode == 0, first.stderr
+    asyncio.run(eventually(lambda: _count(docker_client, app_name) == (3, 3), timeout=30))
+    second = apply(VERSION="2")
+    assert second.returncode == 0, second.stderr
+    assert set(versions(docker_client, app_name).values()) == {"2"}
+    broken = apply(VERSION="3", BREAK="1")
+    assert broken.returncode == 1
+    assert "rolled back" in broken.stderr
+    assert set(versions(docker_client, app_name).values()) == {"2"}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dockyard.engine.client import Engine
@@ -33,6 +33,7 @@ from dockyard.engine.errors import EngineError
 from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedState
 from dockyard.plan.desired import DesiredApp
+from dockyard.plan.operations import Kind, Plan
 from dockyard.plan.planner import changed_containers, health_timeout, plan_app
 from dockyard.spec.load import Secret
 from dockyard.spec.models import UpdateStrategy
@@ -40,7 +41,7 @@ from dockyard.spec.models import UpdateStrategy
 from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
 
 OLD_SUFFIX = "-old"
-POLL = 0.1
+POLL = 0.05
 
 Observe = Callable[[], Awaitable[ObservedState]]
 
@@ -100,6 +101,8 @@ class Rollout:
         self.concurrency = concurrency
         self.reporter = reporter
         self.progress = progress or (lambda message: None)
+        self.causes: dict[str, str] = {}  # container -> why the rollout replaces it
+        self._stopping: list[asyncio.Task[None]] = []
 
     async def run(
         self,
@@ -121,6 +124,7 @@ class Rollout:
                 return out
         if not rolling:
             return out
+        self.causes = rolling
         out.rolling = len(rolling)
         by_service: dict[str, list[DesiredContainer]] = {}
         for d in desired.containers:
@@ -151,13 +155,14 @@ class Rollout:
                     too_many = len(out.failed) / out.rolling > strategy.max_failure_ratio
                     if bad and too_many and strategy.failure_action != "continue":
                         out.action = strategy.failure_action
-                        if strategy.failure_action == "rollback":
-                            self.progress(f"rolling back {len(kept)} replaced container(s)")
+                        if strategy.failure_action == "rollback" and kept:
+                            self.progress(f"rolling back the {len(kept)} container(s) replaced")
                             await self._revert(kept)
                             out.reverted = True
                             kept.clear()
                         return out
         finally:
+            await self._stopped()
             for old_id in kept.values():
                 removals.append(asyncio.create_task(self._remove(old_id)))
             if removals:
@@ -192,7 +197,7 @@ class Rollout:
         if old:
             observed = await self.observe()
         held = {n + OLD_SUFFIX for n in (*kept, *old)}
-        plan = plan_app(desired, observed, hold=remaining | held)
+        plan = _with_causes(plan_app(desired, observed, hold=remaining | held), self.causes)
         result = await self._execute(plan)
         out.results.append(result)
         if result.ok:
@@ -203,12 +208,18 @@ class Rollout:
         failed_old = {n: i for n, i in old.items() if n in bad}
         if failed_old:
             await self._revert(failed_old)
+            for name, why in bad.items():
+                self.progress(f"{name} failed ({why.split(';')[0]}): its old container is back")
         for d in batch:
             old_id = old.get(d.name)
             if old_id is None or d.name in bad:
                 continue
-            if strategy.order == "start-first":
-                await asyncio.to_thread(self.engine.stop, old_id, d.config.stop_grace_period)
+            if strategy.order == "start-first":  # in the background: the next batch goes on
+                self._stopping.append(
+                    asyncio.create_task(
+                        asyncio.to_thread(self.engine.stop, old_id, d.config.stop_grace_period)
+                    )
+                )
             kept[d.name] = old_id
         return bad
 
@@ -216,6 +227,7 @@ class Rollout:
         """Put old containers back in place of their successors: started first (so the
         service keeps its capacity), then the successor goes and the old one takes its name
         back."""
+        await self._stopped()
 
         def revert(name: str, old_id: str) -> None:
             self.engine.start(old_id)
@@ -228,6 +240,12 @@ class Rollout:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise EngineError(f"rollback could not restore every old container: {errors[0]}")
+
+    async def _stopped(self) -> None:
+        """Wait for the old containers being stopped in the background."""
+        pending, self._stopping = self._stopping, []
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _remove(self, old_id: str) -> None:
         await asyncio.to_thread(self.engine.remove_container, old_id)
@@ -275,6 +293,17 @@ class Rollout:
             reporter=self.reporter,
         )
         return await executor.run(plan)
+
+
+def _with_causes(plan: Plan, causes: Mapping[str, str]) -> Plan:
+    """A batch's new containers say why they replace the old ones."""
+    ops = tuple(
+        replace(op, cause=f"rolling update: {causes[op.target]}")
+        if op.kind is Kind.CREATE_CONTAINER and op.target in causes
+        else op
+        for op in plan.operations
+    )
+    return replace(plan, operations=ops)
 
 
 def _failure(data: Mapping[str, Any], restarts: int | None) -> str | None:

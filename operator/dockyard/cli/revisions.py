@@ -50,8 +50,7 @@ def history(
         Path,
         typer.Option(
             metavar="DIR",
-            help="Read the history from this controller state folder when no controller "
-            "answers.",
+            help="Read the history from this controller state folder when no controller answers.",
         ),
     ] = DEFAULT_STATE_DIR,
     output: OutputOpt = Format.text,
