@@ -95,13 +95,22 @@ def docker_config_auth(registry: str) -> PullAuth | None:
     return PullAuth(registry, username, password, f"Docker config file {path}")
 
 
+_AUTH_REFUSED = (
+    "unauthorized",
+    "authentication required",
+    "no basic auth credentials",
+    "denied",
+    "401",
+)
+
+
 def pull_error(ref: str, auth: PullAuth | None, explanation: str, context: str = "") -> PullError:
     """A failed pull in words that say what to do next."""
     registry = registry_of(ref)
     what = f"{ref} ({context})" if context else ref
     text = explanation.strip()
     lowered = text.lower()
-    if any(k in lowered for k in ("unauthorized", "authentication required", "denied", "401")):
+    if any(k in lowered for k in _AUTH_REFUSED):
         if auth is not None:
             return PullError(
                 f"registry {registry} refused the credentials for user {auth.username} "
