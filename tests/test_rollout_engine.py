@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from docker import DockerClient
 
 from controller_fixtures import (
@@ -29,9 +30,10 @@ from controller_fixtures import (
     run_controller,
     service,
     settle,
+    state,
     write,
 )
-from helpers import APP_LABEL
+from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL
 
 pytestmark = pytest.mark.engine
 
@@ -436,3 +438,45 @@ def test_the_rollout_example_runs(docker_client: DockerClient, app_name: str, tm
     assert broken.returncode == 1
     assert "rolled back" in broken.stderr
     assert set(versions(docker_client, app_name).values()) == {"2"}
+
+
+def test_a_failed_build_leaves_the_running_containers_untouched(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    (tmp_path / "web").mkdir()
+    dockerfile = tmp_path / "web" / "Dockerfile"
+    update = {"order": "stop-first", "parallelism": 1, "monitor": "200ms"}
+    doc = yaml.safe_load(app_doc(app_name, "1", 2, update))
+    web = doc["spec"]["services"][0]
+    del web["pullPolicy"]
+    web["image"] = f"dockyard.test/{app_name}"
+    web["build"] = {"context": "./web"}
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(doc))
+
+    def apply() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(DOCKYARD), "apply", "-f", str(path)], capture_output=True, text=True, timeout=180
+        )
+
+    try:
+        dockerfile.write_text(f"FROM {BASE_IMAGE}\nLABEL {TEST_LABEL}=1\nRUN echo one > /v\n")
+        assert apply().returncode == 0
+        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        started = {n: state(docker_client, n)["StartedAt"] for n in before}
+        dockerfile.write_text(
+            f"FROM {BASE_IMAGE}\nLABEL {TEST_LABEL}=1\nRUN echo broken-step; exit 3\n"
+        )
+        failed = apply()
+        assert failed.returncode == 1
+        assert "build" in failed.stderr and "broken-step" in failed.stderr + failed.stdout
+        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        assert after == before
+        # Never stopped, not even for a moment: the build ran before any container was touched.
+        assert {n: state(docker_client, n)["StartedAt"] for n in before} == started
+    finally:
+        for c in containers(docker_client, app_name).values():
+            c.remove(force=True)
+        for image in docker_client.images.list(filters={"label": f"{TEST_LABEL}=1"}):
+            if any(t.startswith(f"dockyard.test/{app_name}") for t in image.tags):
+                docker_client.images.remove(image.id, force=True)

@@ -26,6 +26,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import replace as replace_op
 from typing import Any
 
 from dockyard.engine.client import Engine
@@ -41,6 +42,7 @@ from dockyard.spec.models import UpdateStrategy
 from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
 
 OLD_SUFFIX = "-old"
+IMAGE_KINDS = (Kind.BUILD_IMAGE, Kind.PULL_IMAGE, Kind.MISSING_IMAGE)
 POLL = 0.05
 
 Observe = Callable[[], Awaitable[ObservedState]]
@@ -117,6 +119,14 @@ class Rollout:
             n: c for n, c in rolling_changes(desired, observed).items() if n not in (replace or {})
         }
         first = plan_app(desired, observed, replace=replace, restart=restart, hold=set(rolling))
+        if rolling:
+            # Build or pull what the new containers need before touching any old one: a
+            # failed build or pull leaves every running container as it is.
+            full = plan_app(desired, observed, replace=replace, restart=restart)
+            images = [op for op in full.operations if op.kind in IMAGE_KINDS]
+            known = {op.id for op in first.operations}
+            extra = tuple(replace_op(op, deps=()) for op in images if op.id not in known)
+            first = replace_op(first, operations=extra + first.operations)
         if first.operations:
             result = await self._execute(first)
             out.results.append(result)
