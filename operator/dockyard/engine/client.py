@@ -300,15 +300,6 @@ class Engine:
         self.pull(ref, auth=auth, context=context)
         return before, self.image_id(ref)
 
-    def refresh_images(self, images: Mapping[str, PullAuth | None]) -> dict[str, str]:
-        """Pull each image again; image ref -> its id now. Stops at the first failure."""
-        ids: dict[str, str] = {}
-        for ref, auth in images.items():
-            _, after = self.refresh_image(ref, auth)
-            if after:
-                ids[ref] = after
-        return ids
-
     def remote_digest(self, ref: str, auth: PullAuth | None = None) -> str:
         """The digest the registry serves for `ref` now, asked without pulling."""
         if auth is None:
