@@ -22,6 +22,8 @@ if [[ ! -x /bin/busybox ]] || ! pkg_installed busybox-static; then
     missing+=(busybox-static)
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
+# Mosquitto for the MQTT tests (they start their own broker; the packaged service is unused).
+command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
 # The registry tests (tests/test_registry_*.py) run their own docker-registry on
 # 127.0.0.1, with htpasswd auth made by apache2-utils' htpasswd.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
@@ -49,7 +51,7 @@ $SUDO apt-get update -qq
 extra=()
 for p in "${missing[@]}"; do
     case "$p" in
-        python3|python3-venv|docker-registry|apache2-utils) extra+=("$p") ;;
+        python3|python3-venv|docker-registry|apache2-utils|mosquitto) extra+=("$p") ;;
     esac
 done
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -66,7 +68,17 @@ if [[ " ${extra[*]} " == *" docker-registry "* ]]; then
     fi
 fi
 
-for c in docker dockerd git docker-registry htpasswd; do
+if [[ " ${extra[*]} " == *" mosquitto "* ]]; then
+    # Same for Mosquitto's packaged broker (port 1883): tests run their own.
+    if command -v service >/dev/null 2>&1; then
+        $SUDO service mosquitto stop >/dev/null 2>&1 || true
+    fi
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    fi
+fi
+
+for c in docker dockerd git docker-registry htpasswd mosquitto_passwd; do
     command -v "$c" >/dev/null 2>&1 || { echo "ensure-deps: $c still missing" >&2; exit 1; }
 done
 [[ -x /bin/busybox ]] || { echo "ensure-deps: /bin/busybox still missing" >&2; exit 1; }

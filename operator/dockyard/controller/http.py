@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 from .reconciler import Controller
 
@@ -18,6 +19,8 @@ class HealthServer:
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
+        # More GET endpoints, path -> JSON body (e.g. /agents from the MQTT publisher).
+        self.routes: dict[str, Callable[[], object]] = {}
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
@@ -72,6 +75,8 @@ class HealthServer:
         c = self.controller
         if method not in ("GET", "HEAD"):
             return "405 Method Not Allowed", "text/plain", b"GET only\n"
+        if path in self.routes:
+            return _json("200 OK", self.routes[path]())
         if path == "/healthz":
             return "200 OK", "text/plain", b"ok\n"
         if path == "/readyz":

@@ -288,6 +288,8 @@ class Controller:
         for per_source in self._host_sources.values():
             declared.update(per_source)
         for name, spec in declared.items():
+            if spec.spec.agent is not None:
+                continue  # an edge agent: its state goes over MQTT (dockyard.mqtt.publisher)
             current = self.hosts.get(name)
             if current is not None:
                 current.labels = dict(spec.metadata.labels)

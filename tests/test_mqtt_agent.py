@@ -1,0 +1,297 @@
+"""`dockyard agent` and `dockyard run --broker` with a real Mosquitto (TLS, passwords, ACL)
+and the real engine: agents share the main engine through distinct app names."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from docker import DockerClient
+
+from conftest import remove_labelled
+from controller_fixtures import containers, eventually, running, service, write
+from dockyard.engine.secrets import SecretStore
+from helpers import APP_LABEL, unique_name
+from mqtt_fixtures import (
+    Broker,
+    agent_host,
+    broker,
+    on_agent,
+    publish,
+    retained,
+    run_agent,
+    run_publisher,
+)
+
+__all__ = ["broker"]
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def apps(docker_client: DockerClient) -> Iterator[list[str]]:
+    """Unique app names handed out on demand; everything labelled with them is removed."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        remove_labelled(docker_client, f"{APP_LABEL}={name}")
+        SecretStore().forget_app(name)
+
+
+def app_doc(name: str, env: str = "one", **fields: Any) -> dict[str, Any]:
+    # networkMode none: no network per app, so many apps share the engine's address pools.
+    fields.setdefault("networkMode", "none")
+    svc = service("web", env=[{"name": "GREETING", "value": env}], **fields)
+    return {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "App",
+        "metadata": {"name": name},
+        "spec": {"services": [svc]},
+    }
+
+
+def write_fleet(folder: Path, docs: list[dict[str, Any]]) -> None:
+    write(folder, "fleet.yaml", yaml.safe_dump_all(docs, sort_keys=False))
+
+
+def env_of(client: DockerClient, container: str) -> dict[str, str]:
+    env = client.api.inspect_container(container)["Config"]["Env"] or []
+    return dict(e.split("=", 1) for e in env)
+
+
+async def test_first_sync_then_a_spec_change_fans_out(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+) -> None:
+    a1, a2 = unique_name("edge"), unique_name("edge")
+    apps += [a1, a2]
+    hosts = [agent_host("edge-1"), agent_host("edge-2")]
+    write_fleet(
+        tmp_path / "src", [*hosts, on_agent(app_doc(a1), "edge-1"), on_agent(app_doc(a2), "edge-2")]
+    )
+    async with (
+        run_publisher(broker, tmp_path / "src", tmp_path / "controller") as (controller, pub),
+        run_agent(broker, "edge-1", tmp_path / "agent-1") as agent1,
+        run_agent(broker, "edge-2", tmp_path / "agent-2") as agent2,
+    ):
+        await eventually(lambda: agent1.converged and agent2.converged, timeout=30)
+        assert set(containers(docker_client, a1)) == {f"{a1}-web-1"}
+        assert set(containers(docker_client, a2)) == {f"{a2}-web-1"}
+        # The controller itself runs none of it: the agents' apps are theirs.
+        assert controller.wanted.keys().isdisjoint({a1, a2})
+        assert agent1.desired is not None and agent2.desired is not None
+        first = (agent1.desired.revision, agent2.desired.revision)
+
+        # The publisher sees the agents' reports: online, converged, at which revision.
+        def reported() -> bool:
+            view = pub.view()
+            return all(
+                view[h]["online"] and view[h]["converged"] and view[h]["revision"] == r
+                for h, r in zip(("edge-1", "edge-2"), first, strict=True)
+            )
+
+        await eventually(reported, timeout=15)
+
+        # One edit of the manifests changes both apps: both agents apply it.
+        write_fleet(
+            tmp_path / "src",
+            [
+                *hosts,
+                on_agent(app_doc(a1, "two"), "edge-1"),
+                on_agent(app_doc(a2, "two"), "edge-2"),
+            ],
+        )
+
+        def both_updated() -> bool:
+            return (
+                agent1.converged
+                and agent2.converged
+                and env_of(docker_client, f"{a1}-web-1")["GREETING"] == "two"
+                and env_of(docker_client, f"{a2}-web-1")["GREETING"] == "two"
+            )
+
+        await eventually(both_updated, timeout=30)
+        assert agent1.desired.revision == first[0] + 1
+        assert agent2.desired.revision == first[1] + 1
+        # Desired state on disk, private to root: secrets may be in it.
+        state = tmp_path / "agent-1" / "desired.json"
+        assert state.stat().st_mode & 0o077 == 0
+        assert json.loads(state.read_text())["revision"] == first[0] + 1
+
+
+async def test_broker_gone_for_30s_repairs_locally_and_catches_up(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+) -> None:
+    name = unique_name("edge")
+    apps.append(name)
+    host = agent_host("edge-1")
+    write_fleet(tmp_path / "src", [host, on_agent(app_doc(name), "edge-1")])
+    async with (
+        run_publisher(broker, tmp_path / "src", tmp_path / "controller") as (_, pub),
+        run_agent(broker, "edge-1", tmp_path / "agent") as agent,
+    ):
+        await eventually(lambda: agent.converged and agent.connected, timeout=30)
+        assert agent.desired is not None
+        before = agent.desired.revision
+        started = asyncio.get_running_loop().time()
+        broker.stop()
+        await eventually(lambda: not agent.connected, timeout=10)
+
+        # On the device, the container goes away: the agent repairs it without the broker.
+        old = docker_client.containers.get(f"{name}-web-1")
+        old.remove(force=True)
+        await eventually(lambda: running(docker_client, f"{name}-web-1"), timeout=20)
+        assert docker_client.containers.get(f"{name}-web-1").id != old.id
+        # Meanwhile the manifest changes: it cannot reach the device yet.
+        write_fleet(tmp_path / "src", [host, on_agent(app_doc(name, "offline-edit"), "edge-1")])
+        await asyncio.sleep(max(0.0, 30 - (asyncio.get_running_loop().time() - started)))
+        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "one"
+
+        broker.start()
+        await eventually(
+            lambda: (
+                agent.converged
+                and env_of(docker_client, f"{name}-web-1")["GREETING"] == "offline-edit"
+            ),
+            timeout=30,
+        )
+        assert agent.desired.revision == before + 1
+
+        # What it did offline is reported once the link is back, where the publisher reads it.
+        def missed_reported() -> list[str]:
+            report = pub.view()["edge-1"]
+            if report["revision"] != before + 1 or not report["converged"]:
+                return []
+            return list((report["lastOffline"] or {}).get("events", []))
+
+        events = await eventually(missed_reported, timeout=15)
+        assert any("drift repair" in e for e in events), events
+
+
+async def test_restarted_without_broker_converges_from_disk(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+) -> None:
+    name = unique_name("edge")
+    apps.append(name)
+    write_fleet(tmp_path / "src", [agent_host("edge-1"), on_agent(app_doc(name, "disk"), "edge-1")])
+    async with (
+        run_publisher(broker, tmp_path / "src", tmp_path / "controller"),
+        run_agent(broker, "edge-1", tmp_path / "agent") as agent,
+    ):
+        await eventually(lambda: agent.converged, timeout=30)
+    broker.stop()
+    # The device reboots and its containers are gone; the broker is unreachable.
+    docker_client.containers.get(f"{name}-web-1").remove(force=True)
+    async with run_agent(broker, "edge-1", tmp_path / "agent") as agent:
+        await eventually(lambda: agent.converged, timeout=30)
+        assert not agent.connected
+        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "disk"
+
+
+def payload(revision: int, apps: list[dict[str, Any]], agent: str = "edge-1") -> dict[str, Any]:
+    return {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "AgentDesiredState",
+        "agent": agent,
+        "revision": revision,
+        "apps": apps,
+        "secrets": {},
+    }
+
+
+async def test_stale_revisions_are_ignored_and_bad_payloads_reported(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+) -> None:
+    name = unique_name("edge")
+    apps.append(name)
+    topic = "dockyard/agents/edge-1/desired"
+    await publish(broker, "controller", topic, payload(5, [app_doc(name, "five")]))
+    async with run_agent(broker, "edge-1", tmp_path / "agent") as agent:
+        await eventually(lambda: agent.converged, timeout=30)
+        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "five"
+
+        # An older revision (a replayed or delayed message) is never applied.
+        await publish(broker, "controller", topic, payload(3, [app_doc(name, "three")]))
+        await eventually(lambda: agent.ignored is not None and agent.ignored["revision"] == 3)
+        assert agent.desired is not None and agent.desired.revision == 5
+
+        # A malformed one is reported on the status topic, by field, and not applied.
+        bad = app_doc(name, "six")
+        bad["spec"]["services"][0]["replica"] = 2
+        await publish(broker, "controller", topic, payload(6, [bad]))
+
+        async def status() -> dict[str, Any]:
+            got = await retained(broker, "controller", "dockyard/agents/edge-1/status", 1.0)
+            return json.loads(got[-1]) if got else {}
+
+        async def rejected() -> dict[str, Any]:
+            deadline = asyncio.get_running_loop().time() + 15
+            while asyncio.get_running_loop().time() < deadline:
+                report = await status()
+                if report.get("rejected"):
+                    return report
+            raise AssertionError("no rejection reported")
+
+        report = await rejected()
+        assert report["rejected"]["revision"] == 6
+        assert "spec.services[web].replica: unknown field" in report["rejected"]["error"]
+        assert "did you mean replicas?" in report["rejected"]["error"]
+        assert report["revision"] == 5
+        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "five"
+        await publish(broker, "controller", topic, b"{not json")
+        await eventually(lambda: "not valid JSON" in (agent.rejected or {}).get("error", ""))
+
+        # The next good revision goes through.
+        await publish(broker, "controller", topic, payload(7, [app_doc(name, "seven")]))
+        await eventually(
+            lambda: (
+                agent.converged and env_of(docker_client, f"{name}-web-1")["GREETING"] == "seven"
+            ),
+            timeout=30,
+        )
+        assert agent.rejected is None
+
+
+async def test_acl_an_agent_reads_only_its_own_state_and_secrets(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+) -> None:
+    a1, a2 = unique_name("edge"), unique_name("edge")
+    apps += [a1, a2]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "token.txt").write_text("s3cret-for-edge-1")
+    secret_app = on_agent(app_doc(a1, secrets=[{"name": "token"}]), "edge-1")
+    secret_app["spec"]["secrets"] = [{"name": "token", "file": "token.txt"}]
+    write_fleet(
+        src,
+        [agent_host("edge-1"), agent_host("edge-2"), secret_app, on_agent(app_doc(a2), "edge-2")],
+    )
+    async with (
+        run_publisher(broker, src, tmp_path / "controller"),
+        run_agent(broker, "edge-1", tmp_path / "agent-1") as agent1,
+        run_agent(broker, "edge-2", tmp_path / "agent-2") as agent2,
+    ):
+        await eventually(lambda: agent1.converged and agent2.converged, timeout=30)
+        out = docker_client.containers.get(f"{a1}-web-1").exec_run(["cat", "/run/secrets/token"])
+        assert out.output == b"s3cret-for-edge-1"
+
+        encoded = base64.b64encode(b"s3cret-for-edge-1")
+        # The secret travels in edge-1's desired state (the controller may read it) …
+        mine = await retained(broker, "controller", "dockyard/agents/edge-1/desired")
+        assert mine and encoded in mine[-1]
+        # … which edge-2 cannot read; its own state carries no secret of edge-1.
+        assert await retained(broker, "edge-2", "dockyard/agents/edge-1/desired") == []
+        assert await retained(broker, "edge-2", "dockyard/agents/+/desired") != []
+        own = await retained(broker, "edge-2", "dockyard/agents/edge-2/desired")
+        assert own and encoded not in own[-1] and b"s3cret" not in own[-1]
+        # Nor can edge-2 speak for edge-1.
+        await publish(broker, "edge-2", "dockyard/agents/edge-1/status", {"converged": False})
+        status = await retained(broker, "controller", "dockyard/agents/edge-1/status")
+        assert status and json.loads(status[-1])["agent"] == "edge-1"
+        # And the secret never shows in what the agent reports.
+        assert b"s3cret" not in status[-1] and encoded not in status[-1]
