@@ -79,7 +79,8 @@ async def test_unreachable_registry_with_if_not_present_keeps_running_without_er
     ref = f"{own_registry.host}/{app_name}:1"
     folder = tmp_path / "apps"
     path = write_app(folder, app_name, ref, "IfNotPresent")
-    assert (await cli_apply(path))[0] == 0
+    code, out = await cli_apply(path)
+    assert code == 0, out
     before = docker_client.api.inspect_container(f"{app_name}-web-1")["Id"]
 
     own_registry.stop()
@@ -102,7 +103,8 @@ async def test_unreachable_registry_with_always_degrades_the_app_and_touches_not
     ref = f"{own_registry.host}/{app_name}:1"
     folder = tmp_path / "apps"
     path = write_app(folder, app_name, ref, "Always")
-    assert (await cli_apply(path))[0] == 0
+    code, out = await cli_apply(path)
+    assert code == 0, out
     before = docker_client.api.inspect_container(f"{app_name}-web-1")["Id"]
 
     own_registry.stop()
