@@ -20,6 +20,7 @@ from dockyard.engine.errors import EngineError
 from dockyard.engine.observed import ObservedContainer
 from dockyard.spec.errors import SpecError
 
+from .agent import BrokerCAOpt, BrokerCertOpt, BrokerKeyOpt, BrokerOpt, agent_cmd  # noqa: F401
 from .common import (
     DEFAULT_CONCURRENCY,
     ConcurrencyOpt,
@@ -40,10 +41,11 @@ from .common import (
 )
 from .controller_view import controller_status, show_controller_status
 from .fleet import apply_fleet_cmd, diff_fleet
+from .kubernetes import crds, operator
 from .output import ConsoleReporter, summary
 from .revisions import history, rollback
 
-__all__ = ["history", "main", "rollback"]
+__all__ = ["crds", "history", "main", "operator", "rollback"]
 
 
 @app.command()
@@ -175,6 +177,11 @@ def status(
     statuses = controller_status(controller or "http://127.0.0.1:9129", explicit=bool(controller))
     if statuses is not None:
         show_controller_status(statuses, app_name, output)
+        if output is Format.text:
+            from .agent import agents_from_controller, show_agents
+
+            url = controller or "http://127.0.0.1:9129"
+            show_agents(agents_from_controller(url) or {}, app_name)
         return
     engine = Engine(host)
     try:
@@ -240,10 +247,14 @@ def hosts(
         str,
         typer.Option(metavar="DURATION", help="How long to wait for each host."),
     ] = "5s",
+    broker: BrokerOpt = None,
+    broker_ca_file: BrokerCAOpt = None,
 ) -> None:
     """The DockerHosts in the manifests (or, without -f, the local engine): reachable or
     not, engine version, running containers, last contact and labels. All hosts are
-    asked at once; exits 1 if any cannot be reached."""
+    asked at once; exits 1 if any cannot be reached. Edge agents (spec.agent) show what
+    they reported: online or offline, the revision they run, converged or not, read from
+    --broker or else from a running `dockyard run --broker`."""
     from dockyard.fleet.hosts import ProbeTarget, probe_all, target_for_host
 
     wait = _duration(timeout)
@@ -264,8 +275,19 @@ def hosts(
         for warning in target.warnings:
             errors.print(f"[yellow]warning:[/] {escape(warning)}")
     statuses = probe_all(targets, wait)
+    agents: dict[str, Any] = {}
+    if files and any(h.spec.agent is not None for h in result.hosts):
+        from .agent import agents_from_broker, agents_from_controller, broker_from_options
+
+        if broker:
+            config = broker_from_options(broker, broker_ca_file, None, None)
+            agents = agents_from_broker(config, result.hosts, min(wait, 2.0))
+        else:
+            agents = agents_from_controller("http://127.0.0.1:9129") or {}
     if output is Format.json:
-        console.print_json(json.dumps([s.to_json() for s in statuses]))
+        console.print_json(
+            json.dumps([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses])
+        )
     else:
         table = Table(box=None, pad_edge=False)
         for col in ("NAME", "URL", "REACHABLE", "VERSION", "RUNNING", "LAST CONTACT", "LABELS"):
@@ -284,9 +306,14 @@ def hosts(
             )
         console.print(table)
         for st in statuses:
-            if st.error:
+            if st.error and st.name not in agents:
                 console.print(f"{st.name}: {escape(st.error)}")
+        from .agent import show_agents
+
+        show_agents(agents)
     if any(st.reachable is False for st in statuses):
+        raise typer.Exit(1)
+    if any(a["online"] is False for a in agents.values()):
         raise typer.Exit(1)
 
 
@@ -388,6 +415,10 @@ def run(
             "(see docs/images.md). Off by default.",
         ),
     ] = None,
+    broker: BrokerOpt = None,
+    broker_ca_file: BrokerCAOpt = None,
+    broker_cert_file: BrokerCertOpt = None,
+    broker_key_file: BrokerKeyOpt = None,
 ) -> None:
     """Keep the engine converged to the sources, forever: reconcile on every change in a
     source or on the engine, and every --resync. Stops cleanly on SIGTERM or Ctrl-C
@@ -422,6 +453,13 @@ def run(
         poll_images=_duration(poll_images) if poll_images else None,
     )
 
+    publisher = None
+    if broker:  # DockerHosts with spec.agent get their desired state over MQTT
+        from .agent import broker_from_options, publishing
+
+        config = broker_from_options(broker, broker_ca_file, broker_cert_file, broker_key_file)
+        parsed, publisher = publishing(parsed, config, state_dir)
+
     async def main_loop() -> None:
         import signal
 
@@ -431,9 +469,15 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(controller.stop()))
+        publishing_task = None
+        if publisher is not None:
+            server.routes["/agents"] = publisher.view
+            publishing_task = loop.create_task(publisher.run())
         try:
             await controller.run()
         finally:
+            if publishing_task is not None:
+                publishing_task.cancel()
             await server.stop()
 
     asyncio.run(main_loop())

@@ -1,0 +1,112 @@
+"""`dockyard agent` as a process, and `dockyard hosts --broker` reading what agents report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from docker import DockerClient
+
+from conftest import remove_labelled
+from controller_fixtures import DOCKYARD, service
+from helpers import APP_LABEL, unique_name
+from mqtt_fixtures import Broker, agent_host, broker, publish
+
+__all__ = ["broker"]
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def name(docker_client: DockerClient) -> Iterator[str]:
+    app = unique_name("edge")
+    yield app
+    remove_labelled(docker_client, f"{APP_LABEL}={app}")
+
+
+def hosts_cmd(broker: Broker, hosts_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(DOCKYARD), "hosts", "-f", str(hosts_file), "-o", "json",
+            "--broker", f"mqtts://controller@127.0.0.1:{broker.port}",
+            "--broker-ca-file", str(broker.ca_file),
+        ],
+        env={**os.environ, "DOCKYARD_MQTT_PASSWORD": "controller-pw"},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+
+
+async def test_agent_process_reports_and_hosts_shows_it(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, name: str
+) -> None:
+    app = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "App",
+        "metadata": {"name": name},
+        "spec": {"services": [service("web", networkMode="none")]},
+    }
+    desired = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "AgentDesiredState",
+        "agent": "edge-7",
+        "revision": 1,
+        "apps": [app],
+    }
+    await publish(broker, "controller", "dockyard/agents/edge-7/desired", desired)
+    hosts_file = tmp_path / "hosts.yaml"
+    hosts_file.write_text(yaml.safe_dump(agent_host("edge-7", site="lab")))
+    agent = subprocess.Popen(
+        [
+            str(DOCKYARD), "agent", "--broker", broker.url, "--id", "edge-7",
+            "--state-dir", str(tmp_path / "agent"), "--ca-file", str(broker.ca_file),
+            "--labels", "site=lab", "--heartbeat", "1s",
+        ],
+        env={**os.environ, "DOCKYARD_MQTT_PASSWORD": "pw-7"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        shown: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            result = hosts_cmd(broker, hosts_file)
+            shown = json.loads(result.stdout)[0]["agent"] if result.stdout else {}
+            if shown and shown.get("converged"):
+                break
+            time.sleep(0.5)
+        assert shown["online"] is True, shown
+        assert shown["revision"] == 1
+        assert shown["apps"][name]["converged"] is True  # type: ignore[index]
+        assert docker_client.containers.get(f"{name}-web-1").status == "running"
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=30)
+    assert agent.returncode == 0, err
+    assert "pw-7" not in err
+    # A clean stop says goodbye: the agent shows offline, and hosts exits 1.
+    result = hosts_cmd(broker, hosts_file)
+    assert json.loads(result.stdout)[0]["agent"]["online"] is False
+    assert result.returncode == 1
+    # Its containers keep running: the device works on without its agent process.
+    assert docker_client.containers.get(f"{name}-web-1").status == "running"
+
+
+def test_agent_rejects_bad_options(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(DOCKYARD), "agent", "--broker", "http://x", "--id", "edge-1"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "use mqtts://HOST[:8883]" in result.stderr
+    result = subprocess.run(
+        [str(DOCKYARD), "agent", "--broker", "mqtts://b", "--id", "a/b"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "agent id 'a/b' is not valid" in result.stderr
