@@ -22,6 +22,8 @@ if [[ ! -x /bin/busybox ]] || ! pkg_installed busybox-static; then
     missing+=(busybox-static)
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
+# etcd for the Kubernetes API server the operator tests start (tests/k8s_fixtures.py).
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 # Mosquitto for the MQTT tests (they start their own broker; the packaged service is unused).
 command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
 # The registry tests (tests/test_registry_*.py) run their own docker-registry on
@@ -51,7 +53,7 @@ $SUDO apt-get update -qq
 extra=()
 for p in "${missing[@]}"; do
     case "$p" in
-        python3|python3-venv|docker-registry|apache2-utils|mosquitto) extra+=("$p") ;;
+        python3|python3-venv|docker-registry|apache2-utils|mosquitto|etcd-server) extra+=("$p") ;;
     esac
 done
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -65,6 +67,13 @@ if [[ " ${extra[*]} " == *" docker-registry "* ]]; then
     fi
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
         $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+    fi
+fi
+
+if [[ " ${extra[*]} " == *" etcd-server "* ]]; then
+    # Debian's etcd service (port 2379) is not wanted: the tests start their own etcd.
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
     fi
 fi
 

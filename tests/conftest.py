@@ -21,8 +21,9 @@ from docker import DockerClient
 from dockyard.engine.secrets import SecretStore
 from helpers import APP_LABEL, BASE_IMAGE, SCRIPTS_DIR, TEST_LABEL, unique_name
 
-# The registry fixtures (a real docker-registry), shared by tests/test_registry_*.py.
-pytest_plugins = ["registry_fixtures"]
+# The registry fixtures (a real docker-registry), shared by tests/test_registry_*.py;
+# the Kubernetes API server and operators, shared by tests/test_k8s_*.py.
+pytest_plugins = ["registry_fixtures", "k8s_fixtures"]
 
 
 def _run_script(name: str) -> None:

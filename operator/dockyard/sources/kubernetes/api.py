@@ -1,0 +1,191 @@
+"""The few Kubernetes API calls dockyard makes itself (kopf does the watching).
+
+The official `kubernetes` client is synchronous: every call runs in a thread. Secret
+values are returned as bytes and never logged; errors name the object, never its data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as _client
+from kubernetes import config as _config
+from kubernetes.client.exceptions import ApiException
+
+from dockyard.spec.crd import GROUP, VERSION
+
+log = logging.getLogger("dockyard.kubernetes")
+
+# The client's own annotations are partial: dockyard passes and reads plain dicts.
+client: Any = _client
+config: Any = _config
+
+
+class NotFound(Exception):
+    pass
+
+
+class Conflict(Exception):
+    pass
+
+
+def now_rfc3339(micro: bool = False) -> str:
+    stamp = dt.datetime.now(dt.UTC)
+    if micro:
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decode_secret_data(data: dict[str, str] | None) -> dict[str, bytes]:
+    return {k: base64.b64decode(v) for k, v in (data or {}).items()}
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Enough of an object to post an Event about it."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    api_version: str = f"{GROUP}/{VERSION}"
+
+
+class KubeApi:
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        except config.ConfigException:
+            if kubeconfig is not None:
+                raise
+            config.load_incluster_config(client_configuration=configuration)
+        self._api: Any = client.ApiClient(configuration)
+        self.core: Any = client.CoreV1Api(self._api)
+        self.custom: Any = client.CustomObjectsApi(self._api)
+        self.coordination: Any = client.CoordinationV1Api(self._api)
+
+    def close(self) -> None:
+        self._api.close()
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def list_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        if namespace is None:
+            result = await asyncio.to_thread(
+                self.custom.list_cluster_custom_object, GROUP, VERSION, plural
+            )
+        else:
+            result = await asyncio.to_thread(
+                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+            )
+        return list(result.get("items", []))
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The Secret's data, decoded; None when it does not exist."""
+        try:
+            secret = await asyncio.to_thread(
+                self.core.read_namespaced_secret, name, namespace, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise RuntimeError(
+                f"cannot read Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}"
+            ) from None
+        body = json.loads(secret.data)
+        return decode_secret_data(body.get("data"))
+
+    # ---- writes ------------------------------------------------------------------------
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        try:
+            await asyncio.to_thread(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                {"status": status},
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"{plural} {namespace}/{name}") from None
+            raise
+
+    async def post_event(
+        self, ref: ObjectRef, type_: str, reason: str, message: str, component: str
+    ) -> None:
+        stamp = now_rfc3339()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{ref.name}.{uuid.uuid4().hex[:16]}", "namespace": ref.namespace},
+            "involvedObject": {
+                "apiVersion": ref.api_version,
+                "kind": ref.kind,
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "uid": ref.uid,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await asyncio.to_thread(self.core.create_namespaced_event, ref.namespace, body)
+        except ApiException as exc:
+            log.warning(
+                "cannot post event %s on %s/%s: HTTP %s %s",
+                reason,
+                ref.namespace,
+                ref.name,
+                exc.status,
+                exc.reason,
+            )
+
+    # ---- leases ------------------------------------------------------------------------
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            lease = await asyncio.to_thread(
+                self.coordination.read_namespaced_lease, name, namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(self._api.sanitize_for_serialization(lease))
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(self.coordination.create_namespaced_lease, namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(body["metadata"]["name"]) from None
+            raise
+
+    async def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(
+                self.coordination.replace_namespaced_lease, name, namespace, body
+            )
+        except ApiException as exc:
+            if exc.status in (409, 404):
+                raise Conflict(name) from None
+            raise

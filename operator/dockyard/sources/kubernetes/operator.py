@@ -1,0 +1,263 @@
+"""The operator: kopf watches, dockyard's Controller reconciles, status goes back.
+
+`make_registry(options)` returns a kopf registry whose startup handler waits for the
+leader Lease (a standby replica waits there, watching nothing), then starts the
+Controller; kopf's watch handlers feed the KubernetesSource; a delete handler (and its
+finalizer) holds an App's deletion until its containers are gone. `dockyard operator`
+and `kopf run -m dockyard.sources.kubernetes.entry` run the same registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+import kopf
+
+from dockyard.apply.executor import Executor
+from dockyard.controller.http import HealthServer
+from dockyard.controller.reconciler import Controller, Settings
+from dockyard.engine.client import Engine
+from dockyard.fleet.hosts import HostError, HostStatus, probe, target_for_host
+from dockyard.plan.planner import plan_delete
+from dockyard.spec.crd import GROUP, VERSION
+
+from .api import KubeApi, ObjectRef
+from .lease import LeaderElector
+from .options import OperatorOptions
+from .source import KubernetesSource
+from .status import StatusWriter
+
+log = logging.getLogger("dockyard.kubernetes")
+
+FINALIZER = "dockyard.dev/finalizer"
+DELETE_VOLUMES = "dockyard.dev/delete-volumes"
+DELETE_TIMEOUT = 60.0
+
+
+class OperatorRuntime:
+    """Everything one operator process runs, started once it leads."""
+
+    def __init__(self, options: OperatorOptions) -> None:
+        self.options = options
+        if options.kubeconfig:
+            os.environ["KUBECONFIG"] = options.kubeconfig  # kopf's login reads it too
+        self.api = KubeApi(options.kubeconfig)
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        self.source = KubernetesSource(self.api, options.namespaces, options.state_dir)
+        settings = Settings(
+            resync=options.resync,
+            prune=True,
+            workers=options.workers,
+            state_dir=options.state_dir / "controller",
+        )
+        self.controller = Controller(Engine(options.engine_url), [self.source], settings)
+        self.writer = StatusWriter(self.api, self.source)
+        self.controller.status_listeners.append(self.writer.listener)
+        self.source.touch = self.controller.queue.add
+        self.source.on_change = self.writer.records_changed
+        bind_host, _, port = options.listen.rpartition(":")
+        self.health = HealthServer(self.controller, bind_host or "127.0.0.1", int(port or 9129))
+        self.elector: LeaderElector | None = None
+        if options.leader_election:
+            self.elector = LeaderElector(
+                self.api,
+                options.lease_namespace,
+                options.lease_name,
+                options.identity,
+                options.lease_duration,
+                options.lease_renew,
+            )
+        self.stop_flag = asyncio.Event()
+        self.exit_code = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        await self.health.start()
+        if self.elector is not None:
+            await self.elector.acquire()
+        self._tasks = [
+            asyncio.create_task(self.controller.run(), name="controller"),
+            asyncio.create_task(self.writer.run(), name="status-writer"),
+            asyncio.create_task(self._probe_hosts(), name="host-prober"),
+        ]
+        if self.elector is not None:
+            self._tasks.append(asyncio.create_task(self._keep_lease(), name="lease"))
+        log.info("operator %s is active", self.options.identity)
+
+    async def _keep_lease(self) -> None:
+        assert self.elector is not None
+        await self.elector.keep()
+        # Lost: stop acting at once; the process exits non-zero and is restarted as standby.
+        log.error("leadership lost: stopping")
+        self.exit_code = 1
+        self.controller.queue.shutdown()
+        self.stop_flag.set()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.controller.stop(grace=20.0)
+        with contextlib.suppress(Exception):
+            await self.writer.flush()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.elector is not None and self.exit_code == 0:
+            await self.elector.release()
+        await self.health.stop()
+        self.api.close()
+
+    # ---- DockerHosts -------------------------------------------------------------------
+
+    async def _probe_hosts(self) -> None:
+        while True:
+            records = dict(self.source.host_records)
+            hosts = dict(self.source.resolved_hosts)
+            for name, record in records.items():
+                probed: HostStatus | None = None
+                host = hosts.get(name)
+                if host is not None and not record.invalid:
+                    try:
+                        target = target_for_host(host)
+                        probed = await asyncio.to_thread(probe, target, 5.0)
+                    except HostError as exc:
+                        record.invalid = exc.render()
+                try:
+                    await self.writer.write_host(record, probed)
+                except Exception as exc:
+                    log.warning("status of DockerHost %s: %s", name, exc)
+            await asyncio.sleep(self.options.host_probe_interval)
+
+    # ---- deletion ----------------------------------------------------------------------
+
+    async def delete_app(self, body: dict[str, Any]) -> None:
+        """Hold the App's deletion (its finalizer) until its containers are removed."""
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
+        record = self.source.records.get(name)
+        if record is not None and record.namespace != namespace:
+            return  # a same-named App of another namespace: it never ran anything
+        self.source.app_event("MODIFIED", body)  # make sure the source left it out
+        ref = ObjectRef("App", namespace, name, str(meta.get("uid") or ""))
+        deadline = time.monotonic() + DELETE_TIMEOUT
+        c = self.controller
+        while name in c.wanted or name in c.ownership.apps:
+            if time.monotonic() > deadline:
+                raise kopf.TemporaryError(
+                    f"the containers of app {name} are not removed yet", delay=10
+                )
+            await asyncio.sleep(0.2)
+        annotations = meta.get("annotations") or {}
+        volumes = str(annotations.get(DELETE_VOLUMES, "")).lower() == "true"
+        if volumes:
+            for host in list(c.hosts.values()):
+                if host.dark:
+                    continue
+                plan = plan_delete(name, host.cache.state, volumes=True)
+                if plan.operations:
+                    result = await Executor(host.engine).run(plan)
+                    await host.cache.relist()
+                    if not result.ok:
+                        raise kopf.TemporaryError(f"volumes of app {name} not removed", delay=10)
+        what = "containers and named volumes" if volumes else "containers (named volumes kept)"
+        await self.writer.post(ref, "Normal", "Deleted", f"removed the app's {what}")
+        log.info("app %s/%s deleted: %s removed", namespace, name, what)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dockyard.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="dockyard.dev", key="last-handled-configuration"
+    )
+    settings.posting.enabled = False  # dockyard posts its own Events
+    # kopf logs every handler call at INFO; dockyard's own log says what happened.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("kopf.activities").setLevel(logging.WARNING)
+    settings.peering.standalone = True  # one active replica through the Lease instead
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+
+
+def make_registry(options: OperatorOptions) -> tuple[kopf.OperatorRegistry, dict[str, Any]]:
+    """A kopf registry for the operator, and a holder that receives its runtime."""
+    registry = kopf.OperatorRegistry()
+    holder: dict[str, Any] = {}
+
+    def runtime() -> OperatorRuntime:
+        return holder["runtime"]  # type: ignore[no-any-return]
+
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own login, as dockyard's client: in-cluster service account, else the
+        # kubeconfig (KUBECONFIG, set from --kubeconfig, or ~/.kube/config).
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings)
+        if "runtime" not in holder:
+            holder["runtime"] = OperatorRuntime(options)
+        await runtime().start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        if "runtime" in holder:
+            await runtime().stop()
+
+    @kopf.on.event(GROUP, VERSION, "apps", registry=registry)
+    def _app(event: kopf.RawEvent, **_: Any) -> None:
+        runtime().source.app_event(event.get("type"), dict(event["object"]))
+
+    @kopf.on.event(GROUP, VERSION, "dockerhosts", registry=registry)
+    def _host(event: kopf.RawEvent, **_: Any) -> None:
+        runtime().source.host_event(event.get("type"), dict(event["object"]))
+
+    def _referenced(namespace: str | None, name: str | None, **_: Any) -> bool:
+        return "runtime" in holder and runtime().source.wants_secret(namespace, name)
+
+    @kopf.on.event("v1", "secrets", registry=registry, when=_referenced)
+    def _secret(event: kopf.RawEvent, **_: Any) -> None:
+        runtime().source.secret_event(event.get("type"), dict(event["object"]))
+
+    @kopf.on.delete(GROUP, VERSION, "apps", registry=registry, timeout=3600)
+    async def _delete(body: kopf.Body, **_: Any) -> None:
+        await runtime().delete_app(_plain(body))
+
+    return registry, holder
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy(dict(body))
+
+
+async def run_operator(options: OperatorOptions) -> int:
+    """Run until stopped (SIGTERM/SIGINT) or until leadership is lost (exit code 1)."""
+    registry, holder = make_registry(options)
+    stop_flag = asyncio.Event()
+
+    async def watch_stop() -> None:
+        while "runtime" not in holder:
+            await asyncio.sleep(0.1)
+        await holder["runtime"].stop_flag.wait()
+        stop_flag.set()
+
+    watcher = asyncio.create_task(watch_stop())
+    try:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not options.namespaces,
+            namespaces=options.namespaces,
+            standalone=True,
+            stop_flag=stop_flag,
+        )
+    finally:
+        watcher.cancel()
+    runtime: OperatorRuntime | None = holder.get("runtime")
+    return runtime.exit_code if runtime is not None else 1

@@ -1,0 +1,341 @@
+"""The operator against a real API server and the real engine: Apps in, containers and
+.status out. One operator serves this module, watching its own namespace."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from docker import DockerClient
+from kubernetes.client.exceptions import ApiException
+
+from conftest import remove_labelled
+from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL, unique_name
+from k8s_fixtures import GROUP, VERSION, Cluster, Operator, condition, wait_for
+
+pytestmark = pytest.mark.engine
+
+
+def service(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": BASE_IMAGE,
+        "pullPolicy": "Never",
+        "command": ["sleep", "3600"],
+        "init": True,  # sleep as PID 1 ignores SIGTERM: stop at once
+        "labels": {TEST_LABEL: "1"},
+        **extra,
+    }
+
+
+def app_body(name: str, *services: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "App",
+        "metadata": {"name": name},
+        "spec": {"services": list(services), **spec},
+    }
+
+
+@pytest.fixture(scope="module")
+def ns(k8s: Cluster) -> str:
+    return k8s.namespace("dy-op")
+
+
+@pytest.fixture(scope="module")
+def operator(ns: str, start_operator: Callable[..., Operator]) -> Operator:
+    return start_operator(ns, "dockyard-operator")
+
+
+@pytest.fixture
+def names(k8s: Cluster, ns: str, docker_client: DockerClient) -> Iterator[Callable[[], str]]:
+    """Unique app names. Afterwards their Apps are deleted (the operator removes the
+    containers, or it would repair them) and whatever is left is swept."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(unique_name("k8s"))
+        return made[-1]
+
+    yield make
+    for name in made:
+        if k8s.get(ns, name) is not None:
+            k8s.delete(ns, name)
+    for name in made:
+        try:
+            wait_for(f"App {name} deleted", lambda n=name: k8s.get(ns, n) is None, timeout=20)
+        finally:
+            remove_labelled(docker_client, f"{APP_LABEL}={name}")
+
+
+def ready(k8s: Cluster, ns: str, name: str, generation: int | None = None) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = k8s.get(ns, name)
+        if obj is None or condition(obj, "Ready").get("status") != "True":
+            return None
+        want = generation or obj["metadata"]["generation"]
+        return obj if obj["status"].get("observedGeneration") == want else None
+
+    return wait_for(f"App {name} Ready", check)  # type: ignore[no-any-return]
+
+
+def containers(docker_client: DockerClient, app: str) -> list[Any]:
+    return docker_client.containers.list(all=True, filters={"label": f"{APP_LABEL}={app}"})
+
+
+def test_apply_then_edit_converges_and_generation_is_observed(
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+) -> None:
+    name = names()
+    k8s.create(ns, app_body(name, service("web", env=[{"name": "COLOR", "value": "blue"}])))
+    obj = ready(k8s, ns, name)
+    assert obj["status"]["observedGeneration"] == 1
+    assert obj["status"]["ready"] == "1/1"
+    assert obj["status"]["hosts"] == "local"
+    (web,) = containers(docker_client, name)
+    assert web.status == "running"
+    assert "COLOR=blue" in web.attrs["Config"]["Env"]
+    # The finalizer that holds a deletion until the containers are gone.
+    assert "dockyard.dev/finalizer" in obj["metadata"]["finalizers"]
+
+    k8s.patch_spec(
+        ns, name, {"services": [service("web", env=[{"name": "COLOR", "value": "green"}])]}
+    )
+    obj = ready(k8s, ns, name, generation=2)
+    (web,) = [c for c in containers(docker_client, name) if c.status == "running"]
+    assert "COLOR=green" in web.attrs["Config"]["Env"]
+    reasons = {e.reason for e in k8s.events(ns, name)}
+    assert {"Applying", "Ready"} <= reasons, reasons
+
+    # Drift on the host is repaired with no change to the App.
+    web.remove(force=True)
+    wait_for(
+        "the removed container to come back",
+        lambda: [c for c in containers(docker_client, name) if c.status == "running"],
+    )
+    wait_for(
+        "the repair counted in status",
+        lambda: ((k8s.get(ns, name) or {}).get("status") or {}).get("driftRepairs", 0) >= 1,
+    )
+    assert ready(k8s, ns, name, generation=2)["metadata"]["generation"] == 2
+
+
+def test_invalid_app_is_rejected_by_the_schema(k8s: Cluster, ns: str, operator: Operator) -> None:
+    body = app_body("k8s-bad-schema", service("web", replicas="three"))
+    with pytest.raises(ApiException) as info:
+        k8s.create(ns, body)
+    assert info.value.status == 422
+    assert "spec.services[0].replicas" in info.value.body
+    body = app_body("k8s-bad-schema", service("web", colour="blue"))
+    with pytest.raises(ApiException) as info:
+        k8s.create(ns, body)  # with strict field validation (kubectl's default) an error
+    assert 'unknown field \\"spec.services[0].colour\\"' in info.value.body, info.value.body
+    assert k8s.get(ns, "k8s-bad-schema") is None
+
+
+def test_invalid_app_is_rejected_by_dockyard_with_a_condition(
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+) -> None:
+    # Valid for the schema, not for dockyard: depends on a service that does not exist.
+    bad = names()
+    k8s.create(ns, app_body(bad, service("web", dependsOn=[{"service": "db"}])))
+    degraded = wait_for(
+        "Degraded InvalidSpec",
+        lambda: (
+            condition(k8s.get(ns, bad), "Degraded").get("reason") == "InvalidSpec"
+            and k8s.get(ns, bad)
+        ),
+    )
+    message = condition(degraded, "Degraded")["message"]
+    assert "dependsOn" in message and "db" in message, message
+    assert condition(degraded, "Ready")["status"] == "False"
+    assert containers(docker_client, bad) == []
+
+    # A running App edited into an invalid one keeps its last good spec running.
+    good = names()
+    k8s.create(ns, app_body(good, service("web")))
+    ready(k8s, ns, good)
+    (before,) = containers(docker_client, good)
+    k8s.patch_spec(ns, good, {"services": [service("web", image=None)]})
+    obj = wait_for(
+        "generation 2 rejected",
+        lambda: (
+            (o := k8s.get(ns, good))
+            and o["status"].get("observedGeneration") == 2
+            and condition(o, "Degraded").get("reason") == "InvalidSpec"
+            and o
+        ),
+    )
+    assert "image" in condition(obj, "Degraded")["message"]
+    assert condition(obj, "Ready")["status"] == "True"  # still running the last good spec
+    (after,) = containers(docker_client, good)
+    assert after.id == before.id and after.status == "running"
+    assert "InvalidSpec" in {e.reason for e in k8s.events(ns, good)}
+
+
+def test_delete_removes_containers_through_the_finalizer(
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+) -> None:
+    kept, dropped = names(), names()
+    mount = {"volumeMounts": [{"volume": "data", "mountPath": "/data"}]}
+    for name in (kept, dropped):
+        body = app_body(name, service("web", **mount), volumes=[{"name": "data"}])
+        if name == dropped:
+            body["metadata"]["annotations"] = {"dockyard.dev/delete-volumes": "true"}
+        k8s.create(ns, body)
+    for name in (kept, dropped):
+        ready(k8s, ns, name)
+        k8s.delete(ns, name)
+    for name in (kept, dropped):
+        wait_for(f"App {name} gone", lambda n=name: k8s.get(ns, n) is None)
+        assert containers(docker_client, name) == []
+
+    def volumes(app: str) -> list[Any]:
+        return docker_client.volumes.list(filters={"label": f"{APP_LABEL}={app}"})
+
+    assert len(volumes(kept)) == 1  # named volumes stay unless the App asked
+    assert volumes(dropped) == []
+
+
+def test_secret_from_kubernetes_rolls_out_and_never_shows(
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+) -> None:
+    name = names()
+    value, new_value = "s3cr3t-" + unique_name("v"), "n3w-" + unique_name("v")
+    k8s.core.create_namespaced_secret(
+        ns, {"metadata": {"name": f"{name}-creds"}, "stringData": {"token": value}}
+    )
+    k8s.create(
+        ns,
+        app_body(
+            name,
+            service("web", secrets=[{"name": "token"}]),
+            secrets=[
+                {"name": "token", "kubernetesSecret": {"name": f"{name}-creds", "key": "token"}}
+            ],
+        ),
+    )
+    ready(k8s, ns, name)
+
+    def content() -> str:
+        running = [c for c in containers(docker_client, name) if c.status == "running"]
+        if len(running) != 1:
+            return ""
+        code, out = running[0].exec_run(["cat", "/run/secrets/token"])
+        return out.decode() if code == 0 else ""
+
+    assert content() == value
+    # A changed Secret is rolled out without any change to the App.
+    k8s.core.patch_namespaced_secret(f"{name}-creds", ns, {"stringData": {"token": new_value}})
+    wait_for("the new secret value in the container", lambda: content() == new_value)
+    ready(k8s, ns, name)
+    seen = str(k8s.get(ns, name)) + str([e.message for e in k8s.events(ns, name)])
+    seen += operator.text()
+    assert value not in seen and new_value not in seen
+
+    # A reference to a missing key is dockyard's error, naming the Secret and key.
+    other = names()
+    k8s.create(
+        ns,
+        app_body(
+            other,
+            service("web"),
+            secrets=[{"name": "x", "kubernetesSecret": {"name": f"{name}-creds", "key": "nope"}}],
+        ),
+    )
+    obj = wait_for(
+        "missing key reported",
+        lambda: (
+            condition(k8s.get(ns, other), "Degraded").get("reason") == "InvalidSpec"
+            and k8s.get(ns, other)
+        ),
+    )
+    assert "'nope'" in condition(obj, "Degraded")["message"]
+
+
+def test_unreachable_dockerhost_degrades_its_apps(
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+) -> None:
+    dark, local = names(), names()
+    with __import__("socket").socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: nobody listens
+    k8s.create(
+        ns,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "DockerHost",
+            "metadata": {"name": dark, "labels": {"zone": dark}},
+            "spec": {"url": f"tcp://127.0.0.1:{port}", "insecure": True},
+        },
+        "dockerhosts",
+    )
+    k8s.create(
+        ns,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "DockerHost",
+            "metadata": {"name": local},
+            "spec": {"url": "unix:///var/run/docker.sock"},
+        },
+        "dockerhosts",
+    )
+    host = wait_for(
+        "DockerHost status",
+        lambda: (
+            (h := k8s.get(ns, dark, "dockerhosts"))
+            and (h.get("status") or {}).get("reachable") is False
+            and h
+        ),
+    )
+    assert condition(host, "Ready")["reason"] == "Unreachable"
+    reachable = wait_for(
+        "reachable DockerHost status",
+        lambda: ((k8s.get(ns, local, "dockerhosts") or {}).get("status") or {}).get("reachable"),
+    )
+    assert reachable is True
+    version = docker_client.version()["Version"]
+    assert k8s.get(ns, local, "dockerhosts")["status"]["engineVersion"] == version  # type: ignore[index]
+
+    app = names()
+    k8s.create(
+        ns,
+        app_body(app, service("web"), placement={"hostSelector": {"matchLabels": {"zone": dark}}}),
+    )
+    obj = wait_for(
+        "App Degraded",
+        lambda: (
+            condition(k8s.get(ns, app), "Degraded").get("reason") == "HostUnreachable"
+            and k8s.get(ns, app)
+        ),
+    )
+    assert dark in condition(obj, "Degraded")["message"]
+    assert condition(obj, "Ready")["status"] == "False"
+    # Deleting the App waits for the dark host (its replicas there are unknown) until
+    # the host leaves the inventory.
+    k8s.delete(ns, app)
+    k8s.delete(ns, dark, "dockerhosts")
+    wait_for(f"App {app} gone", lambda: k8s.get(ns, app) is None)
+    k8s.delete(ns, local, "dockerhosts")
+
+
+def test_kubectl_is_not_needed_but_printer_columns_work(k8s: Cluster) -> None:
+    """What `kubectl get apps` shows comes from the CRD's printer columns."""
+    crd = k8s.apiext.read_custom_resource_definition("apps.dockyard.dev")
+    version = crd.spec.versions[0]
+    columns = [c.name for c in version.additional_printer_columns]
+    assert columns == ["Ready", "Services", "Hosts", "Revision", "Age"]
+    assert "dyapp" in crd.spec.names.short_names
+    assert version.subresources.status is not None
+
+
+def test_dockyard_crds_prints_the_files(tmp_path: Any) -> None:
+    out = subprocess.run(
+        [str(__import__("k8s_fixtures").DOCKYARD), "crds"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "name: apps.dockyard.dev" in out and "name: dockerhosts.dockyard.dev" in out
