@@ -26,19 +26,11 @@ from dockyard.mqtt.broker import BrokerConfig, broker_config
 from dockyard.mqtt.publisher import AgentPublisher
 from dockyard.sources.folder import FolderSource
 from engine_instance import free_port
+from helpers import REPO_ROOT
 from tls_certs import issue, make_ca
 
-ACL = """\
-# The controller (publisher) reads and writes the whole tree.
-user controller
-topic readwrite dockyard/#
-
-# Every agent (username = agent id) reads only its own desired state and writes only
-# its own status and online flag.
-pattern read dockyard/agents/%u/desired
-pattern write dockyard/agents/%u/status
-pattern write dockyard/agents/%u/online
-"""
+# The ACL shipped in examples/edge: what the tests check is what users copy.
+ACL = (REPO_ROOT / "examples" / "edge" / "acl.conf").read_text()
 
 
 @dataclass

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TLS_PORT = 2376
 DEFAULT_PLAIN_PORT = 2375
 AGENT_NOT_CONNECTABLE = (
-    "reached over MQTT by `dockyard agent`, a later feature; not connectable directly"
+    "reached over MQTT by `dockyard agent` (docs/edge.md); not connectable directly"
 )
 
 
