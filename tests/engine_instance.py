@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -83,6 +84,10 @@ class PrivateEngine:
                 "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
+                # Its own address pool: the default ones are shared by every engine on the
+                # machine and run out when several create networks at once.
+                "--default-address-pool",
+                f"base=10.{random.randint(64, 250)}.0.0/16,size=24",
             ],
             stdout=log,
             stderr=log,

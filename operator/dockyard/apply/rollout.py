@@ -60,6 +60,7 @@ class RolloutOutcome:
     rolling: int = 0  # containers the rollout set out to replace
     services: tuple[str, ...] = ()
     reverted: bool = False  # the replaced containers were put back (failureAction rollback)
+    halted: str = ""  # set by the controller when a wave across hosts stopped (why)
 
     @property
     def applied(self) -> bool:

@@ -26,8 +26,9 @@ KEEP = 20
 
 # complete: converged and healthy; rolling-out: in progress (or interrupted);
 # rolled-back: failed and replaced by an earlier revision; paused: failed, left as is;
-# failed: failed with failureAction continue or could not be applied.
-OUTCOMES = ("rolling-out", "complete", "rolled-back", "paused", "failed")
+# halted: a wave across hosts stopped (see update.hosts); failed: failed with
+# failureAction continue or could not be applied.
+OUTCOMES = ("rolling-out", "complete", "rolled-back", "paused", "halted", "failed")
 
 
 @dataclass

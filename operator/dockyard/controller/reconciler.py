@@ -509,11 +509,7 @@ class Controller:
             if revision is not None:
                 st.status.rollout = {"revision": revision.number, "phase": "rolling-out"}
             self._notify(name)
-            outcomes = list(
-                await asyncio.gather(
-                    *(self._converge_host(wanted, st, h, d, p, rolls[h.name]) for h, d, p in todo)
-                )
-            )
+            outcomes = await self._converge_waves(wanted, st, todo, rolls)
             for (host, _, plan), outcome in zip(todo, outcomes, strict=True):
                 observed = await host.cache.relist()  # see our own changes first
                 st.verified |= {c.id for c in observed.app_containers(name)}
@@ -620,7 +616,8 @@ class Controller:
     ) -> None:
         history = self.history.get(name)
         failed = [o for o in outcomes if o.failed]
-        stopped = next((o.action for o in outcomes if o.action), "")
+        halted = next((o.halted for o in outcomes if o.halted), "")
+        stopped = "halt" if halted else next((o.action for o in outcomes if o.action), "")
         applied = all(o.applied for o in outcomes)
         if revision is None and not outcomes and pin is None:
             # Nothing to do: what runs is what the source wants. Adopt it as a revision
@@ -640,7 +637,7 @@ class Controller:
         if revision is None:
             self._rollout_status(st, history, pin)
             return
-        message = "; ".join(o.message() for o in failed if o.message())
+        message = halted or "; ".join(o.message() for o in failed if o.message())
         if not failed and not stopped:
             if applied:
                 if pin is None or pin.revision == 0:
@@ -657,7 +654,11 @@ class Controller:
             # revision (rollback), or to what runs now (revision 0: pause, or nothing older).
             previous = history.previous_good(revision.number) if stopped == "rollback" else None
             reverted = any(o.reverted for o in outcomes)
-            revision.outcome = {"rollback": "rolled-back", "pause": "paused"}.get(stopped, "failed")
+            revision.outcome = {
+                "rollback": "rolled-back",
+                "pause": "paused",
+                "halt": "halted",
+            }.get(stopped, "failed")
             if stopped == "rollback" and not reverted and previous is None:
                 revision.outcome = "failed"
             revision.message = message
@@ -704,6 +705,7 @@ class Controller:
             reason = {
                 "rolled-back": "RolledBack",
                 "paused": "RolloutPaused",
+                "halted": "WaveHalted",
                 "failed": "RolloutFailed",
             }.get(outcome)
             if reason is not None:
@@ -799,6 +801,63 @@ class Controller:
         if placement is None or not placement.reschedule:
             return False
         return time.monotonic() - host.down_since >= placement.reschedule_after
+
+    async def _converge_waves(
+        self,
+        wanted: Wanted,
+        st: _AppState,
+        todo: list[tuple[_Host, DesiredApp, Plan]],
+        rolls: dict[str, tuple[dict[str, str], dict[str, str], bool]],
+    ) -> list[RolloutOutcome]:
+        """Converge the hosts: all at once, or — for a rolling change with `update.hosts` —
+        canaries first, then `parallelism` hosts at a time, halting when too many failed."""
+        waves = next((u.hosts for u in wanted.desired.updates.values() if u.hosts), None)
+        rolling = [x for x in todo if rolls[x[0].name][2]]
+        if waves is None or len(rolling) < 2:
+            return list(
+                await asyncio.gather(
+                    *(self._converge_host(wanted, st, h, d, p, rolls[h.name]) for h, d, p in todo)
+                )
+            )
+        outcomes: dict[str, RolloutOutcome] = {}
+        others = [x for x in todo if not rolls[x[0].name][2]]
+        canary = [x for name in waves.canary for x in rolling if x[0].name == name]
+        rest = sorted((x for x in rolling if x not in canary), key=lambda x: x[0].name)
+        size = waves.parallelism or len(rest) or 1
+        groups = [canary] if canary else []
+        groups += [rest[i : i + size] for i in range(0, len(rest), size)]
+        groups[0] = [*others, *groups[0]]
+        failed: list[str] = []
+        for number, group in enumerate(groups):
+            hosts = ", ".join(h.name for h, _, _ in group if rolls[h.name][2])
+            st.status.set_condition(
+                "Progressing", "True", "RollingUpdate", f"wave {number + 1}/{len(groups)}: {hosts}"
+            )
+            self._notify(wanted.desired.name)
+            done = await asyncio.gather(
+                *(self._converge_host(wanted, st, h, d, p, rolls[h.name]) for h, d, p in group)
+            )
+            for (host, _, _), outcome in zip(group, done, strict=True):
+                outcomes[host.name] = outcome
+                if rolls[host.name][2] and (
+                    outcome.failed or outcome.action or not outcome.applied
+                ):
+                    failed.append(f"{host.name}: {outcome.message() or 'not applied'}")
+            if failed and len(failed) / len(rolling) > waves.max_failure_ratio:
+                left = [h.name for g in groups[number + 1 :] for h, _, _ in g]
+                message = (
+                    f"rollout wave halted after {len(failed)} of {len(rolling)} host(s) failed "
+                    f"({'; '.join(failed)})"
+                    + (f"; {', '.join(left)} keep(s) the old revision" if left else "")
+                )
+                log.warning("app %s: %s", wanted.desired.name, message)
+                for g in groups[number + 1 :]:
+                    for h, _, _ in g:
+                        outcomes[h.name] = RolloutOutcome(action="halt", halted=message)
+                for outcome in outcomes.values():
+                    outcome.halted = message
+                break
+        return [outcomes[h.name] for h, _, _ in todo]
 
     async def _converge_host(
         self,

@@ -266,6 +266,15 @@ class Resources(Model):
     pids: int | None = Field(default=None, ge=1)
 
 
+class HostWaves(Model):
+    """How a change reaches an app's hosts: canaries first, then a few hosts at a time;
+    too many failed hosts halt the wave (the rest keep the old revision)."""
+
+    canary: list[str] = Field(default_factory=list)  # DockerHost names updated first
+    parallelism: int = Field(default=1, ge=0)  # hosts updated at once after them (0: all)
+    max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+
+
 class UpdateStrategy(Model):
     order: Literal["start-first", "stop-first"] = "stop-first"
     parallelism: int = Field(default=1, ge=0)
@@ -273,6 +282,7 @@ class UpdateStrategy(Model):
     monitor: Duration = 5.0
     failure_action: Literal["rollback", "pause", "continue"] = "rollback"
     max_failure_ratio: float = Field(default=0.0, ge=0, le=1)
+    hosts: HostWaves | None = None
 
 
 class Device(Model):

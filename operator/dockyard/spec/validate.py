@@ -24,6 +24,7 @@ def validate_app(app: App) -> list[FieldError]:
         _check_service(svc, base, errors)
     _check_cycles(app, errors)
     _check_ports(app, errors)
+    _check_waves(app, errors)
     _check_registries(app, sec_names, errors)
     return errors
 
@@ -117,6 +118,21 @@ def _check_references(
                 )
             )
         seen.add(path)
+
+
+def _check_waves(app: App, errors: list[FieldError]) -> None:
+    """Host waves order the app's hosts: services that set them must agree."""
+    waves = [(s.name, s.update.hosts) for s in app.spec.services if s.update and s.update.hosts]
+    for name, other in waves[1:]:
+        if other != waves[0][1]:
+            errors.append(
+                FieldError(
+                    f"spec.services[{name}].update.hosts",
+                    f"differs from spec.services[{waves[0][0]}].update.hosts: host waves "
+                    "order the hosts of the whole app",
+                    "write the same update.hosts on every service that sets it",
+                )
+            )
 
 
 def app_warnings(app: App) -> list[str]:
