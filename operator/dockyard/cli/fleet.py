@@ -62,6 +62,8 @@ def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quie
         failed = failed or not res.ok
         for failure in res.failed:
             errors.print(f"[red]failed:[/] {failure.op.describe()}: {escape(failure.error or '')}")
+        for message in res.rollout_failures:
+            errors.print(f"[red]rollout failed on {name}:[/] {escape(message)}")
     if failed or bad:
         raise typer.Exit(1)
 

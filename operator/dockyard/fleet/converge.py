@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from dockyard.apply.converge import build_tags
-from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
+from dockyard.apply.converge import AppPlan, apply_plans, build_tags
+from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Reporter
+from dockyard.apply.rollout import rolling_changes
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.objects import DesiredContainer
@@ -35,6 +36,7 @@ class HostPlan:
     host: str
     desired: DesiredApp
     plan: Plan
+    rolling: tuple[str, ...] = ()  # containers a rollout replaces batch by batch
 
 
 @dataclass
@@ -123,7 +125,8 @@ def plan_fleet(loaded_apps: Sequence[LoadedApp], fleet: Fleet) -> list[FleetPlan
             on_host = restrict(desired, assignments)
             plan = plan_app(on_host, observed)
             plan = replace(plan, operations=tuple(replace(op, host=host) for op in plan.operations))
-            result.hosts.append(HostPlan(host, on_host, plan))
+            rolling = tuple(rolling_changes(on_host, observed)) if on_host.updates else ()
+            result.hosts.append(HostPlan(host, on_host, plan, rolling))
         plans.append(result)
     return plans
 
@@ -164,15 +167,10 @@ async def apply_fleet(
                 by_host.setdefault(hp.host, []).append((fp, hp))
 
     async def run(host: str, items: list[tuple[FleetPlan, HostPlan]]) -> ApplyResult:
-        from dockyard.apply.converge import merge
-
-        executor = Executor(
-            fleet.engines[host],
-            secrets={fp.loaded.name: fp.loaded.secrets for fp, _ in items},
-            concurrency=concurrency,
-            reporter=reporter,
-        )
-        return await executor.run(merge([hp.plan for _, hp in items]))
+        # Each host converges like `dockyard apply` on one engine: services with `update:`
+        # roll out batch by batch there (waves across hosts are the controller's).
+        app_plans = [AppPlan(fp.loaded, hp.desired, hp.plan, hp.rolling) for fp, hp in items]
+        return await apply_plans(fleet.engines[host], app_plans, reporter, concurrency)
 
     hosts = list(by_host)
     results = await asyncio.gather(*(run(h, by_host[h]) for h in hosts))
