@@ -33,6 +33,7 @@ def manifest(name: str, image: str, extra: str = "") -> str:
           init: true
           restart: always
           stopGracePeriod: 1s
+          networkMode: none   # no network needed: none is made
     {extra}
     """
 

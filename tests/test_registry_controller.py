@@ -29,9 +29,9 @@ runner = CliRunner()
 
 
 def write_app(folder: Path, name: str, image: str, policy: str) -> Path:
-    return write(
-        folder, f"{name}.yaml", manifest(name, [service("web", image=image, pullPolicy=policy)])
-    )
+    # No network needed: none is made (bridge address pools are a shared, finite resource).
+    services = [service("web", image=image, pullPolicy=policy, networkMode="none")]
+    return write(folder, f"{name}.yaml", manifest(name, services))
 
 
 async def cli_apply(path: Path) -> tuple[int, str]:
@@ -112,7 +112,7 @@ async def test_unreachable_registry_with_always_degrades_the_app_and_touches_not
     code, out = await cli_apply(path)
     assert code == 1
     assert f"registry {own_registry.host} is unreachable, pulling {ref}" in out, out
-    async with run_controller(folder, tmp_path / "state") as controller:
+    async with run_controller(folder, tmp_path / "state", poll_images=0.3) as controller:
 
         def degraded() -> tuple[str, str, str]:
             found = condition(controller, app_name, "Degraded")
@@ -123,5 +123,10 @@ async def test_unreachable_registry_with_always_degrades_the_app_and_touches_not
         assert f"registry {own_registry.host} is unreachable, pulling {ref}" in message
         assert "service web" in message
         assert condition(controller, app_name, "Ready")[0] == "True"
+        after = docker_client.api.inspect_container(f"{app_name}-web-1")
+        assert (after["Id"], after["State"]["Running"]) == (before, True)
+
+        own_registry.start()  # back, with the same tag: the next poll round clears it
+        await eventually(lambda: is_ready(controller, app_name))
     after = docker_client.api.inspect_container(f"{app_name}-web-1")
     assert (after["Id"], after["State"]["Running"]) == (before, True)
