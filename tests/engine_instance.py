@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -124,15 +125,36 @@ class PrivateEngine:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def _remove_bridges(self) -> None:
+        """Bridges of the daemon's networks still in the host's namespace (it died, or could
+        not remove them): their ids are in its network store."""
+        store = self.dir / "data" / "network" / "files" / "local-kv.db"
+        try:
+            raw = store.read_bytes()
+        except OSError:
+            return
+        for net_id in set(re.findall(rb"network/v1\.0/network/([0-9a-f]{64})", raw)):
+            subprocess.run(
+                ["ip", "link", "delete", f"br-{net_id[:12].decode()}"],
+                capture_output=True,
+                check=False,
+            )
+
     def destroy(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             try:
                 client = docker.APIClient(base_url=self.url, timeout=10)
                 for c in client.containers(all=True, quiet=True):
                     client.remove_container(c["Id"], force=True, v=True)
+                # Its networks' bridges live in the host's namespace and outlive the daemon:
+                # left behind, they use up the address pools every engine here draws from.
+                for net in client.networks():
+                    if net["Name"] not in ("bridge", "host", "none"):
+                        client.remove_network(net["Id"])
             except Exception:
                 pass
         self.stop()
+        self._remove_bridges()
         subprocess.run(["umount", "-R", str(self.dir / "exec")], capture_output=True, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
