@@ -137,7 +137,7 @@ async def run_agent(
     options.setdefault("gate_interval", 0.2)
     options.setdefault("reconnect_max", 1.0)
     config = options.pop("config", None) or broker.config(agent_id)
-    engine = Engine()
+    engine = Engine(options.pop("engine_url", None))
     agent = Agent(AgentOptions(agent_id, config, state_dir, **options), engine, fast_settings())
     task = asyncio.create_task(agent.run())
     try:

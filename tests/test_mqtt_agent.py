@@ -17,6 +17,7 @@ from docker import DockerClient
 from conftest import remove_labelled
 from controller_fixtures import containers, eventually, running, service, write
 from dockyard.engine.secrets import SecretStore
+from engine_instance import private_engines
 from helpers import APP_LABEL, unique_name
 from mqtt_fixtures import (
     Broker,
@@ -66,62 +67,72 @@ def env_of(client: DockerClient, container: str) -> dict[str, str]:
 
 
 async def test_first_sync_then_a_spec_change_fans_out(
-    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+    broker: Broker, tmp_path: Path, apps: list[str]
 ) -> None:
-    a1, a2 = unique_name("edge"), unique_name("edge")
-    apps += [a1, a2]
-    hosts = [agent_host("edge-1"), agent_host("edge-2")]
-    write_fleet(
-        tmp_path / "src", [*hosts, on_agent(app_doc(a1), "edge-1"), on_agent(app_doc(a2), "edge-2")]
-    )
-    async with (
-        run_publisher(broker, tmp_path / "src", tmp_path / "controller") as (controller, pub),
-        run_agent(broker, "edge-1", tmp_path / "agent-1") as agent1,
-        run_agent(broker, "edge-2", tmp_path / "agent-2") as agent2,
-    ):
-        await eventually(lambda: agent1.converged and agent2.converged, timeout=30)
-        assert set(containers(docker_client, a1)) == {f"{a1}-web-1"}
-        assert set(containers(docker_client, a2)) == {f"{a2}-web-1"}
-        # The controller itself runs none of it: the agents' apps are theirs.
-        assert controller.wanted.keys().isdisjoint({a1, a2})
-        assert agent1.desired is not None and agent2.desired is not None
-        first = (agent1.desired.revision, agent2.desired.revision)
+    """Two devices, each with its own dockerd, run the same app (`mode: global`)."""
+    name = unique_name("kiosk")
+    apps.append(name)
+    hosts = [agent_host("edge-1", fleet="kiosk"), agent_host("edge-2", fleet="kiosk")]
 
-        # The publisher sees the agents' reports: online, converged, at which revision.
-        def reported() -> bool:
-            view = pub.view()
-            return all(
-                view[h]["online"] and view[h]["converged"] and view[h]["revision"] == r
-                for h, r in zip(("edge-1", "edge-2"), first, strict=True)
-            )
+    def kiosk(env: str) -> dict[str, Any]:
+        doc = app_doc(name, env)
+        doc["spec"]["placement"] = {
+            "mode": "global",
+            "hostSelector": {"matchLabels": {"fleet": "kiosk"}},
+        }
+        return doc
 
-        await eventually(reported, timeout=15)
+    write_fleet(tmp_path / "src", [*hosts, kiosk("one")])
+    with private_engines("edge-1", "edge-2") as engines:
+        devices = {n: DockerClient(base_url=e.url) for n, e in engines.items()}
+        async with (
+            run_publisher(broker, tmp_path / "src", tmp_path / "controller") as (controller, pub),
+            run_agent(
+                broker, "edge-1", tmp_path / "agent-1", engine_url=engines["edge-1"].url
+            ) as agent1,
+            run_agent(
+                broker, "edge-2", tmp_path / "agent-2", engine_url=engines["edge-2"].url
+            ) as agent2,
+        ):
+            await eventually(lambda: agent1.converged and agent2.converged, timeout=30)
+            for device in devices.values():
+                assert set(containers(device, name)) == {f"{name}-web-1"}
+            # The controller itself runs none of it: the app is the agents'.
+            assert name not in controller.wanted
+            assert agent1.desired is not None and agent2.desired is not None
+            first = (agent1.desired.revision, agent2.desired.revision)
 
-        # One edit of the manifests changes both apps: both agents apply it.
-        write_fleet(
-            tmp_path / "src",
-            [
-                *hosts,
-                on_agent(app_doc(a1, "two"), "edge-1"),
-                on_agent(app_doc(a2, "two"), "edge-2"),
-            ],
-        )
+            # The publisher sees the agents' reports: online, converged, at which revision.
+            def reported() -> bool:
+                view = pub.view()
+                return all(
+                    view[h]["online"] and view[h]["converged"] and view[h]["revision"] == r
+                    for h, r in zip(("edge-1", "edge-2"), first, strict=True)
+                )
 
-        def both_updated() -> bool:
-            return (
-                agent1.converged
-                and agent2.converged
-                and env_of(docker_client, f"{a1}-web-1")["GREETING"] == "two"
-                and env_of(docker_client, f"{a2}-web-1")["GREETING"] == "two"
-            )
+            await eventually(reported, timeout=15)
 
-        await eventually(both_updated, timeout=30)
-        assert agent1.desired.revision == first[0] + 1
-        assert agent2.desired.revision == first[1] + 1
-        # Desired state on disk, private to root: secrets may be in it.
-        state = tmp_path / "agent-1" / "desired.json"
-        assert state.stat().st_mode & 0o077 == 0
-        assert json.loads(state.read_text())["revision"] == first[0] + 1
+            # One edit of the manifest: both devices apply it.
+            write_fleet(tmp_path / "src", [*hosts, kiosk("two")])
+
+            def both_updated() -> bool:
+                return (
+                    agent1.converged
+                    and agent2.converged
+                    and all(
+                        env_of(d, f"{name}-web-1")["GREETING"] == "two" for d in devices.values()
+                    )
+                )
+
+            await eventually(both_updated, timeout=30)
+            assert agent1.desired.revision == first[0] + 1
+            assert agent2.desired.revision == first[1] + 1
+        for device in devices.values():
+            device.close()
+    # Desired state on disk, private to root: secrets may be in it.
+    state = tmp_path / "agent-1" / "desired.json"
+    assert state.stat().st_mode & 0o077 == 0
+    assert json.loads(state.read_text())["revision"] == first[0] + 1
 
 
 async def test_broker_gone_for_30s_repairs_locally_and_catches_up(

@@ -15,9 +15,10 @@ import yaml
 from docker import DockerClient
 
 from conftest import remove_labelled
-from controller_fixtures import DOCKYARD, service
+from controller_fixtures import DOCKYARD, eventually, service
+from engine_instance import free_port
 from helpers import APP_LABEL, unique_name
-from mqtt_fixtures import Broker, agent_host, broker, publish
+from mqtt_fixtures import Broker, agent_host, broker, publish, run_agent
 
 __all__ = ["broker"]
 
@@ -110,3 +111,59 @@ def test_agent_rejects_bad_options(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert "agent id 'a/b' is not valid" in result.stderr
+
+
+async def test_run_with_broker_serves_agents_to_status_and_hosts(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, name: str
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    app = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "App",
+        "metadata": {"name": name},
+        "spec": {
+            "placement": {"hostSelector": {"matchLabels": {"agent": "edge-3"}}},
+            "services": [service("web", networkMode="none")],
+        },
+    }
+    (src / "fleet.yaml").write_text(yaml.safe_dump_all([agent_host("edge-3"), app]))
+    port = free_port()
+    controller_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DOCKYARD_MQTT_PASSWORD": "controller-pw",
+        "DOCKYARD_CONTROLLER": controller_url,
+    }
+    run = subprocess.Popen(
+        [
+            str(DOCKYARD), "run", str(src), "--listen", f"127.0.0.1:{port}",
+            "--state-dir", str(tmp_path / "controller"),
+            "--broker", f"mqtts://controller@127.0.0.1:{broker.port}",
+            "--broker-ca-file", str(broker.ca_file),
+        ],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        async with run_agent(broker, "edge-3", tmp_path / "agent") as agent:
+            await eventually(lambda: agent.converged, timeout=30)
+
+            def shown() -> str:
+                out = subprocess.run(
+                    [str(DOCKYARD), "status"], env=env, capture_output=True, text=True, timeout=30
+                ).stdout
+                assert f"{name}@" in out and "online" in out and " yes " in out, out
+                return out
+
+            await eventually(shown, timeout=20, interval=0.5)
+            hosts = subprocess.run(
+                [str(DOCKYARD), "hosts", "-f", str(src)],
+                env=env, capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            assert "edge-3" in hosts.stdout and "online" in hosts.stdout, hosts.stdout
+            assert hosts.returncode == 0, hosts.stdout + hosts.stderr
+    finally:
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err
+    assert "controller-pw" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -283,7 +284,8 @@ def hosts(
             config = broker_from_options(broker, broker_ca_file, None, None)
             agents = agents_from_broker(config, result.hosts, min(wait, 2.0))
         else:
-            agents = agents_from_controller("http://127.0.0.1:9129") or {}
+            url = os.environ.get("DOCKYARD_CONTROLLER", "http://127.0.0.1:9129")
+            agents = agents_from_controller(url) or {}
     if output is Format.json:
         console.print_json(
             json.dumps([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses])
