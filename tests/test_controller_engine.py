@@ -703,7 +703,10 @@ def test_kill_9_at_random_moments_then_restart_converges(
         # Every start has a whole app to replace, so the kill lands in the middle of it.
         write(folder, "big.yaml", big_app(generation))
         with dockyard_run(*args) as proc:
-            time.sleep(rng.uniform(0.05, 2.0))
+            # Once it has started applying (however long a loaded machine takes to get
+            # there), at a random moment of the apply.
+            asyncio.run(eventually(lambda: "applying" in proc.log, timeout=60))
+            time.sleep(rng.uniform(0.0, 1.5))
             proc.signal(signal.SIGKILL)
             assert proc.wait(timeout=10) == -signal.SIGKILL
         # The low-level list: a container an interrupted removal is still deleting has no
