@@ -9,8 +9,8 @@ engine (each agent its own app, networkMode none):
    every agent reporting converged (as the publisher sees their status);
 2. fan-out: one manifest edit that changes every agent's app, until all N agents report
    converged at the new revision;
-3. idle agent: one `dockyard agent` process with one app, converged, then CPU seconds
-   and RSS over --idle seconds.
+3. idle agent: one `dockyard agent` process with one app on its own private dockerd (a
+   quiet device), converged, then CPU seconds and RSS over --idle seconds.
 
 Everything it creates is labelled with its app names and removed at the end.
 """
@@ -36,6 +36,7 @@ import docker  # noqa: E402
 import yaml  # noqa: E402
 
 from controller_fixtures import DOCKYARD, service  # noqa: E402
+from engine_instance import private_engines  # noqa: E402
 from mqtt_fixtures import Broker, agent_host, on_agent, publish, run_agent, run_publisher  # noqa: E402
 
 
@@ -114,6 +115,15 @@ def proc_sample(pid: int) -> tuple[float, int]:
 
 
 async def idle_agent(broker: Broker, work: Path, name: str, idle: float) -> dict[str, float]:
+    """On a private dockerd: a quiet device, not the shared engine other runs make noise on
+    (every event there makes an agent's cache relist)."""
+    with private_engines("idle") as engines:
+        return await _idle_agent(broker, work, name, idle, engines["idle"].url)
+
+
+async def _idle_agent(
+    broker: Broker, work: Path, name: str, idle: float, engine_url: str
+) -> dict[str, float]:
     desired = {
         "apiVersion": "dockyard.dev/v1alpha1",
         "kind": "AgentDesiredState",
@@ -126,11 +136,11 @@ async def idle_agent(broker: Broker, work: Path, name: str, idle: float) -> dict
         [
             str(DOCKYARD), "agent", "--broker", broker.url, "--id", "edge-50",
             "--state-dir", str(work / "idle-agent"), "--ca-file", str(broker.ca_file),
-            "--log-level", "warning",
+            "--log-level", "warning", "-H", engine_url,
         ],
         env={**os.environ, "DOCKYARD_MQTT_PASSWORD": broker.users["edge-50"]},
     )  # fmt: skip
-    client = docker.from_env()
+    client = docker.DockerClient(base_url=engine_url)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
