@@ -297,7 +297,8 @@ async def test_acl_an_agent_reads_only_its_own_state_and_secrets(
         assert mine and encoded in mine[-1]
         # … which edge-2 cannot read; its own state carries no secret of edge-1.
         assert await retained(broker, "edge-2", "dockyard/agents/edge-1/desired") == []
-        assert await retained(broker, "edge-2", "dockyard/agents/+/desired") != []
+        everything = await retained(broker, "edge-2", "dockyard/agents/+/desired")
+        assert [json.loads(m)["agent"] for m in everything] == ["edge-2"]
         own = await retained(broker, "edge-2", "dockyard/agents/edge-2/desired")
         assert own and encoded not in own[-1] and b"s3cret" not in own[-1]
         # Nor can edge-2 speak for edge-1.

@@ -64,6 +64,9 @@ class AgentPublisher:
         self._sources: dict[str, SourceUpdate] = {}
         self._assigned: dict[str, dict[tuple[str, int], str]] = {}
         self.agent_hosts: dict[str, DockerHost] = {}  # host name -> DockerHost
+        # app -> agent id -> (document, secrets) last sent: kept while the app cannot be
+        # placed or rendered, so a mistake in a manifest never removes it from devices.
+        self._sent: dict[str, dict[str, tuple[dict[str, Any], dict[str, str]]]] = {}
         # agent id -> (content, source info): what it should be told.
         self.wanted: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
         self.published: dict[str, dict[str, Any]] = self._load()
@@ -103,11 +106,20 @@ class AgentPublisher:
         }
         sources: dict[str, dict[str, str]] = {}
         shares: dict[str, LoadedApp | None] = {}
+        sent: dict[str, dict[str, tuple[dict[str, Any], dict[str, str]]]] = {}
         for upd in self._sources.values():
             for loaded in upd.apps or ():
                 result = place(loaded.app, infos, DEFAULT_HOST, self._assigned.get(loaded.name))
                 if result.errors:
-                    log.error("app %s cannot be placed: %s", loaded.name, "; ".join(result.errors))
+                    log.error(
+                        "app %s cannot be placed: %s; agents keep the version they have",
+                        loaded.name,
+                        "; ".join(result.errors),
+                    )
+                    for agent_id, entry in self._sent.get(loaded.name, {}).items():
+                        if agent_id in per_agent:
+                            per_agent[agent_id].append(entry)
+                            sent.setdefault(loaded.name, {})[agent_id] = entry
                     continue
                 self._assigned[loaded.name] = {
                     (a.service, a.replica): h for h, items in result.by_host.items() for a in items
@@ -121,6 +133,7 @@ class AgentPublisher:
                     on_agents.update(counts)
                     doc, problems = agent_app(loaded, counts)
                     agent_id = host.spec.agent.id
+                    entry = (doc, agent_secrets(loaded))
                     if problems:
                         log.error(
                             "app %s cannot run on agent %s: %s",
@@ -128,13 +141,18 @@ class AgentPublisher:
                             agent_id,
                             "; ".join(problems),
                         )
-                        continue
-                    per_agent[agent_id].append((doc, agent_secrets(loaded)))
+                        previous = self._sent.get(loaded.name, {}).get(agent_id)
+                        if previous is None:
+                            continue
+                        entry = previous
+                    per_agent[agent_id].append(entry)
+                    sent.setdefault(loaded.name, {})[agent_id] = entry
                     sources[agent_id] = {"id": upd.source, "revision": upd.revision}
                 if on_agents:
                     shares[loaded.name] = _controller_share(
                         loaded, on_agents, result.by_host, set(self.agent_hosts)
                     )
+        self._sent = sent
         self.wanted = {
             agent: (content(apps), sources.get(agent, {})) for agent, apps in per_agent.items()
         }
