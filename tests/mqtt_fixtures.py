@@ -37,6 +37,7 @@ ACL = (REPO_ROOT / "examples" / "edge" / "acl.conf").read_text()
 class Broker:
     folder: Path
     port: int = field(default_factory=free_port)
+    cert_port: int = field(default_factory=free_port)  # client certificates instead of passwords
     process: subprocess.Popen[bytes] | None = None
     users: dict[str, str] = field(default_factory=dict)
 
@@ -45,6 +46,7 @@ class Broker:
         ca = make_ca(self.folder / "tls", "broker")
         self.ca_file = ca.cert
         server = issue(ca, self.folder / "tls", "server", server=True)
+        self.ca = ca
         passwd = self.folder / "passwd"
         passwd.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
         subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
@@ -68,6 +70,12 @@ listener {self.port} 127.0.0.1
 cafile {ca.cert}
 certfile {server.cert}
 keyfile {server.key}
+listener {self.cert_port} 127.0.0.1
+cafile {ca.cert}
+certfile {server.cert}
+keyfile {server.key}
+require_certificate true
+use_identity_as_username true
 """
         )
 
@@ -103,6 +111,16 @@ keyfile {server.key}
     @property
     def url(self) -> str:
         return f"mqtts://127.0.0.1:{self.port}"
+
+    def cert_config(self, agent_id: str) -> BrokerConfig:
+        """Log in with a client certificate whose CN is the agent id (no password)."""
+        pair = issue(self.ca, self.folder / "tls", agent_id, server=False)
+        return broker_config(
+            f"mqtts://127.0.0.1:{self.cert_port}",
+            ca_file=self.ca_file,
+            cert_file=pair.cert,
+            key_file=pair.key,
+        )
 
     def config(self, user: str) -> BrokerConfig:
         config = broker_config(self.url, username=user, ca_file=self.ca_file)

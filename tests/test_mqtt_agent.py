@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -307,3 +308,30 @@ async def test_acl_an_agent_reads_only_its_own_state_and_secrets(
         assert status and json.loads(status[-1])["agent"] == "edge-1"
         # And the secret never shows in what the agent reports.
         assert b"s3cret" not in status[-1] and encoded not in status[-1]
+
+
+async def test_client_certificate_login(
+    broker: Broker, tmp_path: Path, docker_client: DockerClient, apps: list[str]
+) -> None:
+    """On a listener that requires certificates, the CN is the username the ACL sees."""
+    name = unique_name("edge")
+    apps.append(name)
+    await publish(
+        broker,
+        "controller",
+        "dockyard/agents/edge-9/desired",
+        payload(1, [app_doc(name)], "edge-9"),
+    )
+    await publish(broker, "controller", "dockyard/agents/edge-8/desired", payload(1, [], "edge-8"))
+    config = broker.cert_config("edge-9")
+    async with run_agent(broker, "edge-9", tmp_path / "agent", config=config) as agent:
+        await eventually(lambda: agent.converged and agent.connected, timeout=30)
+    # The same certificate reads nothing of another agent.
+    got: list[bytes] = []
+    async with config.client("test-cert") as client:
+        await client.subscribe("dockyard/agents/edge-8/desired", qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.5):
+                async for message in client.messages:
+                    got.append(bytes(message.payload))  # type: ignore[arg-type]
+    assert got == []
