@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -335,3 +336,16 @@ async def test_client_certificate_login(
                 async for message in client.messages:
                     got.append(bytes(message.payload))  # type: ignore[arg-type]
     assert got == []
+
+
+async def test_a_wrong_password_is_reported_not_retried_silently(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = dataclasses.replace(broker.config("edge-1"), password="wrong-pw")
+    async with run_agent(broker, "edge-1", tmp_path / "agent", config=config) as agent:
+        await eventually(lambda: "authori" in agent.broker_error.lower(), timeout=15)
+        assert not agent.connected
+    warnings = [r.getMessage() for r in caplog.records if r.name == "dockyard.agent"]
+    assert any("cannot reach the broker" in w for w in warnings), warnings
+    assert len([w for w in warnings if "cannot reach the broker" in w]) == 1  # once, not per retry
+    assert not any("wrong-pw" in r.getMessage() for r in caplog.records)

@@ -407,11 +407,16 @@ class Agent:
                         with contextlib.suppress(asyncio.CancelledError, MqttError):
                             await publisher
             except MqttError as exc:
-                self.broker_error = str(exc)
                 if self.connected:
                     log.warning("agent %s: lost the broker (%s); working offline", self.id, exc)
-                else:
-                    log.debug("agent %s: broker not reachable: %s", self.id, exc)
+                elif str(exc) != self.broker_error:  # once per new reason, not every retry
+                    log.warning(
+                        "agent %s: cannot reach the broker %s: %s (working from disk; retrying)",
+                        self.id,
+                        broker.display,
+                        exc,
+                    )
+                self.broker_error = str(exc)
             self._client = None
             self._link_down()
             await asyncio.sleep(delay)

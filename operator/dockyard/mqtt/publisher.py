@@ -74,6 +74,7 @@ class AgentPublisher:
         self.reports: dict[str, dict[str, Any]] = {}
         self.online: dict[str, str] = {}
         self.connected = False
+        self._error = ""
         self._kick = asyncio.Event()
 
     def wrap(self, source: Source) -> Source:
@@ -168,6 +169,7 @@ class AgentPublisher:
             try:
                 async with self.broker.client(identifier) as client:
                     delay = 0.5
+                    self._error = ""
                     for kind in ("desired", "status", "online"):
                         await client.subscribe(topics.all_of(kind, self.prefix), qos=1)
                     self.connected = True
@@ -189,8 +191,9 @@ class AgentPublisher:
             except MqttError as exc:
                 if self.connected:
                     log.warning("lost the broker %s: %s", self.broker.display, exc)
-                else:
-                    log.debug("broker %s not reachable: %s", self.broker.display, exc)
+                elif str(exc) != self._error:  # once per new reason, not every retry
+                    log.warning("cannot reach broker %s: %s (retrying)", self.broker.display, exc)
+                self._error = str(exc)
             self.connected = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
