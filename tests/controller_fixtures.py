@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,6 +113,21 @@ def containers(client: DockerClient, app: str) -> dict[str, Container]:
     """Every container labelled with `app`, by name (stopped ones too)."""
     found = client.containers.list(all=True, filters={"label": f"{APP_LABEL}={app}"})
     return {c.name: c for c in found}
+
+
+def ids(client: DockerClient, app: str) -> dict[str, str]:
+    """name -> container id of every container of `app`: to tell kept from replaced."""
+    return {name: c.id for name, c in containers(client, app).items()}
+
+
+def host_manifests(engines: Mapping[str, Any], labels: str = "{role: edge}") -> str:
+    """DockerHost manifests for private engines (name -> PrivateEngine), one document each."""
+    return "---\n".join(
+        "apiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
+        f"metadata: {{name: {name}, labels: {labels}}}\n"
+        f'spec: {{url: "{engine.url}"}}\n'
+        for name, engine in engines.items()
+    )
 
 
 def state(client: DockerClient, name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from controller_fixtures import eventually, run_controller
+from controller_fixtures import eventually, host_manifests, run_controller
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, unique_name
 
@@ -25,18 +25,7 @@ def two_engines() -> Iterator[dict[str, PrivateEngine]]:
 
 def manifests(folder: Path, app: str, engines: dict[str, PrivateEngine]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    hosts = "---\n".join(
-        textwrap.dedent(
-            f"""\
-            apiVersion: dockyard.dev/v1alpha1
-            kind: DockerHost
-            metadata: {{name: {name}, labels: {{role: edge}}}}
-            spec: {{url: "{engine.url}"}}
-            """
-        )
-        for name, engine in engines.items()
-    )
-    (folder / "hosts.yaml").write_text(hosts)
+    (folder / "hosts.yaml").write_text(host_manifests(engines))
     (folder / "app.yaml").write_text(
         textwrap.dedent(
             f"""\

@@ -12,7 +12,7 @@ from typing import Any
 import docker
 import pytest
 
-from controller_fixtures import eventually, run_controller, settle
+from controller_fixtures import eventually, host_manifests, run_controller, settle
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE
 
@@ -31,18 +31,7 @@ def write_manifests(
     folder: Path, app: str, engines: dict[str, PrivateEngine], version: str, healthy: bool = True
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    hosts = "---\n".join(
-        textwrap.dedent(
-            f"""\
-            apiVersion: dockyard.dev/v1alpha1
-            kind: DockerHost
-            metadata: {{name: {name}, labels: {{role: edge}}}}
-            spec: {{url: "{engine.url}"}}
-            """
-        )
-        for name, engine in engines.items()
-    )
-    (folder / "hosts.yaml").write_text(hosts)
+    (folder / "hosts.yaml").write_text(host_manifests(engines))
     check = "true" if healthy else "false"
     tmp = folder / ".app.yaml.tmp"
     tmp.write_text(

@@ -25,6 +25,7 @@ from controller_fixtures import (
     containers,
     dockyard_run,
     eventually,
+    ids,
     is_ready,
     manifest,
     run_controller,
@@ -99,7 +100,7 @@ async def test_start_first_rollout_never_drops_below_desired_healthy(
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         await eventually(lambda: _count(docker_client, app_name)[0] == 3)
-        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        before = ids(docker_client, app_name)
         with health_sampler(docker_client, app_name) as samples:
             started = time.monotonic()
             write(folder, "app.yaml", app_doc(app_name, "2", 3, update))
@@ -113,7 +114,7 @@ async def test_start_first_rollout_never_drops_below_desired_healthy(
             await settle(controller)
             took = time.monotonic() - started
         assert is_ready(controller, app_name)
-        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        after = ids(docker_client, app_name)
         assert sorted(after) == sorted(before)  # same names, new containers
         assert not set(after.values()) & set(before.values())
         # Never fewer healthy replicas than desired while it rolled.
@@ -140,7 +141,7 @@ async def test_failing_healthcheck_rolls_back_and_is_not_retried(
     write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
-        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        before = ids(docker_client, app_name)
         write(folder, "app.yaml", app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
 
         def rolled_back() -> bool:
@@ -162,12 +163,12 @@ async def test_failing_healthcheck_rolls_back_and_is_not_retried(
         assert [r.outcome for r in history.revisions] == ["complete", "rolled-back"]
         assert history.pin is not None and history.pin.revision == 1
         # The old containers were kept aside during the rollout and put back.
-        ids = {n: c.id for n, c in containers(docker_client, app_name).items()}
-        assert ids == before
+        kept = ids(docker_client, app_name)
+        assert kept == before
         # The bad revision is not retried while the spec stays the same.
         controller.queue.add(app_name)
         await settle(controller, quiet=1.5)
-        assert {n: c.id for n, c in containers(docker_client, app_name).items()} == ids
+        assert ids(docker_client, app_name) == kept
         # A new spec rolls out again, and the pin is gone.
         write(folder, "app.yaml", app_doc(app_name, "3", 2, update))
         await eventually(
@@ -186,7 +187,7 @@ async def test_exiting_container_rolls_back_start_first_keeping_old_containers(
     write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
-        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        before = ids(docker_client, app_name)
         crashing = app_doc(
             app_name,
             "2",
@@ -204,7 +205,7 @@ async def test_exiting_container_rolls_back_start_first_keeping_old_containers(
         message = condition(controller, app_name, "Degraded")[2]
         assert "exited with code 3" in message
         # start-first: the old containers kept running and took their names back.
-        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        after = ids(docker_client, app_name)
         assert after == before
         assert all(c.status == "running" for c in containers(docker_client, app_name).values())
 
@@ -246,7 +247,7 @@ async def test_pause_keeps_the_batches_that_passed_and_the_rest_old(
     write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
-        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        before = ids(docker_client, app_name)
         write(folder, "app.yaml", second_one_fails(app_name, update))
         await eventually(
             lambda: condition(controller, app_name, "Degraded")[1] == "RolloutPaused", timeout=30
@@ -255,7 +256,7 @@ async def test_pause_keeps_the_batches_that_passed_and_the_rest_old(
         got = versions(docker_client, app_name)
         web = f"{app_name}-web"
         assert got == {f"{web}-1": "2", f"{web}-2": "1", f"{web}-3": "1"}, got
-        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        after = ids(docker_client, app_name)
         assert after[f"{web}-2"] == before[f"{web}-2"]  # the failed one's old container is back
         assert after[f"{web}-3"] == before[f"{web}-3"]  # never touched
         assert controller.history.get(app_name).revisions[-1].outcome == "paused"
@@ -270,13 +271,13 @@ async def test_rollback_puts_back_the_batches_that_had_passed(
     write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
-        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        before = ids(docker_client, app_name)
         write(folder, "app.yaml", second_one_fails(app_name, update))
         await eventually(
             lambda: condition(controller, app_name, "Degraded")[1] == "RolledBack", timeout=30
         )
         await settle(controller, quiet=1.0)
-        assert {n: c.id for n, c in containers(docker_client, app_name).items()} == before
+        assert ids(docker_client, app_name) == before
         assert set(versions(docker_client, app_name).values()) == {"1"}
         assert all(c.status == "running" for c in containers(docker_client, app_name).values())
 
@@ -300,11 +301,11 @@ async def test_manual_rollback_and_history_survive_a_restart(
         await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "1"})
         await settle(controller)
         assert controller.apps[app_name].status.appRevision == 1
-        ids = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        kept = ids(docker_client, app_name)
     # A new controller reads the same state: it stays on revision 1, touching nothing.
     async with run_controller(folder, state_dir) as controller:
         await settle(controller, quiet=1.0)
-        assert {n: c.id for n, c in containers(docker_client, app_name).items()} == ids
+        assert ids(docker_client, app_name) == kept
         history = controller.history.get(app_name)
         assert [r.number for r in history.revisions] == [1, 2]
         assert history.pin is not None and history.pin.revision == 1
@@ -397,13 +398,13 @@ def test_dockyard_apply_rolls_out_and_puts_back_a_failing_batch(
 
     assert apply(app_doc(app_name, "1", 2, update)).returncode == 0
     asyncio.run(eventually(lambda: _count(docker_client, app_name) == (2, 2), timeout=20))
-    before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+    before = ids(docker_client, app_name)
 
     bad = apply(app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
     assert bad.returncode == 1
     assert "rollout failed" in bad.stderr and "became unhealthy" in bad.stderr
     assert "rolled back: the old containers run again" in bad.stderr
-    assert {n: c.id for n, c in containers(docker_client, app_name).items()} == before
+    assert ids(docker_client, app_name) == before
     assert set(versions(docker_client, app_name).values()) == {"1"}
 
     good = apply(app_doc(app_name, "3", 2, update))
@@ -462,7 +463,7 @@ def test_a_failed_build_leaves_the_running_containers_untouched(
     try:
         dockerfile.write_text(f"FROM {BASE_IMAGE}\nLABEL {TEST_LABEL}=1\nRUN echo one > /v\n")
         assert apply().returncode == 0
-        before = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        before = ids(docker_client, app_name)
         started = {n: state(docker_client, n)["StartedAt"] for n in before}
         dockerfile.write_text(
             f"FROM {BASE_IMAGE}\nLABEL {TEST_LABEL}=1\nRUN echo broken-step; exit 3\n"
@@ -470,7 +471,7 @@ def test_a_failed_build_leaves_the_running_containers_untouched(
         failed = apply()
         assert failed.returncode == 1
         assert "build" in failed.stderr and "broken-step" in failed.stderr + failed.stdout
-        after = {n: c.id for n, c in containers(docker_client, app_name).items()}
+        after = ids(docker_client, app_name)
         assert after == before
         # Never stopped, not even for a moment: the build ran before any container was touched.
         assert {n: state(docker_client, n)["StartedAt"] for n in before} == started
