@@ -130,3 +130,46 @@ def test_two_replicas_one_active_and_the_standby_takes_over(
     assert after.id == before.id
     assert after.attrs["State"]["StartedAt"] == before.attrs["State"]["StartedAt"]
     assert not _applied(standby, first)
+
+
+def test_a_leader_that_loses_its_lease_stops_at_once(
+    k8s: Cluster, start_operator: Callable[..., Operator]
+) -> None:
+    ns = k8s.namespace("dy-lost")
+    op = start_operator(ns, LEASE)
+    # Another replica takes the Lease (as after a network partition that outlasted it).
+    lease = k8s.coordination.read_namespaced_lease(LEASE, ns)
+    lease.spec.holder_identity = "someone-else"
+    k8s.coordination.replace_namespaced_lease(LEASE, ns, lease)
+    wait_for("the operator to exit", lambda: op.proc.poll() is not None, timeout=15)
+    assert op.proc.returncode == 1  # restarted by Kubernetes, as a standby
+    assert "leadership lost: stopping" in op.text()
+    lease = k8s.coordination.read_namespaced_lease(LEASE, ns)
+    assert lease.spec.holder_identity == "someone-else"  # not released: it was not ours
+
+
+def test_same_app_name_in_two_namespaces_is_a_conflict(
+    k8s: Cluster,
+    start_operator: Callable[..., Operator],
+    apps: list[tuple[str, str]],
+    docker_client: DockerClient,
+) -> None:
+    first, second = k8s.namespace("dy-a"), k8s.namespace("dy-b")
+    start_operator(first, LEASE, extra=("--namespace", second))
+    name = unique_name("k8s")
+    apps.extend([(first, name), (second, name)])
+    k8s.create(first, app_body(name, service("web")))
+    _ready(k8s, first, name)
+    k8s.create(second, app_body(name, service("web", env=[{"name": "X", "value": "1"}])))
+    obj = wait_for(
+        "the second App in conflict",
+        lambda: (
+            condition(k8s.get(second, name), "Degraded").get("reason") == "NameConflict"
+            and k8s.get(second, name)
+        ),
+    )
+    assert first in condition(obj, "Degraded")["message"]
+    # The first one runs on, untouched by the second's spec.
+    container = _container(docker_client, name)
+    assert "X=1" not in container.attrs["Config"]["Env"]
+    assert condition(k8s.get(first, name), "Ready")["status"] == "True"
