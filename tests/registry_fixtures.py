@@ -9,6 +9,7 @@ every tests/test_registry_*.py module.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -23,10 +24,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker.errors
 import pytest
 from docker import DockerClient
 
-from helpers import BASE_IMAGE, TEST_LABELS
+from helpers import BASE_IMAGE, TEST_LABEL
+
+# Images carry the test label with their own value: a container inherits its image's labels,
+# and the session sweep of `dev.dockyard.test=1` (any session's, on a shared engine) must not
+# take the apps' containers from under a running test. `make clean` (the key alone) still
+# sweeps them after a crash; each registry removes its images when it stops.
+IMAGE_LABELS = {TEST_LABEL: "registry"}
 
 REGISTRY_BINARY = "docker-registry"
 
@@ -115,9 +123,15 @@ class Registry:
                 self.proc.wait(timeout=10)
         self.proc = None
 
-    def close(self) -> None:
+    def close(self, client: DockerClient) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+        names = (f"{self.host}/", f"localhost:{self.port}/")
+        for image in client.images.list(filters={"label": f"{TEST_LABEL}=registry"}):
+            refs = [*image.attrs.get("RepoTags", []), *image.attrs.get("RepoDigests", [])]
+            if any(str(r).startswith(names) for r in refs):
+                with contextlib.suppress(docker.errors.DockerException):
+                    client.images.remove(image.id, force=True)
 
 
 def start_registry(auth: bool = False) -> Registry:
@@ -142,7 +156,7 @@ def registry(docker_client: DockerClient) -> Iterator[Registry]:
     try:
         yield reg
     finally:
-        reg.close()
+        reg.close(docker_client)
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +166,7 @@ def auth_registry(docker_client: DockerClient) -> Iterator[Registry]:
     try:
         yield reg
     finally:
-        reg.close()
+        reg.close(docker_client)
 
 
 @pytest.fixture
@@ -162,7 +176,7 @@ def own_registry(docker_client: DockerClient) -> Iterator[Registry]:
     try:
         yield reg
     finally:
-        reg.close()
+        reg.close(docker_client)
 
 
 # ---- images ----------------------------------------------------------------------------
@@ -181,19 +195,29 @@ def build_image(client: DockerClient, tag: str, content: str) -> str:
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
     image, _ = client.images.build(
-        fileobj=buf, custom_context=True, tag=tag, labels=TEST_LABELS, rm=True
+        fileobj=buf, custom_context=True, tag=tag, labels=IMAGE_LABELS, rm=True
     )
     return str(image.id)
 
 
-def push(client: DockerClient, registry: Registry, repo: str, tag: str, content: str) -> str:
+def push(
+    client: DockerClient,
+    registry: Registry,
+    repo: str,
+    tag: str,
+    content: str,
+    via: str | None = None,
+) -> str:
     """Build an image with `content`, push it as `REGISTRY/repo:tag`, and take it off this
-    engine again (as if it had been pushed from elsewhere). Returns the registry digest."""
-    ref = f"{registry.host}/{repo}:{tag}"
+    engine again (as if it had been pushed from elsewhere). Returns the registry digest.
+
+    `via` is the name the push uses for the registry (default `registry.host`)."""
+    host = via or registry.host
+    ref = f"{host}/{repo}:{tag}"
     image_id = build_image(client, ref, content)
     digest = ""
     for event in client.api.push(
-        f"{registry.host}/{repo}", tag, stream=True, decode=True, auth_config=registry.auth
+        f"{host}/{repo}", tag, stream=True, decode=True, auth_config=registry.auth
     ):
         if "error" in event:
             raise RuntimeError(f"push {ref}: {event['error']}")
@@ -205,22 +229,11 @@ def push(client: DockerClient, registry: Registry, repo: str, tag: str, content:
 
 
 def move_tag(client: DockerClient, registry: Registry, repo: str, tag: str, content: str) -> str:
-    """Push new content under an existing tag, leaving this engine's copy of the tag where
-    it was (nobody here pulled yet). Returns the new digest."""
-    ref = f"{registry.host}/{repo}:{tag}"
-    old = client.images.get(ref).id if _has(client, ref) else None
-    digest = push(client, registry, repo, tag, content)
-    if old is not None:
-        client.api.tag(old, f"{registry.host}/{repo}", tag, force=True)
-    return digest
-
-
-def _has(client: DockerClient, ref: str) -> bool:
-    try:
-        client.images.get(ref)
-    except Exception:
-        return False
-    return True
+    """Push new content under an existing tag without touching this engine's copy of
+    `127.0.0.1:PORT/repo:tag` (nobody here pulled yet): the push goes through the
+    registry's other name, `localhost:PORT` (dockerd lets both speak plain HTTP).
+    Returns the new digest."""
+    return push(client, registry, repo, tag, content, via=f"localhost:{registry.port}")
 
 
 def image_id(client: DockerClient, ref: str) -> str | None:

@@ -118,6 +118,15 @@ def pull_error(ref: str, auth: PullAuth | None, explanation: str, context: str =
                 "auth",
                 ref,
             )
+        if "does not exist" in lowered:
+            return PullError(
+                f"registry {registry} refused to pull {what}: the repository does not exist, "
+                f"or it is private and needs credentials (add {registry} to the app's "
+                f"spec.registries, or run `docker login {registry}` as the user running "
+                "dockyard)",
+                "auth",
+                ref,
+            )
         return PullError(
             f"registry {registry} wants credentials to pull {what} and none were found: "
             f"add {registry} to the app's spec.registries (username and passwordSecret) "
