@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dockyard.engine.client import Engine
-from dockyard.engine.errors import EngineError
+from dockyard.engine.errors import EngineError, EngineUnavailable
 from dockyard.engine.registry import pull_auth
 from dockyard.plan.desired import desired_app
 from dockyard.plan.images import always_pulled
@@ -38,6 +38,8 @@ def refresh_always_images(engine: Engine, apps: Sequence[LoadedApp]) -> Refreshe
                 before, after = engine.refresh_image(
                     image, auth, f"app {loaded.name}, service {service}"
                 )
+            except EngineUnavailable:
+                return done  # planning reports the engine itself, once
             except EngineError as exc:
                 done.errors.append(str(exc))
                 continue

@@ -24,10 +24,13 @@ from .refs import DOCKER_HUB, registry_of
 class PullAuth:
     """Credentials for one registry, ready to send with a pull. Never shows the password."""
 
-    def __init__(self, server: str, username: str, password: str, source: str) -> None:
+    def __init__(
+        self, server: str, username: str, password: str, source: str, token: str = ""
+    ) -> None:
         self.server = server
         self.username = username
         self._password = password
+        self._token = token  # an identity token (OAuth refresh token) from `docker login`
         self.source = source  # where they came from, for error messages
 
     def __repr__(self) -> str:
@@ -35,6 +38,8 @@ class PullAuth:
 
     def config(self) -> dict[str, str]:
         """The X-Registry-Auth body the engine wants."""
+        if self._token:
+            return {"identitytoken": self._token, "serveraddress": self.server}
         return {
             "username": self.username,
             "password": self._password,
@@ -90,9 +95,10 @@ def docker_config_auth(registry: str) -> PullAuth | None:
         return None
     username = str(found.get("username") or found.get("Username") or "")
     password = str(found.get("password") or found.get("Password") or "")
-    if not username and not password:
+    token = str(found.get("IdentityToken") or found.get("identitytoken") or "")
+    if not username and not password and not token:
         return None
-    return PullAuth(registry, username, password, f"Docker config file {path}")
+    return PullAuth(registry, username, password, f"Docker config file {path}", token)
 
 
 _AUTH_REFUSED = (
@@ -113,7 +119,8 @@ def pull_error(ref: str, auth: PullAuth | None, explanation: str, context: str =
     if any(k in lowered for k in _AUTH_REFUSED):
         if auth is not None:
             return PullError(
-                f"registry {registry} refused the credentials for user {auth.username} "
+                f"registry {registry} refused the credentials for user "
+                f"{auth.username or '(identity token)'} "
                 f"pulling {what}: check the username and password in {auth.source}",
                 "auth",
                 ref,
