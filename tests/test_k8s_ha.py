@@ -116,6 +116,7 @@ def test_two_replicas_one_active_and_the_standby_takes_over(
     leader.stop(signal.SIGKILL)  # no release of the Lease: the standby waits it out
     standby.wait_log(r"operator \S+ is active", timeout=20)
     takeover = time.monotonic() - killed
+    print(f"standby active {takeover:.1f}s after the leader was killed")  # shown with -s
     # Bounded by the lease duration (3s here) plus one retry (1s), with slack for a busy CI.
     assert takeover < 3 + 1 + 6, takeover
     lease = k8s.coordination.read_namespaced_lease(LEASE, ns)
@@ -173,3 +174,39 @@ def test_same_app_name_in_two_namespaces_is_a_conflict(
     container = _container(docker_client, name)
     assert "X=1" not in container.attrs["Config"]["Env"]
     assert condition(k8s.get(first, name), "Ready")["status"] == "True"
+
+
+def test_an_app_invalid_across_a_restart_is_left_running_until_deleted(
+    k8s: Cluster,
+    start_operator: Callable[..., Operator],
+    apps: list[tuple[str, str]],
+    docker_client: DockerClient,
+    tmp_path: Path,
+) -> None:
+    ns = k8s.namespace("dy-held")
+    state = tmp_path / "state"  # kept across the restart: the operator knows it owned it
+    first = start_operator(ns, LEASE, state_dir=state)
+    name = unique_name("k8s")
+    apps.append((ns, name))
+    k8s.create(ns, app_body(name, service("web")))
+    _ready(k8s, ns, name)
+    before = _container(docker_client, name)
+    first.stop()
+    # Broken while no operator ran: the next one never saw a valid spec of it.
+    k8s.patch_spec(ns, name, {"services": [service("web", dependsOn=[{"service": "nope"}])]})
+    second = start_operator(ns, LEASE, state_dir=state)
+    wait_for(
+        "InvalidSpec at generation 2",
+        lambda: (
+            (o := k8s.get(ns, name))
+            and condition(o, "Degraded").get("reason") == "InvalidSpec"
+            and o["status"].get("observedGeneration") == 2
+        ),
+    )
+    # Not pruned as an orphan: the typo does not take the app down.
+    assert _container(docker_client, name).id == before.id
+    assert "left as they are" in second.text()
+    # Deleting it still removes its containers (through the finalizer).
+    k8s.delete(ns, name)
+    wait_for(f"App {name} gone", lambda: k8s.get(ns, name) is None)
+    assert docker_client.containers.list(all=True, filters={"label": f"{APP_LABEL}={name}"}) == []

@@ -59,7 +59,7 @@ class OperatorRuntime:
         self.writer = StatusWriter(self.api, self.source)
         self.controller.status_listeners.append(self.writer.listener)
         self.source.touch = self.controller.queue.add
-        self.source.on_change = self.writer.records_changed
+        self.source.on_change = self._records_changed
         bind_host, _, port = options.listen.rpartition(":")
         self.health = HealthServer(self.controller, bind_host or "127.0.0.1", int(port or 9129))
         self.elector: LeaderElector | None = None
@@ -88,6 +88,16 @@ class OperatorRuntime:
         if self.elector is not None:
             self._tasks.append(asyncio.create_task(self._keep_lease(), name="lease"))
         log.info("operator %s is active", self.options.identity)
+
+    def _records_changed(self) -> None:
+        """Called with each snapshot, before the controller sees it."""
+        for name in self.source.held:
+            if name in self.controller.ownership.apps and name not in self.controller.wanted:
+                # Invalid since before this start: leave its containers as they are (not
+                # an orphan to prune) until the App is fixed or deleted.
+                log.warning("app %s: invalid spec; its containers are left as they are", name)
+                self.controller.ownership.drop(name)
+        self.writer.records_changed()
 
     async def _keep_lease(self) -> None:
         assert self.elector is not None
@@ -153,16 +163,19 @@ class OperatorRuntime:
             await asyncio.sleep(0.2)
         annotations = meta.get("annotations") or {}
         volumes = str(annotations.get(DELETE_VOLUMES, "")).lower() == "true"
-        if volumes:
-            for host in list(c.hosts.values()):
-                if host.dark:
-                    continue
-                plan = plan_delete(name, host.cache.state, volumes=True)
-                if plan.operations:
-                    result = await Executor(host.engine).run(plan)
-                    await host.cache.relist()
-                    if not result.ok:
-                        raise kopf.TemporaryError(f"volumes of app {name} not removed", delay=10)
+        # What the controller did not own (an App invalid since the operator started), and
+        # named volumes when asked: removed here (unless a same-named App takes over).
+        if any(k[1] == name and k[0] != namespace for k in self.source.apps):
+            return
+        for host in list(c.hosts.values()):
+            if host.dark:
+                continue
+            plan = plan_delete(name, host.cache.state, volumes=volumes)
+            if plan.operations:
+                result = await Executor(host.engine).run(plan)
+                await host.cache.relist()
+                if not result.ok:
+                    raise kopf.TemporaryError(f"app {name}: not everything removed", delay=10)
         what = "containers and named volumes" if volumes else "containers (named volumes kept)"
         await self.writer.post(ref, "Normal", "Deleted", f"removed the app's {what}")
         log.info("app %s/%s deleted: %s removed", namespace, name, what)

@@ -100,6 +100,10 @@ class KubernetesSource:
         self._referenced: set[Key] = set()
         self._pending: dict[str, int] = {}
         self._conflicts: dict[Key, AppRecord] = {}
+        self._logged: dict[Key, str] = {}
+        # Invalid Apps with no valid spec seen since the operator started: nothing to run
+        # them with, and their containers must not be taken for orphans either.
+        self.held: set[str] = set()
         self.listed = False
 
     @property
@@ -198,6 +202,7 @@ class KubernetesSource:
         self._conflicts = {}
         apps: list[LoadedApp] = []
         generations: dict[str, int] = {}
+        held: set[str] = set()
         ordered = sorted(
             self.apps.items(),
             key=lambda kv: (str((kv[1].get("metadata") or {}).get("creationTimestamp")), kv[0]),
@@ -227,6 +232,9 @@ class KubernetesSource:
             if loaded is not None:
                 apps.append(loaded)
                 generations[name] = record.generation
+            else:
+                held.add(name)
+        self.held = held
         for key in list(self.last_good):
             if key not in self.apps:
                 del self.last_good[key]
@@ -290,8 +298,11 @@ class KubernetesSource:
         )
         if errors or loaded is None:
             message = "; ".join(e.render() for e in errors) or "invalid App"
-            log.error("App %s/%s is invalid: %s", key[0], key[1], message)
+            if self._logged.get(key) != message:
+                self._logged[key] = message
+                log.error("App %s/%s is invalid: %s", key[0], key[1], message)
             return None, message
+        self._logged.pop(key, None)
         return loaded, None
 
     def _hosts(self) -> list[DockerHost]:
