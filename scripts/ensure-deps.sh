@@ -24,6 +24,7 @@ fi
 command -v git >/dev/null 2>&1 || missing+=(git)
 # etcd for the Kubernetes API server the operator tests start (tests/k8s_fixtures.py).
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v curl >/dev/null 2>&1 || missing+=(curl)  # ../shared/k8s/k8sx-up polls with it
 # Mosquitto for the MQTT tests (they start their own broker; the packaged service is unused).
 command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
 # The registry tests (tests/test_registry_*.py) run their own docker-registry on
@@ -53,7 +54,7 @@ $SUDO apt-get update -qq
 extra=()
 for p in "${missing[@]}"; do
     case "$p" in
-        python3|python3-venv|docker-registry|apache2-utils|mosquitto|etcd-server) extra+=("$p") ;;
+        python3|python3-venv|docker-registry|apache2-utils|mosquitto|etcd-server|curl) extra+=("$p") ;;
     esac
 done
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
