@@ -339,3 +339,58 @@ def test_dockyard_crds_prints_the_files(tmp_path: Any) -> None:
         check=True,
     ).stdout
     assert "name: apps.dockyard.dev" in out and "name: dockerhosts.dockyard.dev" in out
+
+
+def test_dockerhost_tls_material_comes_from_a_secret(
+    k8s: Cluster,
+    ns: str,
+    operator: Operator,
+    names: Callable[[], str],
+    tmp_path: Any,
+) -> None:
+    from engine_instance import PrivateEngine, ServerTLS
+    from tls_certs import issue, make_ca
+
+    ca = make_ca(tmp_path, "k8s")
+    server = issue(ca, tmp_path, "server", server=True)
+    client = issue(ca, tmp_path, "client", server=False)
+    engine = PrivateEngine(tls=ServerTLS(ca.cert, server.cert, server.key))
+    engine.start()
+    try:
+        host, secret = names(), names()
+        k8s.core.create_namespaced_secret(
+            ns,
+            {
+                "metadata": {"name": secret},
+                "stringData": {
+                    "ca.crt": ca.cert.read_text(),
+                    "tls.crt": client.cert.read_text(),
+                    "tls.key": client.key.read_text(),
+                },
+            },
+        )
+        k8s.create(
+            ns,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "DockerHost",
+                "metadata": {"name": host},
+                "spec": {"url": engine.tcp_url, "tls": {"secretRef": secret}},
+            },
+            "dockerhosts",
+        )
+        status = wait_for(
+            "the TLS host reachable",
+            lambda: (
+                ((k8s.get(ns, host, "dockerhosts") or {}).get("status") or {}).get("reachable")
+                and k8s.get(ns, host, "dockerhosts")["status"]
+            ),  # type: ignore[index]
+        )
+        assert status["engineVersion"]
+        assert condition({"status": status}, "Ready")["reason"] == "Reachable"
+        # The key is in a private file, and nowhere in the status or the log.
+        key = client.key.read_text().strip().splitlines()[1]
+        assert key not in str(status) and key not in operator.text()
+        k8s.delete(ns, host, "dockerhosts")
+    finally:
+        engine.destroy()
