@@ -321,8 +321,14 @@ def test_unreachable_dockerhost_degrades_its_apps(
     k8s.delete(ns, local, "dockerhosts")
 
 
-def test_kubectl_is_not_needed_but_printer_columns_work(k8s: Cluster) -> None:
-    """What `kubectl get apps` shows comes from the CRD's printer columns."""
+def test_crds_are_accepted_with_columns_short_names_and_status(k8s: Cluster) -> None:
+    """The server accepted crds/ as structural schemas; `kubectl get apps` shows the
+    printer columns."""
+    for name in ("apps.dockyard.dev", "dockerhosts.dockyard.dev"):
+        crd = k8s.apiext.read_custom_resource_definition(name)
+        conditions = {c.type: c.status for c in crd.status.conditions}
+        assert conditions.get("Established") == "True", conditions
+        assert conditions.get("NonStructuralSchema") != "True", conditions
     crd = k8s.apiext.read_custom_resource_definition("apps.dockyard.dev")
     version = crd.spec.versions[0]
     columns = [c.name for c in version.additional_printer_columns]
