@@ -256,9 +256,9 @@ def test_secret_from_kubernetes_rolls_out_and_never_shows(
 
 
 def test_unreachable_dockerhost_degrades_its_apps(
-    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str]
 ) -> None:
-    dark, local = names(), names()
+    dark = names()
     with __import__("socket").socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again when the block ends: nobody listens
@@ -272,16 +272,6 @@ def test_unreachable_dockerhost_degrades_its_apps(
         },
         "dockerhosts",
     )
-    k8s.create(
-        ns,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "DockerHost",
-            "metadata": {"name": local},
-            "spec": {"url": "unix:///var/run/docker.sock"},
-        },
-        "dockerhosts",
-    )
     host = wait_for(
         "DockerHost status",
         lambda: (
@@ -291,13 +281,8 @@ def test_unreachable_dockerhost_degrades_its_apps(
         ),
     )
     assert condition(host, "Ready")["reason"] == "Unreachable"
-    reachable = wait_for(
-        "reachable DockerHost status",
-        lambda: ((k8s.get(ns, local, "dockerhosts") or {}).get("status") or {}).get("reachable"),
-    )
-    assert reachable is True
-    version = docker_client.version()["Version"]
-    assert k8s.get(ns, local, "dockerhosts")["status"]["engineVersion"] == version  # type: ignore[index]
+    assert "connection refused" in host["status"]["error"]
+    assert "Unreachable" in {e.reason for e in k8s.events(ns, dark)}
 
     app = names()
     k8s.create(
@@ -318,7 +303,6 @@ def test_unreachable_dockerhost_degrades_its_apps(
     k8s.delete(ns, app)
     k8s.delete(ns, dark, "dockerhosts")
     wait_for(f"App {app} gone", lambda: k8s.get(ns, app) is None)
-    k8s.delete(ns, local, "dockerhosts")
 
 
 def test_crds_are_accepted_with_columns_short_names_and_status(k8s: Cluster) -> None:
