@@ -130,3 +130,55 @@ async def test_unreachable_registry_with_always_degrades_the_app_and_touches_not
         await eventually(lambda: is_ready(controller, app_name))
     after = docker_client.api.inspect_container(f"{app_name}-web-1")
     assert (after["Id"], after["State"]["Running"]) == (before, True)
+
+
+async def test_a_tag_moved_to_a_failing_image_rolls_back_and_waits_for_the_next_move(
+    docker_client: DockerClient, registry: Registry, app_name: str, tmp_path: Path
+) -> None:
+    """Watchtower would run the broken image; dockyard rolls it out health-gated, puts the
+    old container back, and leaves it alone until the tag moves again."""
+    push(docker_client, registry, app_name, "1", "good-1")
+    ref = f"{registry.host}/{app_name}:1"
+    folder = tmp_path / "apps"
+    svc = service(
+        "web",
+        image=ref,
+        pullPolicy="Always",
+        networkMode="none",
+        healthcheck={"test": ["CMD", "grep", "-q", "good", "/version"], "interval": "300ms"},
+        update={"order": "start-first", "monitor": "300ms"},
+    )
+    write(folder, f"{app_name}.yaml", manifest(app_name, [svc]))
+    name = f"{app_name}-web-1"
+
+    async with run_controller(folder, tmp_path / "state", poll_images=0.3) as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        first = docker_client.api.inspect_container(name)
+
+        move_tag(docker_client, registry, app_name, "1", "bad")
+
+        def image_rolled_back() -> bool:
+            return condition(controller, app_name, "Degraded")[1] == "ImageRolledBack"
+
+        await eventually(image_rolled_back, timeout=40)
+        await settle(controller, quiet=1.5)  # several poll rounds and reconciles
+        now = docker_client.api.inspect_container(name)
+        assert (now["Id"], now["Image"], now["State"]["Running"]) == (
+            first["Id"],
+            first["Image"],
+            True,
+        )
+        message = condition(controller, app_name, "Degraded")[2]
+        assert "until the tag moves again" in message and "unhealthy" in message
+        # The spec's own history is untouched: no rollback to an older spec.
+        assert controller.history.get(app_name).pin is None
+
+        move_tag(docker_client, registry, app_name, "1", "good-2")
+
+        def on_good_2() -> bool:
+            out = docker_client.containers.get(name).exec_run("cat /version").output
+            return out.startswith(b"good-2")
+
+        await eventually(on_good_2, timeout=40)
+        await eventually(lambda: is_ready(controller, app_name), timeout=20)
+        assert controller.history.get(app_name).bad_images == {}

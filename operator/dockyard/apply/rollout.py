@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from dataclasses import replace as replace_op
 from typing import Any
@@ -61,6 +61,7 @@ class RolloutOutcome:
     services: tuple[str, ...] = ()
     reverted: bool = False  # the replaced containers were put back (failureAction rollback)
     halted: str = ""  # set by the controller when a wave across hosts stopped (why)
+    causes: dict[str, str] = field(default_factory=dict)  # container -> why it was rolled
 
     @property
     def applied(self) -> bool:
@@ -105,6 +106,7 @@ class Rollout:
         self.reporter = reporter
         self.progress = progress or (lambda message: None)
         self.causes: dict[str, str] = {}  # container -> why the rollout replaces it
+        self.hold: set[str] = set()
         self._stopping: list[asyncio.Task[None]] = []
 
     async def run(
@@ -113,13 +115,20 @@ class Rollout:
         replace: Mapping[str, str] | None = None,
         restart: Mapping[str, str] | None = None,
         observed: ObservedState | None = None,
+        hold: Collection[str] = (),
     ) -> RolloutOutcome:
+        """`hold` names containers to leave as they are (e.g. whose new image failed)."""
         out = RolloutOutcome()
         observed = observed if observed is not None else await self.observe()
         rolling = {
-            n: c for n, c in rolling_changes(desired, observed).items() if n not in (replace or {})
+            n: c
+            for n, c in rolling_changes(desired, observed).items()
+            if n not in (replace or {}) and n not in hold
         }
-        first = plan_app(desired, observed, replace=replace, restart=restart, hold=set(rolling))
+        out.causes = dict(rolling)
+        first = plan_app(
+            desired, observed, replace=replace, restart=restart, hold=set(rolling) | set(hold)
+        )
         if rolling:
             # Build or pull what the new containers need before touching any old one: a
             # failed build or pull leaves every running container as it is.
@@ -136,6 +145,7 @@ class Rollout:
         if not rolling:
             return out
         self.causes = rolling
+        self.hold = set(hold)
         out.rolling = len(rolling)
         by_service: dict[str, list[DesiredContainer]] = {}
         for d in desired.containers:
@@ -207,7 +217,7 @@ class Rollout:
             )
         if old:
             observed = await self.observe()
-        held = {n + OLD_SUFFIX for n in (*kept, *old)}
+        held = {n + OLD_SUFFIX for n in (*kept, *old)} | self.hold
         plan = _with_causes(plan_app(desired, observed, hold=remaining | held), self.causes)
         result = await self._execute(plan)
         out.results.append(result)

@@ -70,6 +70,9 @@ class AppHistory:
     revisions: list[Revision] = field(default_factory=list)
     current: int | None = None  # the revision running now
     pin: Pin | None = None
+    # A tag that moved to an image whose rollout failed: image -> {"id", "reason"}. Its
+    # containers keep their old image until the tag moves again.
+    bad_images: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def latest(self) -> Revision | None:
         return self.revisions[-1] if self.revisions else None
@@ -91,6 +94,7 @@ class AppHistory:
         return {
             "current": self.current,
             "pin": asdict(self.pin) if self.pin else None,
+            "badImages": self.bad_images,
             "revisions": [r.summary() for r in self.revisions],
         }
 
@@ -120,6 +124,7 @@ class HistoryStore:
             revisions=[Revision(**r) for r in raw.get("revisions", [])],
             current=raw.get("current"),
             pin=Pin(**pin) if pin else None,
+            bad_images=dict(raw.get("bad_images") or {}),
         )
 
     def save(self, app: str) -> None:
@@ -128,6 +133,7 @@ class HistoryStore:
         data = {
             "current": history.current,
             "pin": asdict(history.pin) if history.pin else None,
+            "bad_images": history.bad_images,
             "revisions": [asdict(r) for r in history.revisions],
         }
         self.dir.mkdir(parents=True, exist_ok=True)

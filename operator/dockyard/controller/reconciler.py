@@ -28,6 +28,7 @@ from dockyard.fleet.converge import DEFAULT_HOST, restrict
 from dockyard.fleet.hosts import HostError, engine_for_host
 from dockyard.fleet.placement import HostInfo, PlacementResult, place
 from dockyard.plan.desired import DesiredApp, desired_app, fingerprint
+from dockyard.plan.images import image_moved
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.plan.planner import plan_app, plan_delete
 from dockyard.sources.base import Source, SourceUpdate
@@ -450,6 +451,8 @@ class Controller:
         unknown: dict[str, list[str]] = {}
         plans: list[tuple[_Host, DesiredApp, Plan, dict[str, str]]] = []
         rolls: dict[str, tuple[dict[str, str], dict[str, str], bool]] = {}
+        holds: dict[str, set[str]] = {}
+        self._holds = holds
         wait: float | None = None
         for host in hosts:
             assignments = placement.by_host.get(host.name, ())
@@ -470,8 +473,10 @@ class Controller:
             restart, host_wait = self._unhealthy(st, host.name, desired, observed)
             if host_wait is not None:
                 wait = host_wait if wait is None else min(wait, host_wait)
+            bad = self._bad_image_holds(name, desired, observed)
             rolling = rolling_changes(desired, observed) if desired.updates else {}
-            hold = set(rolling) if paused else set()
+            rolling = {n: c for n, c in rolling.items() if n not in bad}
+            hold = (set(rolling) if paused else set()) | bad
             seen = self.inputs.seen(name, host.name, observed)
             plan = plan_app(
                 desired,
@@ -482,6 +487,7 @@ class Controller:
                 inputs_applied=seen,
             )
             rolls[host.name] = (replace, restart, bool(rolling) and not paused)
+            holds[host.name] = bad
             if not local_only:
                 plan = dataclasses.replace(
                     plan,
@@ -649,6 +655,11 @@ class Controller:
                 self.history.save(name)
             self._rollout_status(st, history, pin)
             return
+        if failed and not halted and all(_image_only(o) for o in failed):
+            # Only a moved tag failed: the spec's revision is fine and its old containers
+            # run again; _note_bad_images keeps them until the tag moves again.
+            self._rollout_status(st, history, pin)
+            return
         if stopped and pin is None:
             # Never retried while the spec stays the same: pinned to the previous good
             # revision (rollback), or to what runs now (revision 0: pause, or nothing older).
@@ -688,6 +699,48 @@ class Controller:
             log.warning("app %s: %s", name, message)
         self._rollout_status(st, history, history.pin)
 
+    def _bad_image_holds(self, name: str, desired: DesiredApp, observed: ObservedState) -> set[str]:
+        """Containers whose tag moved to an image that already failed its rollout: held on
+        their old image until the tag moves again (then the entry is forgotten)."""
+        history = self.history.get(name)
+        if not history.bad_images:
+            return set()
+        held: set[str] = set()
+        for d in desired.containers:
+            bad = history.bad_images.get(d.config.image)
+            obs = observed.container_named(d.name)
+            if bad is None or obs is None:
+                continue
+            if observed.image_id(d.config.image) == bad["id"] and image_moved(d, obs, observed):
+                held.add(d.name)
+        wanted = {d.config.image for d in desired.containers}
+        for image, bad in list(history.bad_images.items()):
+            current = observed.image_id(image)
+            if image not in wanted or (current is not None and current != bad["id"]):
+                log.info("app %s: image %s moved again; it may roll out", name, image)
+                del history.bad_images[image]
+                self.history.save(name)
+        return held
+
+    def _note_bad_images(
+        self, name: str, desired: DesiredApp, host: _Host, outcome: RolloutOutcome
+    ) -> None:
+        """A rollout that failed because a tag moved to a bad image: remember the image, so
+        its containers keep their old one instead of being rolled again and again."""
+        if not outcome.failed or not outcome.action:
+            return
+        by_name = {d.name: d for d in desired.containers}
+        if not _image_only(outcome):
+            return
+        history = self.history.get(name)
+        state = host.cache.state
+        for container, why in outcome.failed.items():
+            image = by_name[container].config.image
+            image_id = state.image_id(image)
+            if image_id:
+                history.bad_images[image] = {"id": image_id, "reason": f"{container}: {why}"}
+        self.history.save(name)
+
     def _rollout_status(self, st: _AppState, history: Any, pin: Pin | None) -> None:
         status = st.status
         status.appRevision = history.current
@@ -716,6 +769,16 @@ class Controller:
                     reason,
                     f"{pin.reason}; running {where} until the spec changes",
                 )
+        if history.bad_images:
+            image, bad = next(iter(history.bad_images.items()))
+            status.set_condition(
+                "Degraded",
+                "True",
+                "ImageRolledBack",
+                f"image {image} moved to {bad['id'][:19]}, whose rollout failed "
+                f"({bad['reason']}); the old containers keep running until the tag moves again",
+            )
+            info["badImages"] = dict(history.bad_images)
         status.rollout = info
 
     def rollback(self, name: str, to: int | None = None) -> str:
@@ -885,7 +948,9 @@ class Controller:
             concurrency=self.settings.concurrency,
             progress=progress,
         )
-        outcome = await rollout.run(desired, replace=replace, restart=restart)
+        hold = self._holds.get(host.name, set())
+        outcome = await rollout.run(desired, replace=replace, restart=restart, hold=hold)
+        self._note_bad_images(name, desired, host, outcome)
         for result in outcome.results:
             for r in result.results:
                 if r.status == "done":
@@ -1108,6 +1173,12 @@ class Controller:
 
     def statuses(self) -> dict[str, dict[str, object]]:
         return {name: st.status.to_json() for name, st in sorted(self.apps.items())}
+
+
+def _image_only(outcome: RolloutOutcome) -> bool:
+    """Every container that failed was being rolled only because its image tag moved."""
+    moved = {n for n, c in outcome.causes.items() if c.startswith("image ") and " moved to " in c}
+    return bool(outcome.failed) and set(outcome.failed) <= moved
 
 
 def build_tags_of(desired: DesiredApp) -> dict[str, str]:
