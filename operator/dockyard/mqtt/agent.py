@@ -379,7 +379,8 @@ class Agent:
         delay = 0.5
         while True:
             try:
-                async with broker.client(f"dockyard-agent-{self.id}", will=will) as client:
+                # The client id is the agent id: ACL patterns may use %c as well as %u.
+                async with broker.client(self.id, will=will) as client:
                     delay = 0.5
                     await client.publish(
                         topics.online(self.id, prefix), topics.ONLINE, qos=1, retain=True
