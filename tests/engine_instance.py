@@ -38,8 +38,11 @@ def free_port() -> int:
 
 
 class PrivateEngine:
-    """dockerd with its own data root, exec root, pidfile and socket; no bridge, no iptables,
-    so it never disturbs the main engine.
+    """dockerd with its own data root, exec root, pidfile, socket, default bridge and address
+    pool; no iptables, so it never disturbs the main engine.
+
+    (Not `--bridge=none`: a dockerd started with it deletes the host's `docker0`, the main
+    engine's default bridge, and with it every build's RUN step there.)
 
     With `tls`, it also listens on `tcp://127.0.0.1:PORT` with `--tlsverify` (clients must
     present a certificate signed by `tls.ca`); `url` stays the unix socket, which the tests
@@ -53,6 +56,8 @@ class PrivateEngine:
         self.port = free_port() if tls is not None else None
         self.tcp_url = f"tcp://127.0.0.1:{self.port}" if tls is not None else None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.subnet = random.randint(64, 250)
+        self.bridge = f"dyb-{self.dir.name[-8:]}"
 
     def _listen_args(self) -> list[str]:
         args = ["-H", self.url]
@@ -70,7 +75,16 @@ class PrivateEngine:
             ]
         return args
 
+    def _make_bridge(self) -> None:
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+        subprocess.run(
+            ["ip", "addr", "add", f"10.{self.subnet}.255.1/24", "dev", self.bridge], check=True
+        )
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+
     def start(self, timeout: float = 60.0) -> None:
+        if not Path(f"/sys/class/net/{self.bridge}").exists():
+            self._make_bridge()
         log = open(self.dir / "log", "ab")  # noqa: SIM115 - kept open for the daemon's life
         self.proc = subprocess.Popen(
             [
@@ -82,13 +96,14 @@ class PrivateEngine:
                 "--pidfile",
                 str(self.dir / "pid"),
                 *self._listen_args(),
-                "--bridge=none",
+                "--bridge",
+                self.bridge,
                 "--iptables=false",
                 "--ip-masq=false",
                 # Its own address pool: the default ones are shared by every engine on the
                 # machine and run out when several create networks at once.
                 "--default-address-pool",
-                f"base=10.{random.randint(64, 250)}.0.0/16,size=24",
+                f"base=10.{self.subnet}.0.0/16,size=24",
             ],
             stdout=log,
             stderr=log,
@@ -155,6 +170,7 @@ class PrivateEngine:
                 pass
         self.stop()
         self._remove_bridges()
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
         subprocess.run(["umount", "-R", str(self.dir / "exec")], capture_output=True, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
