@@ -37,12 +37,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def restore_main_bridge() -> None:
+    """Put the main engine's `docker0` back if a private dockerd's start removed it."""
+    if Path("/sys/class/net/docker0").exists():
+        return
+    try:
+        client = docker.APIClient(timeout=10)
+        net = client.inspect_network("bridge")
+        client.close()
+    except Exception:
+        return  # no main engine, or it has no default bridge: nothing to restore
+    if (net.get("Options") or {}).get("com.docker.network.bridge.name") != "docker0":
+        return
+    config = ((net.get("IPAM") or {}).get("Config") or [{}])[0]
+    gateway, subnet = config.get("Gateway"), config.get("Subnet")
+    if not gateway or not subnet:
+        return
+    prefix = subnet.split("/")[1]
+    for args in (
+        ["link", "add", "docker0", "type", "bridge"],
+        ["addr", "add", f"{gateway}/{prefix}", "dev", "docker0"],
+        ["link", "set", "docker0", "up"],
+    ):
+        subprocess.run(["ip", *args], capture_output=True, check=False)
+
+
 class PrivateEngine:
     """dockerd with its own data root, exec root, pidfile, socket, default bridge and address
     pool; no iptables, so it never disturbs the main engine.
 
-    (Not `--bridge=none`: a dockerd started with it deletes the host's `docker0`, the main
-    engine's default bridge, and with it every build's RUN step there.)
+    A dockerd deletes the host's `docker0` (the main engine's default bridge, which every
+    build's RUN step there needs) when it starts with `--bridge=none`, and when it restarts
+    with any bridge of its own (moby's "clear stale bridge network"). So: its own bridge,
+    and `docker0` is put back after every start (`restore_main_bridge`).
 
     With `tls`, it also listens on `tcp://127.0.0.1:PORT` with `--tlsverify` (clients must
     present a certificate signed by `tls.ca`); `url` stays the unix socket, which the tests
@@ -113,6 +140,7 @@ class PrivateEngine:
         while time.monotonic() < deadline:
             try:
                 docker.APIClient(base_url=self.url, timeout=2).ping()
+                restore_main_bridge()
                 return
             except Exception:
                 if self.proc.poll() is not None:
