@@ -199,7 +199,10 @@ class PrivateEngine:
         self.stop()
         self._remove_bridges()
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
-        subprocess.run(["umount", "-R", str(self.dir / "exec")], capture_output=True, check=False)
+        for mounted in ("exec", "data"):  # a killed daemon leaves its mounts behind
+            subprocess.run(
+                ["umount", "-R", str(self.dir / mounted)], capture_output=True, check=False
+            )
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
