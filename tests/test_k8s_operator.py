@@ -384,3 +384,17 @@ def test_dockerhost_tls_material_comes_from_a_secret(
         k8s.delete(ns, host, "dockerhosts")
     finally:
         engine.destroy()
+
+
+def test_missing_crds_are_named_with_what_to_do(k8s: Cluster) -> None:
+    import asyncio
+
+    from dockyard.sources.kubernetes.api import KubeApi
+
+    api = KubeApi(str(k8s.kubeconfig))
+    try:
+        with pytest.raises(RuntimeError, match=r"kubectl apply -f crds/"):
+            asyncio.run(api.list_objects("gadgets"))
+        assert asyncio.run(api.list_objects("apps", "no-such-namespace")) == []
+    finally:
+        api.close()

@@ -78,14 +78,29 @@ class KubeApi:
     # ---- reads -------------------------------------------------------------------------
 
     async def list_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        if namespace is None:
-            result = await asyncio.to_thread(
-                self.custom.list_cluster_custom_object, GROUP, VERSION, plural
-            )
-        else:
-            result = await asyncio.to_thread(
-                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
-            )
+        try:
+            if namespace is None:
+                result = await asyncio.to_thread(
+                    self.custom.list_cluster_custom_object, GROUP, VERSION, plural
+                )
+            else:
+                result = await asyncio.to_thread(
+                    self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise RuntimeError(
+                    f"{plural}.{GROUP} is not installed: kubectl apply -f crds/ "
+                    "(or: dockyard crds | kubectl apply -f -)"
+                ) from None
+            if exc.status in (401, 403):
+                raise RuntimeError(
+                    f"not allowed to list {plural}.{GROUP}: HTTP {exc.status}; "
+                    "see manifests/rbac.yaml for what the operator needs"
+                ) from None
+            raise RuntimeError(
+                f"listing {plural}.{GROUP}: HTTP {exc.status} {exc.reason}"
+            ) from None
         return list(result.get("items", []))
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
