@@ -4,7 +4,7 @@ Run by hand (not part of pytest); see bench/README.md. It applies a service of
 --replicas containers (busybox, no healthcheck unless --health), then times rolling it to a
 new version with `update: {order: start-first, parallelism: P, monitor: M}` through the
 same code `dockyard apply` uses (in-process: load, snapshot, plan_apps, apply_plans). The
-floor is ceil(replicas / parallelism) × monitor: what the update strategy asks to wait.
+floor is ceil(replicas / parallelism) x monitor: what the update strategy asks to wait.
 Overhead = (measured - floor) / floor. Repeated --runs times; the median is reported.
 
 Everything it creates carries dev.dockyard.bench=1 and is removed at the end.
