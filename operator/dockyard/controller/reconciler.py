@@ -84,6 +84,16 @@ class Wanted:
     revision: str
 
 
+@dataclass(frozen=True)
+class Roll:
+    """How one host converges an app this reconcile."""
+
+    replace: dict[str, str]  # containers changed out of band -> cause
+    restart: dict[str, str]  # unhealthy containers to restart -> cause
+    rolling: bool  # some containers roll out batch by batch
+    hold: set[str]  # containers left as they are (their new image failed before)
+
+
 @dataclass
 class CrashLoop:
     restarts: int = 0
@@ -450,9 +460,7 @@ class Controller:
             raise EngineError(f"engine {self.engine.name} is not reachable")
         unknown: dict[str, list[str]] = {}
         plans: list[tuple[_Host, DesiredApp, Plan, dict[str, str]]] = []
-        rolls: dict[str, tuple[dict[str, str], dict[str, str], bool]] = {}
-        holds: dict[str, set[str]] = {}
-        self._holds = holds
+        rolls: dict[str, Roll] = {}
         wait: float | None = None
         for host in hosts:
             assignments = placement.by_host.get(host.name, ())
@@ -486,8 +494,7 @@ class Controller:
                 hold=hold,
                 inputs_applied=seen,
             )
-            rolls[host.name] = (replace, restart, bool(rolling) and not paused)
-            holds[host.name] = bad
+            rolls[host.name] = Roll(replace, restart, bool(rolling) and not paused, bad)
             if not local_only:
                 plan = dataclasses.replace(
                     plan,
@@ -510,7 +517,9 @@ class Controller:
         revision = self._revision_for(name, wanted, pin) if todo else None
         if todo:
             total = sum(len(p.operations) for _, _, p in todo)
-            reason = "RollingUpdate" if any(rolls[h.name][2] for h, _, _ in todo) else "Applying"
+            reason = (
+                "RollingUpdate" if any(rolls[h.name].rolling for h, _, _ in todo) else "Applying"
+            )
             st.status.set_condition("Progressing", "True", reason, f"{total} operation(s)")
             if revision is not None:
                 st.status.rollout = {"revision": revision.number, "phase": "rolling-out"}
@@ -870,12 +879,12 @@ class Controller:
         wanted: Wanted,
         st: _AppState,
         todo: list[tuple[_Host, DesiredApp, Plan]],
-        rolls: dict[str, tuple[dict[str, str], dict[str, str], bool]],
+        rolls: dict[str, Roll],
     ) -> list[RolloutOutcome]:
         """Converge the hosts: all at once, or — for a rolling change with `update.hosts` —
         canaries first, then `parallelism` hosts at a time, halting when too many failed."""
         waves = next((u.hosts for u in wanted.desired.updates.values() if u.hosts), None)
-        rolling = [x for x in todo if rolls[x[0].name][2]]
+        rolling = [x for x in todo if rolls[x[0].name].rolling]
         if waves is None or len(rolling) < 2:
             return list(
                 await asyncio.gather(
@@ -883,7 +892,7 @@ class Controller:
                 )
             )
         outcomes: dict[str, RolloutOutcome] = {}
-        others = [x for x in todo if not rolls[x[0].name][2]]
+        others = [x for x in todo if not rolls[x[0].name].rolling]
         canary = [x for name in waves.canary for x in rolling if x[0].name == name]
         rest = sorted((x for x in rolling if x not in canary), key=lambda x: x[0].name)
         size = waves.parallelism or len(rest) or 1
@@ -892,7 +901,7 @@ class Controller:
         groups[0] = [*others, *groups[0]]
         failed: list[str] = []
         for number, group in enumerate(groups):
-            hosts = ", ".join(h.name for h, _, _ in group if rolls[h.name][2])
+            hosts = ", ".join(h.name for h, _, _ in group if rolls[h.name].rolling)
             st.status.set_condition(
                 "Progressing", "True", "RollingUpdate", f"wave {number + 1}/{len(groups)}: {hosts}"
             )
@@ -902,7 +911,7 @@ class Controller:
             )
             for (host, _, _), outcome in zip(group, done, strict=True):
                 outcomes[host.name] = outcome
-                if rolls[host.name][2] and (
+                if rolls[host.name].rolling and (
                     outcome.failed or outcome.action or not outcome.applied
                 ):
                     failed.append(f"{host.name}: {outcome.message() or 'not applied'}")
@@ -929,9 +938,9 @@ class Controller:
         host: _Host,
         desired: DesiredApp,
         plan: Plan,
-        roll: tuple[dict[str, str], dict[str, str], bool],
+        roll: Roll,
     ) -> RolloutOutcome:
-        replace, restart, rolling = roll
+        replace, restart, rolling = roll.replace, roll.restart, roll.rolling
         if not rolling:
             return RolloutOutcome(results=[await self._execute(wanted, host, plan)])
         name = wanted.desired.name
@@ -948,8 +957,7 @@ class Controller:
             concurrency=self.settings.concurrency,
             progress=progress,
         )
-        hold = self._holds.get(host.name, set())
-        outcome = await rollout.run(desired, replace=replace, restart=restart, hold=hold)
+        outcome = await rollout.run(desired, replace=replace, restart=restart, hold=roll.hold)
         self._note_bad_images(name, desired, host, outcome)
         for result in outcome.results:
             for r in result.results:
