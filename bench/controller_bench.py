@@ -35,8 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +45,8 @@ import docker
 import docker.errors
 import requests.exceptions
 import yaml
+
+from dockyard_process import ControllerProcess
 
 IMAGE = "dockyard.local/busybox:latest"
 COMMAND = ["sleep", "3600"]
@@ -310,90 +310,6 @@ def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
 
 # ---- the controller process ------------------------------------------------------------------
-
-
-class ControllerProcess:
-    def __init__(self, folder: Path, state_dir: Path, log_path: Path, interval: str) -> None:
-        self.folder, self.state_dir, self.log_path = folder, state_dir, log_path
-        self.interval = interval
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        exe = VENV_BIN / "dockyard"
-        cmd = [
-            str(exe) if exe.exists() else shutil.which("dockyard") or "dockyard",
-            "run",
-            str(self.folder),
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(self.state_dir),
-            "--resync",
-            "60s",
-            "--interval",
-            self.interval,
-        ]
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        pattern = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+)")
-        deadline = time.monotonic() + 30
-        while not self.url:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockyard run exited {self.proc.returncode}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dockyard run did not start listening:\n{self.tail()}")
-            if m := pattern.search(self.log_path.read_text(errors="replace")):
-                self.url = m.group(1)
-            else:
-                time.sleep(0.05)
-        if not wait_until(lambda: self.get("/readyz") is not None, 30):
-            raise RuntimeError(f"dockyard run never became ready:\n{self.tail()}")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def get(self, path: str) -> bytes | None:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return bytes(response.read())
-        except (urllib.error.URLError, OSError):
-            return None
-
-    def metrics(self) -> dict[str, float]:
-        """Prometheus text -> {metric name: sum over its label sets}."""
-        out: dict[str, float] = {}
-        for line in (self.get("/metrics") or b"").decode().splitlines():
-            if not line or line.startswith("#"):
-                continue
-            key, _, value = line.rpartition(" ")
-            name = key.split("{", 1)[0]
-            with contextlib.suppress(ValueError):
-                out[name] = out.get(name, 0.0) + float(value)
-        return out
-
-    def status(self, app: str) -> dict[str, Any] | None:
-        raw = self.get(f"/status/{app}")
-        return json.loads(raw) if raw else None
-
-    def tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self) -> int | None:
-        """SIGTERM, as an operator would; SIGKILL only if it does not exit within 30 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            log("dockyard run ignored SIGTERM for 30 s: killing it")
-            self.proc.kill()
-            return self.proc.wait(10)
 
 
 _LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
@@ -706,7 +622,7 @@ def controller_run(args: argparse.Namespace, tmp: Path) -> Iterator[ControllerPr
     folder, state, scratch = tmp / "manifests", tmp / "state", tmp / "scratch"
     for p in (folder, state, scratch):
         p.mkdir()
-    ctl = ControllerProcess(folder, state, tmp / "controller.log", args.interval)
+    ctl = ControllerProcess(folder, state, tmp / "controller.log", args.interval, say=log)
     try:
         ctl.start()
         yield ctl

@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import statistics
@@ -35,8 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -54,6 +51,7 @@ from dockyard.apply.converge import delete_app  # noqa: E402
 from dockyard.engine.client import Engine  # noqa: E402
 from dockyard.fleet.converge import apply_fleet, connect_fleet, plan_fleet  # noqa: E402
 from dockyard.spec.load import load_paths  # noqa: E402
+from dockyard_process import ControllerProcess, dockyard_cli  # noqa: E402
 from engine_instance import PrivateEngine  # noqa: E402
 
 IMAGE = "dockyard.local/busybox:latest"
@@ -361,11 +359,6 @@ def fleet_apply(folder: Path, concurrency: int, phases: dict[str, list[float]] |
 PHASES = ("load", "connect+snapshot", "plan", "apply")
 
 
-def dockyard_cli() -> str:
-    found = VENV_BIN / "dockyard"
-    return str(found) if found.exists() else shutil.which("dockyard") or "dockyard"
-
-
 def cli_apply(folder: Path, concurrency: int) -> Timed:
     cmd = [
         dockyard_cli(),
@@ -388,91 +381,14 @@ def cli_apply(folder: Path, concurrency: int) -> Timed:
 # ---- the controller --------------------------------------------------------------------------
 
 
-class Controller:
-    def __init__(self, folder: Path, state_dir: Path, log_path: Path) -> None:
-        self.folder, self.state_dir, self.log_path = folder, state_dir, log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        cmd = [
-            dockyard_cli(),
-            "run",
-            str(self.folder),
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(self.state_dir),
-            "--resync",
-            "60s",
-        ]
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        pattern = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+)")
-        deadline = time.monotonic() + 60
-        while not self.url:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockyard run exited {self.proc.returncode}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dockyard run did not start listening:\n{self.tail()}")
-            if m := pattern.search(self.log_path.read_text(errors="replace")):
-                self.url = m.group(1)
-            else:
-                time.sleep(0.05)
-
-    def get(self, path: str) -> bytes | None:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return bytes(response.read())
-        except (urllib.error.URLError, OSError):
-            return None
-
-    def ready(self, app: str) -> bool:
-        raw = self.get(f"/status/{app}")
-        if not raw:
-            return False
-        st = json.loads(raw)
-        return any(
-            c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions", [])
-        )
-
-    def metrics(self) -> dict[str, float]:
-        """Prometheus text -> {metric name: sum over its label sets}."""
-        out: dict[str, float] = {}
-        for line in (self.get("/metrics") or b"").decode().splitlines():
-            if not line or line.startswith("#"):
-                continue
-            key, _, value = line.rpartition(" ")
-            with contextlib.suppress(ValueError):
-                name = key.split("{", 1)[0]
-                out[name] = out.get(name, 0.0) + float(value)
-        return out
-
-    def tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            log("dockyard run ignored SIGTERM for 60 s: killing it")
-            self.proc.kill()
-            return self.proc.wait(10)
-
-
 def controller_phase(folder: Path, tmp: Path, app: str, args: argparse.Namespace) -> dict[str, Any]:
     import psutil
 
-    ctl = Controller(folder, tmp / "state", tmp / "controller.log")
+    ctl = ControllerProcess(folder, tmp / "state", tmp / "controller.log", say=log)
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     try:
-        ctl.start()
+        ctl.start(timeout=60, wait_ready=False)
         out["listening_s"] = time.perf_counter() - t0
         deadline = time.monotonic() + 300
         while not ctl.ready(app):
@@ -528,7 +444,7 @@ def controller_phase(folder: Path, tmp: Path, app: str, args: argparse.Namespace
             f"{out['rss_max_mib']:.1f} MiB, {reconciles:.0f} reconcile(s)"
         )
     finally:
-        code = ctl.stop()
+        code = ctl.stop(timeout=60)
         if code not in (None, 0):
             log(f"dockyard run exited {code} on SIGTERM; log tail:\n{ctl.tail()}")
         if args.keep_log:
