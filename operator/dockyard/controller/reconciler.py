@@ -594,7 +594,9 @@ class Controller:
             source=wanted.loaded.source,
             base_dir=Path(rev.base_dir),
             env={k: tuple((a, b) for a, b in v) for k, v in rev.env.items()},
+            # A revision keeps no content: its secrets and watched files are today's.
             secrets=wanted.loaded.secrets,
+            files=wanted.loaded.files,
         )
         return Wanted(loaded, desired_app(loaded, rev.build_tags), wanted.source, wanted.revision)
 
