@@ -352,25 +352,26 @@ class _Importer:
 
     def _interpolation_env(self) -> dict[str, str]:
         # As Compose: `--env-file`s replace the project's `.env`; the process environment wins.
+        # Inside the files `${VAR}` is expanded from the process environment first, then
+        # from lines read before (earlier files included), as compose-go does.
         env: dict[str, str] = {}
         if self.env_files:
             for path in self.env_files:
-                env.update(self._read_env(path, "--env-file"))
+                self._read_env(path, "--env-file", env)
         else:
             dotenv = self.base_dir / ".env"
             if dotenv.is_file():
-                env.update(self._read_env(dotenv, ".env"))
+                self._read_env(dotenv, ".env", env)
         env.update(self.process_env)
         return env
 
-    def _read_env(self, path: Path, what: str) -> dict[str, str]:
+    def _read_env(self, path: Path, what: str, into: dict[str, str]) -> None:
         try:
-            return read_env_file(path)
+            read_env_file(path, self.process_env, into)
         except OSError as exc:
             self.error(what, f"cannot read {path}: {exc.strerror}", "check the path", str(path))
         except ValueError as exc:
             self.error(what, str(exc), "write KEY=VALUE lines", str(path))
-        return {}
 
     def _read_file(self, file: Path) -> dict[str, Any] | None:
         source = str(file)

@@ -288,12 +288,13 @@ def load_text(
 def _interpolation_env(base_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:
     # As in Compose: the `.env` beside the manifest, overridden by the process environment.
     env: dict[str, str] = {}
+    process = os.environ if environ is None else environ
     dotenv = base_dir / ".env"
     if dotenv.is_file():
         # A broken .env is reported when a service names it in envFiles.
         with contextlib.suppress(OSError, ValueError):
-            env.update(read_env_file(dotenv))
-    env.update(os.environ if environ is None else environ)
+            read_env_file(dotenv, process, env)  # `${VAR}` inside: process env, then earlier lines
+    env.update(process)
     return env
 
 
@@ -524,7 +525,7 @@ def _resolve(
                 continue
             env_files.append(str(file))
             try:
-                merged.update({k: v for k, v in read_env_file(file).items()})
+                merged.update(read_env_file(file, env))  # `${VAR}` from the project env, as Compose
             except OSError as exc:
                 errors.append(
                     FieldError(
