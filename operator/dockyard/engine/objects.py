@@ -23,6 +23,10 @@ class MountSpec:
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None
+    # A bind of a file or folder from the manifest's side: the path as written, relative
+    # to the manifest's folder. It stands in the config hash for `source` (this machine's
+    # absolute path), so every machine plans the same; engines elsewhere get a copy.
+    manifest_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,10 @@ class ContainerConfig:
         fields = asdict(self)
         if not fields["inputs"]:
             del fields["inputs"]  # hashes of configs without inputs stay what they were
+        for mount in fields["mounts"]:
+            manifest_path = mount.pop("manifest_path")
+            if manifest_path is not None:
+                mount["source"] = f"manifest:{manifest_path}"
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -187,7 +187,12 @@ def _container_config(
             source = vol if vol in external_vols else naming.volume_name(app, vol)
             mounts.append(MountSpec("volume", m.mount_path, source, m.read_only))
         elif m.kind == "bind":
-            mounts.append(MountSpec("bind", m.mount_path, m.host_path, m.read_only))
+            manifest_path = loaded.manifest_paths.get(f"{svc.name}:{m.mount_path}")
+            mounts.append(
+                MountSpec(
+                    "bind", m.mount_path, m.host_path, m.read_only, manifest_path=manifest_path
+                )
+            )
         elif m.kind == "tmpfs":
             tmpfs = m.tmpfs
             mounts.append(

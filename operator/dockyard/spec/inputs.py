@@ -1,55 +1,40 @@
 """Content-addressed inputs: what a container reads besides its config (secrets, config
 files), hashed so a change in their content is noticed and acted on per `onChange`.
 
-Hashes of secrets end up in container labels, so they are keyed (HMAC-SHA256 with a
-random key kept on the dockyard host, mode 0600): a label never lets anyone test guesses
-of a secret's value. The key lives in `$DOCKYARD_INPUT_KEY` (a file path) or
-`/var/lib/dockyard/input.key`, made on first use.
+A hash must be the same from every machine that applies the spec (a laptop, CI, a
+restarted controller with a new state folder, the other operator replica), or each of
+them would plan a replacement of every container that has a secret. So nothing
+per-machine goes in: a secret's hash is a slow salted hash of its value (PBKDF2, salted
+with the app and the secret's name), so the hash that shows in a label or in `diff`
+makes guessing a weak secret expensive; a watched file's is its content digest (files
+are not secret). Anyone who can read the label can read the container's secret file
+anyway (engine access is root on that host).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
-import secrets
+from functools import lru_cache
 from pathlib import Path
 
-DEFAULT_KEY_FILE = Path("/var/lib/dockyard/input.key")
 # Folders are hashed by their files' contents up to this many bytes, then by size and mtime.
 CONTENT_LIMIT = 4 * 1024 * 1024
-
-_key: bytes | None = None
-
-
-def _key_file() -> Path:
-    return Path(os.environ.get("DOCKYARD_INPUT_KEY", DEFAULT_KEY_FILE))
+# PBKDF2 rounds for a secret's hash: ~30 ms once per value and process (cached).
+SECRET_ROUNDS = 100_000
 
 
-def input_key() -> bytes:
-    global _key
-    if _key is None:
-        path = _key_file()
-        try:
-            _key = path.read_bytes()
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = secrets.token_bytes(32)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # made by another dockyard meanwhile
-                _key = path.read_bytes()
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(fresh)
-                _key = fresh
-    return _key
+@lru_cache(maxsize=4096)
+def secret_hash(app: str, name: str, value: bytes) -> str:
+    """A short hash of a secret's value: equal values give equal hashes on every machine,
+    and each guess at the value costs SECRET_ROUNDS rounds of HMAC-SHA256."""
+    salt = f"dockyard.dev/secret/{app}/{name}".encode()
+    return hashlib.pbkdf2_hmac("sha256", value, salt, SECRET_ROUNDS).hex()[:16]
 
 
-def keyed(data: bytes) -> str:
-    """A short keyed hash of `data`: equal contents give equal hashes, and it says nothing
-    about the content to anyone without the key."""
-    return hmac.new(input_key(), data, hashlib.sha256).hexdigest()[:16]
+def file_hash(digest: bytes) -> str:
+    """A short hash of a watched file's (or folder's) content digest."""
+    return digest.hex()[:16]
 
 
 def path_digest(path: Path) -> bytes:
