@@ -70,8 +70,12 @@ class ControllerProcess:
         return self.proc.pid
 
     def get(self, path: str) -> bytes | None:
+        request = urllib.request.Request(self.url + path)
+        with contextlib.suppress(OSError):  # the bearer token `dockyard run` writes at start
+            token = (self.state_dir / "control.token").read_text().strip()
+            request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return bytes(response.read())
         except (urllib.error.URLError, OSError):
             return None

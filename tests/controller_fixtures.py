@@ -261,12 +261,29 @@ class DockyardRun:
                 return int(match.group(1))
         return None
 
+    @property
+    def state_dir(self) -> Path:
+        args = self.args
+        given = args[args.index("--state-dir") + 1] if "--state-dir" in args else None
+        return Path(given or "/var/lib/dockyard/controller")
+
+    @property
+    def token(self) -> str | None:
+        """The control port's bearer token, which the controller writes at start."""
+        try:
+            return (self.state_dir / "control.token").read_text().strip()
+        except OSError:
+            return None
+
     def get(self, path: str) -> tuple[int, str]:
         """(HTTP status, body) of GET `path` on the controller's loopback server."""
         if self.port is None:
             raise AssertionError(f"not serving yet; log so far:\n{self.log}")
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            with urllib.request.urlopen(request, timeout=5) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

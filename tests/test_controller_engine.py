@@ -645,7 +645,8 @@ def test_json_log_lines_are_each_one_object(served: tuple[DockyardRun, str]):
 def test_status_command_shows_the_controllers_view(served: tuple[DockyardRun, str]):
     proc, app = served
     result = subprocess.run(
-        [str(DOCKYARD), "status", "--controller", f"http://127.0.0.1:{proc.port}"],
+        [str(DOCKYARD), "status", "--controller", f"http://127.0.0.1:{proc.port}"]
+        + ["--state-dir", str(proc.state_dir)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -332,7 +332,7 @@ def test_history_and_rollback_commands_talk_to_dockyard_run(
 
         def cli(*argv: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [str(DOCKYARD), *argv, "--controller", url],
+                [str(DOCKYARD), *argv, "--controller", url, "--state-dir", str(state_dir)],
                 capture_output=True,
                 text=True,
                 timeout=30,

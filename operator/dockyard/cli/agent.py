@@ -218,15 +218,16 @@ def publishing(
 # ---- what agents report --------------------------------------------------------------------
 
 
-def agents_from_controller(url: str) -> dict[str, Any] | None:
+def agents_from_controller(url: str, state_dir: Path) -> dict[str, Any] | None:
     import urllib.error
-    import urllib.request
+
+    from .controller_view import Unauthorized, controller_request
 
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/agents", timeout=2) as response:
-            return dict(json.loads(response.read()))
-    except (urllib.error.URLError, OSError, ValueError):
+        code, data = controller_request(f"{url.rstrip('/')}/agents", state_dir, timeout=2)
+    except (Unauthorized, urllib.error.URLError, OSError, ValueError):
         return None
+    return data if code == 200 else None
 
 
 def agents_from_broker(

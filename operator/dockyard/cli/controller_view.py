@@ -3,25 +3,129 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.table import Table
 
 from .common import Format, console, errors, escape, fail
 
+DEFAULT_CONTROLLER = "http://127.0.0.1:9129"
+DEFAULT_STATE_DIR = Path("/var/lib/dockyard/controller")
 
-def controller_status(url: str, explicit: bool) -> dict[str, Any] | None:
-    import urllib.error
-    import urllib.request
+StateDirOpt = Annotated[
+    Path,
+    typer.Option(
+        envvar="DOCKYARD_STATE_DIR",
+        metavar="DIR",
+        help="The controller's state folder (its `dockyard run --state-dir`): the "
+        "control.token in it authenticates the request ($DOCKYARD_CONTROL_TOKEN instead, "
+        "if set); `history` reads revisions from it when no controller answers.",
+    ),
+]
 
+
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Serve the control port over TLS with this certificate; with --tls-key and "
+        "--tls-client-ca it is mutual TLS, needed to serve /status, /history and /rollback "
+        "beyond loopback (see docs/security.md).",
+    ),
+]
+TlsKeyOpt = Annotated[Path | None, typer.Option(metavar="FILE", help="The key of --tls-cert.")]
+TlsClientCAOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE", help="CA that signed the client certificates the control port accepts."
+    ),
+]
+
+if TYPE_CHECKING:
+    from dockyard.controller.access import TlsFiles
+
+
+def listen_options(
+    listen: str, cert: Path | None, key: Path | None, client_ca: Path | None
+) -> tuple[str, int, TlsFiles | None]:
+    """--listen HOST:PORT and the --tls-* files, checked before anything starts."""
+    from dockyard.controller.access import tls_files
+
+    bind_host, _, bind_port = listen.rpartition(":")
+    if not bind_host or not bind_port.isdigit():
+        raise fail(f"--listen {listen!r}: write HOST:PORT, e.g. 127.0.0.1:9129")
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=2) as response:
-            data = json.loads(response.read())
+        tls = tls_files(cert, key, client_ca)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    return bind_host.strip("[]"), int(bind_port), tls
+
+
+class Unauthorized(Exception):
+    """The controller refused the request: no token, a wrong one, or a foreign listener."""
+
+
+def control_token(state_dir: Path) -> str | None:
+    from dockyard.controller.access import read_token
+
+    return os.environ.get("DOCKYARD_CONTROL_TOKEN") or read_token(state_dir)
+
+
+def controller_request(
+    url: str, state_dir: Path, method: str = "GET", timeout: float = 5
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) of one request to a running controller, with its token."""
+    headers = {}
+    token = control_token(state_dir)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = b"" if method == "POST" else None
+    req = urllib.request.Request(url, method=method, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            where = (
+                "$DOCKYARD_CONTROL_TOKEN"
+                if os.environ.get("DOCKYARD_CONTROL_TOKEN")
+                else (
+                    f"{state_dir}/control.token"
+                    if token
+                    else f"no readable {state_dir}/control.token"
+                )
+            )
+            raise Unauthorized(
+                f"the controller at {url.split('/', 3)[2]} refused the request "
+                f"(HTTP {exc.code}; token: {where}); pass the controller's --state-dir "
+                "and run as a user who may read its control.token"
+            ) from None
+        try:
+            return exc.code, dict(json.loads(exc.read()))
+        except ValueError:
+            return exc.code, {"error": str(exc)}
+
+
+def controller_status(url: str, explicit: bool, state_dir: Path) -> dict[str, Any] | None:
+    try:
+        code, data = controller_request(f"{url.rstrip('/')}/status", state_dir, timeout=2)
+    except Unauthorized as exc:
+        errors.print(f"[yellow]warning:[/] {escape(str(exc))}; showing the engine")
+        return None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         if explicit:
             errors.print(f"[yellow]warning:[/] no controller at {url} ({exc}); showing the engine")
         return None
-    return dict(data)
+    if code != 200:
+        if explicit:
+            errors.print(f"[yellow]warning:[/] the controller answered {code}; showing the engine")
+        return None
+    return data
 
 
 def show_controller_status(statuses: dict[str, Any], app_name: str | None, output: Format) -> None:

@@ -40,7 +40,16 @@ from .common import (
     plan_or_exit,
     report_plan_errors,
 )
-from .controller_view import controller_status, show_controller_status
+from .controller_view import (
+    DEFAULT_STATE_DIR,
+    StateDirOpt,
+    TlsCertOpt,
+    TlsClientCAOpt,
+    TlsKeyOpt,
+    controller_status,
+    listen_options,
+    show_controller_status,
+)
 from .fleet import apply_fleet_cmd, diff_fleet
 from .kubernetes import crds, operator
 from .output import ConsoleReporter, summary
@@ -171,18 +180,19 @@ def status(
             "without one, the engine alone is shown.",
         ),
     ] = None,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
 ) -> None:
     """Apps, their services and containers. From a running controller: synced revision,
     conditions (Ready, Progressing, Degraded), replicas desired/running/healthy, restarts
     and the last error; otherwise what the engine holds."""
-    statuses = controller_status(controller or "http://127.0.0.1:9129", explicit=bool(controller))
+    statuses = controller_status(controller or "http://127.0.0.1:9129", bool(controller), state_dir)
     if statuses is not None:
         show_controller_status(statuses, app_name, output)
         if output is Format.text:
             from .agent import agents_from_controller, show_agents
 
             url = controller or "http://127.0.0.1:9129"
-            show_agents(agents_from_controller(url) or {}, app_name)
+            show_agents(agents_from_controller(url, state_dir) or {}, app_name)
         return
     engine = Engine(host)
     try:
@@ -285,7 +295,8 @@ def hosts(
             agents = agents_from_broker(config, result.hosts, min(wait, 2.0))
         else:
             url = os.environ.get("DOCKYARD_CONTROLLER", "http://127.0.0.1:9129")
-            agents = agents_from_controller(url) or {}
+            state = Path(os.environ.get("DOCKYARD_STATE_DIR") or DEFAULT_STATE_DIR)
+            agents = agents_from_controller(url, state) or {}
     if output is Format.json:
         console.print_json(
             json.dumps([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses])
@@ -398,8 +409,10 @@ def run(
     state_dir: Annotated[
         Path,
         typer.Option(
+            envvar="DOCKYARD_STATE_DIR",
             metavar="DIR",
-            help="Where the controller keeps the apps it owns, revision history and git checkouts.",
+            help="Where the controller keeps the apps it owns, revision history, git checkouts "
+            "and control.token (mode 0600), the credential of its control port.",
         ),
     ] = Path("/var/lib/dockyard/controller"),
     workers: Annotated[int, typer.Option(min=1, metavar="N", help="Apps reconciled at once.")] = 4,
@@ -421,6 +434,9 @@ def run(
     broker_ca_file: BrokerCAOpt = None,
     broker_cert_file: BrokerCertOpt = None,
     broker_key_file: BrokerKeyOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    tls_client_ca: TlsClientCAOpt = None,
 ) -> None:
     """Keep the engine converged to the sources, forever: reconcile on every change in a
     source or on the engine, and every --resync. Stops cleanly on SIGTERM or Ctrl-C
@@ -431,9 +447,7 @@ def run(
     from dockyard.sources.parse import source_from_arg
 
     logs.setup(log_format.value, log_level)
-    bind_host, _, bind_port = listen.rpartition(":")
-    if not bind_host or not bind_port.isdigit():
-        raise fail(f"--listen {listen!r}: write HOST:PORT, e.g. 127.0.0.1:9129")
+    bind_host, bind_port, tls = listen_options(listen, tls_cert, tls_key, tls_client_ca)
     try:
         parsed = [
             source_from_arg(
@@ -466,7 +480,7 @@ def run(
         import signal
 
         controller = Controller(Engine(host), parsed, settings)
-        server = HealthServer(controller, bind_host, int(bind_port))
+        server = HealthServer(controller, bind_host, bind_port, state_dir, tls)
         await server.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
-import urllib.request
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,9 +13,13 @@ from rich.table import Table
 from dockyard.controller.history import HistoryStore
 
 from .common import Format, OutputOpt, app, console, escape, fail
-
-DEFAULT_CONTROLLER = "http://127.0.0.1:9129"
-DEFAULT_STATE_DIR = Path("/var/lib/dockyard/controller")
+from .controller_view import (
+    DEFAULT_CONTROLLER,
+    DEFAULT_STATE_DIR,
+    StateDirOpt,
+    Unauthorized,
+    controller_request,
+)
 
 AppArg = Annotated[str, typer.Argument(metavar="APP", help="The app.")]
 ControllerOpt = Annotated[
@@ -30,35 +32,19 @@ ControllerOpt = Annotated[
 ]
 
 
-def _request(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=5) as response:
-            return response.status, dict(json.loads(response.read()))
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, dict(json.loads(exc.read()))
-        except ValueError:
-            return exc.code, {"error": str(exc)}
-
-
 @app.command()
 def history(
     app_name: AppArg,
     controller: ControllerOpt = DEFAULT_CONTROLLER,
-    state_dir: Annotated[
-        Path,
-        typer.Option(
-            metavar="DIR",
-            help="Read the history from this controller state folder when no controller answers.",
-        ),
-    ] = DEFAULT_STATE_DIR,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
     output: OutputOpt = Format.text,
 ) -> None:
     """List an app's revisions: when, what changed, and how the rollout ended
     (complete, rolling-out, rolled-back, paused, failed). `*` marks the one running."""
     try:
-        code, data = _request(f"{controller.rstrip('/')}/history/{app_name}")
+        code, data = controller_request(f"{controller.rstrip('/')}/history/{app_name}", state_dir)
+    except Unauthorized as exc:
+        raise fail(str(exc)) from None
     except (urllib.error.URLError, OSError, ValueError):
         code, data = 0, {}
     if code == 404:
@@ -103,12 +89,15 @@ def rollback(
         ),
     ] = None,
     controller: ControllerOpt = DEFAULT_CONTROLLER,
+    state_dir: StateDirOpt = DEFAULT_STATE_DIR,
 ) -> None:
     """Return an app to an earlier revision, rolled out with its update strategy. It stays
     there until its spec changes again (or until you roll back to the newest revision)."""
     url = f"{controller.rstrip('/')}/rollback/{app_name}" + (f"?to={to}" if to else "")
     try:
-        code, data = _request(url, method="POST")
+        code, data = controller_request(url, state_dir, method="POST")
+    except Unauthorized as exc:
+        raise fail(str(exc)) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise fail(
             f"no controller at {controller} ({exc}): rollback is done by a running "

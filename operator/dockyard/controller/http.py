@@ -1,5 +1,13 @@
-"""The controller's loopback HTTP endpoints: /healthz, /readyz, /metrics, /status,
-/history/<app>, and POST /rollback/<app>[?to=N]."""
+"""The control port of `dockyard run`, `dockyard operator` and `dockyard agent`.
+
+Open to anyone who can connect: /healthz, /readyz, /metrics (probes, Prometheus).
+Behind the bearer token in `<state-dir>/control.token`: /status[/APP], /history/APP,
+the extra routes (/agents) and POST /rollback/APP[?to=N]. Every request must name us in
+Host (a loopback name, the --listen address, an address literal when listening on all
+addresses) and carry no foreign Origin: that stops DNS rebinding and cross-site POSTs
+from a browser on the same machine. Beyond loopback, the token-protected endpoints are
+served only over mutual TLS; without it the port answers the open endpoints alone.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +15,59 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
+from .access import OPEN_PATHS, HostRule, TlsFiles, create_token, is_loopback, token_matches
 from .reconciler import Controller
 
 log = logging.getLogger("dockyard.controller.http")
 
+MAX_HEADERS = 100
+Answer = tuple[str, str, bytes]
+
 
 class HealthServer:
-    def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 9129) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        host: str = "127.0.0.1",
+        port: int = 9129,
+        state_dir: Path | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.controller = controller
         self.host = host
         self.port = port
+        self.state_dir = state_dir or controller.settings.state_dir
+        self.tls = tls
+        self.token = ""
+        self.rule = HostRule(host)
         self._server: asyncio.Server | None = None
         # More GET endpoints, path -> JSON body (e.g. /agents from the MQTT publisher).
         self.routes: dict[str, Callable[[], object]] = {}
 
+    @property
+    def control_served(self) -> bool:
+        """Whether /status, /history and /rollback are answered on this listener."""
+        return is_loopback(self.host) or self.tls is not None
+
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.token = create_token(self.state_dir)
+        context = self.tls.server_context() if self.tls is not None else None
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, ssl=context)
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
-        log.info("serving /healthz /readyz /metrics /status on http://%s:%d", self.host, self.port)
+        scheme = "https" if context is not None else "http"
+        log.info(
+            "serving /healthz /readyz /metrics /status on %s://%s:%d", scheme, self.host, self.port
+        )
+        if self.control_served:
+            log.info("control endpoints need the token in %s", self.state_dir / "control.token")
+        else:
+            log.warning(
+                "listening beyond loopback without mutual TLS: only /healthz, /readyz and "
+                "/metrics are served (give --tls-cert, --tls-key and --tls-client-ca for the rest)"
+            )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -36,28 +77,63 @@ class HealthServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b""):
-                pass
+            headers: dict[str, str] = {}
+            for _ in range(MAX_HEADERS):
+                line = await asyncio.wait_for(reader.readline(), timeout=5)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                key, _, value = line.decode("latin-1").partition(":")
+                headers[key.strip().lower()] = value.strip()
             parts = request.decode("latin-1").split()
+            method = parts[0] if parts else ""
             target = parts[1] if len(parts) >= 2 else "/"
             path, _, query = target.partition("?")
-            method = parts[0] if parts else ""
-            if method == "POST":
-                status, ctype, body = self._post(path, query)
-            else:
-                status, ctype, body = self._route(method, path)
+            status, ctype, body = self._answer(method, path, query, headers, writer)
+            extra = "WWW-Authenticate: Bearer\r\n" if status.startswith("401") else ""
             head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n{extra}"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             )
-            writer.write(head.encode() + body)
+            writer.write(head.encode() + (b"" if method == "HEAD" else body))
             await writer.drain()
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
             pass
         finally:
             writer.close()
 
-    def _post(self, path: str, query: str) -> tuple[str, str, bytes]:
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        writer: asyncio.StreamWriter,
+    ) -> Answer:
+        # The same terse 403 for both: a rebinding page learns nothing from the body.
+        if not self.rule.allows(headers.get("host")) or not self.rule.origin_allowed(
+            headers.get("origin")
+        ):
+            return "403 Forbidden", "text/plain", b"forbidden\n"
+        if path not in OPEN_PATHS:
+            if not self.control_served:
+                return (
+                    "403 Forbidden",
+                    "text/plain",
+                    b"served on loopback or over mutual TLS only (see docs/security.md)\n",
+                )
+            if self.tls is not None and not writer.get_extra_info("peercert"):
+                return "403 Forbidden", "text/plain", b"a client certificate is needed\n"
+            if not token_matches(headers.get("authorization"), self.token):
+                return (
+                    "401 Unauthorized",
+                    "text/plain",
+                    b"a bearer token is needed (the CLI reads it from the state folder)\n",
+                )
+        if method == "POST":
+            return self._post(path, query)
+        return self._route(method, path)
+
+    def _post(self, path: str, query: str) -> Answer:
         if not path.startswith("/rollback/"):
             return "405 Method Not Allowed", "text/plain", b"POST only to /rollback/<app>\n"
         name = path[len("/rollback/") :]
@@ -71,7 +147,7 @@ class HealthServer:
             return _json("409 Conflict", {"error": str(exc)})
         return _json("200 OK", {"message": message})
 
-    def _route(self, method: str, path: str) -> tuple[str, str, bytes]:
+    def _route(self, method: str, path: str) -> Answer:
         c = self.controller
         if method not in ("GET", "HEAD"):
             return "405 Method Not Allowed", "text/plain", b"GET only\n"
@@ -104,5 +180,5 @@ class HealthServer:
         return "404 Not Found", "text/plain", b"not found\n"
 
 
-def _json(status: str, body: object) -> tuple[str, str, bytes]:
+def _json(status: str, body: object) -> Answer:
     return status, "application/json", json.dumps(body).encode() + b"\n"
