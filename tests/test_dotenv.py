@@ -149,7 +149,9 @@ def test_fixture_reads_as_compose_reads_it(name: str) -> None:
 
 @needs_fixtures
 def test_invalid_fixture_is_refused_with_its_line() -> None:
-    with pytest.raises(ValueError, match=r"invalid1\.env:7: key cannot contain a space"):
+    with pytest.raises(
+        ValueError, match=r"invalid1\.env:7: expected KEY=VALUE: key cannot contain a space"
+    ):
         read_env_file(FIXTURES / "invalid1.env")
 
 
@@ -188,6 +190,7 @@ CASES = [
     "\u00c9=1\n",
     "B=1\nB\nSET\nUNSET\n",
     "B=$X.$SET\nD=${EMPTY-e}${EMPTY:-f}${SET:+g}\n",
+    "B=${SET:-${X:-${Y:-d}}}\nC=${X:-${Y:-${Z:-d}}}\nD=cost $5\n",
 ]
 
 

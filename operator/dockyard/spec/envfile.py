@@ -130,7 +130,7 @@ def _key(text: str, pos: int, where: str, line: int) -> tuple[str, int, bool]:
         end, inherited = len(text), True
     key = text[start:end].rstrip()
     if " " in key:
-        raise ValueError(f"{where}:{line}: key cannot contain a space: {key!r} (write KEY=VALUE)")
+        raise ValueError(f"{where}:{line}: expected KEY=VALUE: key cannot contain a space: {key!r}")
     if not key and not inherited:
         raise ValueError(f"{where}:{line}: expected KEY=VALUE, found no name before the value")
     pos = end + 1

@@ -1,4 +1,12 @@
-"""Compose-style interpolation: `${VAR}`, `$VAR`, `${VAR:-default}`, `${VAR:?message}`, `$$`."""
+"""Compose-style interpolation, as compose-go's `template` package does it.
+
+`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`,
+`${VAR?message}`, `${VAR:+alt}`, `${VAR+alt}` and `$$`. A default, an alternative or a
+message is itself interpolated, to any depth (`${X:-${Y:-${Z:-d}}}`), and only when it
+is used. A `$` that starts no variable (`$1`, `cost $`, `$-`) is kept literally, as
+Compose keeps it; `${` that is not a valid variable (`${1}`, `${X`, `${X.Y}`,
+`${X:=d}`) is an error. tests/test_interpolation.py compares with the Compose binary.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +15,9 @@ from collections.abc import Mapping
 
 from .errors import FieldError
 
-_PATTERN = re.compile(
-    r"""
-    \$(?:
-        (?P<escaped>\$) |
-        (?P<named>[_a-zA-Z][_a-zA-Z0-9]*) |
-        \{(?P<braced>[_a-zA-Z][_a-zA-Z0-9]*)
-            (?:(?P<op>:?[-?+])(?P<arg>(?:[^{}]|\{[^{}]*\})*))?\} |  # one level of nesting
-        (?P<invalid>)
-    )
-    """,
-    re.VERBOSE,
-)
+_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_OPERATOR = re.compile(r":?[-?+]")
+_HINT = "write ${NAME}, ${NAME:-default} or ${NAME:?message}; use $$ for a literal $"
 
 
 class InterpolationError(ValueError):
@@ -30,36 +29,71 @@ class InterpolationError(ValueError):
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:
     """Substitute variables in one string, as Compose does."""
+    if "$" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while True:
+        dollar = text.find("$", pos)
+        if dollar < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:dollar])
+        after = text[dollar + 1 : dollar + 2]
+        if after == "$":
+            out.append("$")
+            pos = dollar + 2
+        elif after == "{":
+            value, pos = _braced(text, dollar + 2, env)
+            out.append(value)
+        elif named := _NAME.match(text, dollar + 1):
+            out.append(env.get(named.group(0), ""))
+            pos = named.end()
+        else:
+            out.append("$")
+            pos = dollar + 1
 
-    def replace(match: re.Match[str]) -> str:
-        if match.group("escaped") is not None:
-            return "$"
-        name = match.group("named") or match.group("braced")
-        if name is None:
-            raise InterpolationError(
-                f"invalid interpolation in {text!r}",
-                "write ${NAME}, ${NAME:-default} or ${NAME:?message}; use $$ for a literal $",
-            )
-        op = match.group("op")
-        arg = match.group("arg") or ""
-        value = env.get(name)
-        if op is None:
-            return value or ""
-        unset_or_empty = ":" in op
-        missing = value is None or (unset_or_empty and value == "")
-        if op.endswith("-"):
-            return interpolate(arg, env) if missing else (value or "")
-        if op.endswith("+"):
-            return "" if missing else interpolate(arg, env)
-        # "?" — required
-        if missing:
-            raise InterpolationError(
-                f"required variable {name} is not set: {arg or 'no message given'}",
-                f"export {name}=… or add it to the .env file beside the manifest",
-            )
-        return value or ""
 
-    return _PATTERN.sub(replace, text)
+def _braced(text: str, start: int, env: Mapping[str, str]) -> tuple[str, int]:
+    """The value of the `${…}` whose name starts at `start`, and the position after it."""
+    named = _NAME.match(text, start)
+    if named is None:
+        raise InterpolationError(f"invalid interpolation in {text!r}", _HINT)
+    name = named.group(0)
+    pos = named.end()
+    if text[pos : pos + 1] == "}":
+        return env.get(name, ""), pos + 1
+    operator = _OPERATOR.match(text, pos)
+    close = _closing_brace(text, operator.end()) if operator else -1
+    if operator is None or close < 0:
+        raise InterpolationError(f"invalid interpolation in {text!r}", _HINT)
+    op, arg = operator.group(0), text[operator.end() : close]
+    value = env.get(name)
+    missing = value is None or (op.startswith(":") and value == "")
+    if op.endswith("-"):
+        return (interpolate(arg, env) if missing else value or ""), close + 1
+    if op.endswith("+"):
+        return ("" if missing else interpolate(arg, env)), close + 1
+    if missing:  # "?": required
+        reason = interpolate(arg, env)
+        raise InterpolationError(
+            f"required variable {name} is not set: {reason or 'no message given'}",
+            f"export {name}=… or add it to the .env file beside the manifest",
+        )
+    return value or "", close + 1
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The `}` that closes a `${` whose argument starts at `start`; braces inside nest."""
+    depth = 1
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
 
 
 def interpolate_tree(
