@@ -43,8 +43,9 @@ def far(remote: PrivateEngine) -> Iterator[docker.DockerClient]:
 
 
 def app_yaml(name: str, web: str, secrets: str = "") -> str:
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         apiVersion: dockyard.dev/v1alpha1
         kind: App
         metadata: {{name: {name}}}
@@ -58,7 +59,10 @@ def app_yaml(name: str, web: str, secrets: str = "") -> str:
               init: true
               stopGracePeriod: 1s
         """
-    ) + textwrap.indent(textwrap.dedent(web), "      ") + secrets
+        )
+        + textwrap.indent(textwrap.dedent(web), "      ")
+        + secrets
+    )
 
 
 SECRET = """\
@@ -143,7 +147,7 @@ def test_same_spec_from_a_second_machine_plans_nothing(
     shutil.copytree(folder, laptop)
     script = (
         "mkdir -p /var/lib/dockyard /run/dockyard && mount -t tmpfs tmpfs /var/lib/dockyard "
-        f'&& mount -t tmpfs tmpfs /run/dockyard && exec "$0" diff -f "$1"'
+        '&& mount -t tmpfs tmpfs /run/dockyard && exec "$0" diff -f "$1"'
     )
     diff = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, DOCKYARD, laptop],
@@ -184,3 +188,39 @@ async def test_edited_config_file_with_on_change_restart_reaches_the_remote_cont
         )
         assert sh(far, name, "cat /etc/app/app.conf") == "level=2\n"
         assert far.containers.get(name).id == container_id  # restarted, not replaced
+
+
+def test_a_secret_the_engine_refuses_fails_the_apply_and_nothing_runs(
+    remote: PrivateEngine, far: docker.DockerClient, app_name: str, tmp_path: Path
+):
+    # /etc/passwd is a file in the image: the engine cannot unpack a file beneath it.
+    web = "secrets:\n  - {name: token, mountPath: /etc/passwd/token}\n"
+    folder = folder_for(tmp_path, remote, app_name, web, SECRETS)
+    write(folder, "token.txt", "never-shown-value")
+    code, out = cli_run("apply", "-f", str(folder))
+    assert code != 0
+    flat = " ".join(out.split())
+    assert "copy /etc/passwd/token into" in flat and "on engine far" in flat, flat
+    assert "never-shown-value" not in out
+    # No container is left to be started later without its secret.
+    assert not far.containers.list(all=True, filters={"label": f"dev.dockyard.app={app_name}"})
+
+
+def test_absolute_host_path_is_the_hosts_own_path(
+    remote: PrivateEngine, far: docker.DockerClient, app_name: str, tmp_path: Path
+):
+    on_host = f"/tmp/{app_name}-data"  # the machine has a /tmp of its own
+    remote.run_inside(["sh", "-c", f"mkdir -p {on_host} && echo host-side > {on_host}/f"])
+    # The client has a folder of the same name with other content: it must not be used.
+    mine = Path(on_host)
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "f").write_text("client-side\n")
+    try:
+        web = f"volumeMounts:\n  - {{hostPath: {on_host}, mountPath: /data}}\n"
+        folder = folder_for(tmp_path, remote, app_name, web, "")
+        code, out = cli_run("apply", "-f", str(folder))
+        assert code == 0, out
+        assert sh(far, f"{app_name}-web-1", "cat /data/f") == "host-side\n"
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)
+        remote.run_inside(["rm", "-rf", on_host], check=False)
