@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from .common import HostOpt, app, console, escape, fail
+from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
 
 if TYPE_CHECKING:
     from dockyard.mqtt.broker import BrokerConfig
@@ -155,6 +156,17 @@ def agent_cmd(
     log_level: Annotated[
         str, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
     ] = "info",
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Serve /healthz, /readyz, /metrics and /status here, as `dockyard run` "
+            "does (the token in STATE_DIR/control.token; off by default).",
+        ),
+    ] = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    tls_client_ca: TlsClientCAOpt = None,
 ) -> None:
     """Run on an edge device: follow this agent's desired state over MQTT and keep the
     local engine converged to it, with the same reconciler as `dockyard run`, also while
@@ -174,6 +186,7 @@ def agent_cmd(
         durations = [parse_duration(v) for v in (heartbeat, lock_ttl, resync)]
     except ValueError as exc:
         raise fail(str(exc)) from None
+    served = listen_options(listen, tls_cert, tls_key, tls_client_ca) if listen else None
     config = broker_from_options(
         broker, ca_file, cert_file, key_file, username or agent_id, password_file, topic_prefix
     )
@@ -195,7 +208,18 @@ def agent_cmd(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(agent.stop()))
-        await agent.run()
+        server = None
+        if served is not None:
+            from dockyard.controller.http import HealthServer
+
+            bind_host, bind_port, tls = served
+            server = HealthServer(agent.controller, bind_host, bind_port, state_dir, tls)
+            await server.start()
+        try:
+            await agent.run()
+        finally:
+            if server is not None:
+                await server.stop()
 
     try:
         asyncio.run(main_loop())

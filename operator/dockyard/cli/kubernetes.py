@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .common import HostOpt, app, console, fail
+from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
 
 
 @app.command()
@@ -105,6 +106,9 @@ def operator(
     log_level: Annotated[
         str, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
     ] = "info",
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    tls_client_ca: TlsClientCAOpt = None,
 ) -> None:
     """Run the Kubernetes operator: reconcile App and DockerHost resources on the Docker
     hosts and write their .status. Needs the CRDs (`dockyard crds`). Exits 1 when it loses
@@ -136,8 +140,7 @@ def operator(
         options.identity = identity
     if options.lease_renew >= options.lease_duration:
         raise fail("--lease-renew must be shorter than --lease-duration")
-    bind_host, _, port = listen.rpartition(":")
-    if not bind_host or not port.isdigit():
-        raise fail(f"--listen {listen!r}: write HOST:PORT, e.g. 0.0.0.0:9129")
+    listen_options(listen, tls_cert, tls_key, tls_client_ca)
+    options.tls_cert, options.tls_key, options.tls_client_ca = tls_cert, tls_key, tls_client_ca
     code = asyncio.run(run_operator(options))
     raise typer.Exit(code)

@@ -19,6 +19,7 @@ from typing import Any
 import kopf
 
 from dockyard.apply.executor import Executor
+from dockyard.controller.access import tls_files
 from dockyard.controller.http import HealthServer
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
@@ -61,7 +62,14 @@ class OperatorRuntime:
         self.source.touch = self.controller.queue.add
         self.source.on_change = self._records_changed
         bind_host, _, port = options.listen.rpartition(":")
-        self.health = HealthServer(self.controller, bind_host or "127.0.0.1", int(port or 9129))
+        tls = tls_files(options.tls_cert, options.tls_key, options.tls_client_ca)
+        self.health = HealthServer(
+            self.controller,
+            bind_host.strip("[]") or "127.0.0.1",
+            int(port or 9129),
+            options.state_dir,
+            tls,
+        )
         self.elector: LeaderElector | None = None
         if options.leader_election:
             self.elector = LeaderElector(

@@ -31,6 +31,11 @@ class OperatorOptions:
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_format: str = "text"
     log_level: str = "info"
+    # Mutual TLS of the control port (all three or none); needed beyond loopback for
+    # /status and /rollback (docs/security.md).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorOptions:
@@ -65,4 +70,10 @@ class OperatorOptions:
             opts.lease_renew = parse_duration(v)
         if (v := get("IDENTITY") or env.get("POD_NAME")) is not None:
             opts.identity = v
+        if (v := get("TLS_CERT")) is not None:
+            opts.tls_cert = Path(v)
+        if (v := get("TLS_KEY")) is not None:
+            opts.tls_key = Path(v)
+        if (v := get("TLS_CLIENT_CA")) is not None:
+            opts.tls_client_ca = Path(v)
         return opts
