@@ -34,6 +34,8 @@ from pydantic import ValidationError
 
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
+from .imageref import HINT as IMAGE_HINT
+from .imageref import reference_problem
 from .interpolate import InterpolationError, interpolate
 from .models import API_VERSION, App
 from .validate import DEFAULT_NETWORK, validate_app
@@ -829,6 +831,9 @@ class _Importer:
     def _s_image(self, ctx: _ServiceCtx, value: Any) -> None:
         if value is not None:
             ctx.out["image"] = str(value)
+            problem = reference_problem(str(value))
+            if problem:  # with the Compose path, before anything is created
+                self.error(f"{ctx.path}.image", problem, IMAGE_HINT)
 
     def _s_build(self, ctx: _ServiceCtx, value: Any) -> None:
         path = f"{ctx.path}.build"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .errors import FieldError
+from .imageref import HINT as IMAGE_HINT
+from .imageref import reference_problem
 from .models import App, Service
 
 DEFAULT_NETWORK = "default"
@@ -154,6 +156,11 @@ def published_ports(svc: Service) -> list[int]:
 
 
 def _check_service(svc: Service, base: str, errors: list[FieldError]) -> None:
+    # Refused here, before any engine call: the engine would find it only when pulling,
+    # after other services were created.
+    problem = reference_problem(svc.image) if svc.image is not None else None
+    if problem:
+        errors.append(FieldError(f"{base}.image", problem, IMAGE_HINT))
     if svc.network_mode in ("host", "none") and svc.ports:
         errors.append(
             FieldError(
