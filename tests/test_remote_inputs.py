@@ -15,10 +15,11 @@ import docker
 import pytest
 from typer.testing import CliRunner
 
-from controller_fixtures import eventually, host_manifests, is_ready, run_controller, write
+from controller_fixtures import eventually, is_ready, run_controller, write
 from dockyard.cli.main import app as cli
-from engine_instance import PrivateEngine, private_engines
+from engine_instance import PrivateEngine, ssh_client_env
 from helpers import BASE_IMAGE
+from tls_certs import CA, issue, make_ca
 
 pytestmark = pytest.mark.engine
 
@@ -26,9 +27,38 @@ DOCKYARD = str(Path(sys.executable).with_name("dockyard"))
 
 
 @pytest.fixture(scope="module")
-def remote() -> Iterator[PrivateEngine]:
-    with private_engines("far") as started:
-        yield started["far"]
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pki")
+
+
+@pytest.fixture(scope="module")
+def remote(pki: Path) -> Iterator[PrivateEngine]:
+    engine = PrivateEngine(tls=make_ca(pki, "far"))
+    try:
+        engine.start()
+        engine.load_base_image()
+        yield engine
+    finally:
+        engine.destroy()
+
+
+def host_doc(remote: PrivateEngine, pki: Path, transport: str) -> str:
+    """A DockerHost manifest reaching `remote` over its unix socket, tcp with mutual TLS,
+    or ssh."""
+    spec = f'url: "{remote.url}"'
+    if transport == "tls":
+        ca = CA(pki / "far-ca.pem", pki / "far-ca-key.pem")  # made by `remote`
+        client = issue(ca, pki, "client", server=False)
+        spec = (
+            f'url: "{remote.tcp_url}", tls: {{caFile: "{ca.cert}", '
+            f'certFile: "{client.cert}", keyFile: "{client.key}"}}'
+        )
+    elif transport == "ssh":
+        spec = f'url: "{remote.ssh_url}"'
+    return (
+        "apiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
+        f"metadata: {{name: far, labels: {{role: edge}}}}\nspec: {{{spec}}}\n"
+    )
 
 
 @pytest.fixture
@@ -75,9 +105,16 @@ SECRETS = """\
 """
 
 
-def folder_for(tmp_path: Path, remote: PrivateEngine, name: str, web: str, secrets: str) -> Path:
+def folder_for(
+    tmp_path: Path,
+    remote: PrivateEngine,
+    name: str,
+    web: str,
+    secrets: str,
+    host: str = "",
+) -> Path:
     folder = tmp_path / "repo"
-    write(folder, "hosts.yaml", host_manifests({"far": remote}))
+    write(folder, "hosts.yaml", host or host_doc(remote, tmp_path, "unix"))
     write(folder, "app.yaml", app_yaml(name, web, secrets))
     return folder
 
@@ -93,10 +130,19 @@ def sh(client: docker.DockerClient, container: str, script: str) -> str:
     return bytes(result.output).decode()
 
 
+@pytest.mark.parametrize("transport", ["unix", "tls", "ssh"])
 def test_secret_arrives_on_another_machine_as_a_file_with_its_mode_and_owner(
-    remote: PrivateEngine, far: docker.DockerClient, app_name: str, tmp_path: Path
+    remote: PrivateEngine,
+    far: docker.DockerClient,
+    pki: Path,
+    app_name: str,
+    tmp_path: Path,
+    transport: str,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    folder = folder_for(tmp_path, remote, app_name, SECRET, SECRETS)
+    monkeypatch.setenv("PATH", ssh_client_env()["PATH"])
+    host = host_doc(remote, pki, transport)
+    folder = folder_for(tmp_path, remote, app_name, SECRET, SECRETS, host)
     write(folder, "token.txt", "s3cret-Value-42")
     code, out = cli_run("apply", "-f", str(folder))
     assert code == 0, out
