@@ -4,7 +4,7 @@ A container is created with the inputs' content of the moment; when a secret or 
 watched file with `onChange: restart | signal:…` changes later, the planner restarts or
 signals it (see plan/planner.py). This record, per app in
 `<state-dir>/inputs/<app>.json`, remembers what each container (by id) last got, so a
-restart of the controller neither repeats nor forgets a delivery. Only keyed hashes are
+restart of the controller neither repeats nor forgets a delivery. Only content hashes are
 kept, never content.
 """
 
