@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from dockyard.engine.build import build_tag, context_digest
 from dockyard.engine.client import Engine
 from dockyard.engine.observed import ObservedState
+from dockyard.engine.transfer import ImageSources
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Operation, Plan
 from dockyard.plan.planner import plan_app, plan_delete
@@ -64,8 +65,11 @@ async def apply_plans(
     reporter: Reporter | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Callable[[str], None] | None = None,
+    image_sources: ImageSources | None = None,
 ) -> ApplyResult:
     """Run the plans of the apps that planned cleanly (an app with errors is left alone).
+    An image the engine lacks and cannot pull is copied from `image_sources` (default:
+    the engine of the machine running dockyard).
 
     Apps with rolling changes (services with `update:`) roll out batch by batch after the
     others; a failed rollout is listed in `rollout_failures`."""
@@ -77,6 +81,7 @@ async def apply_plans(
         secrets={p.loaded.name: p.loaded.secrets for p in plain},
         concurrency=concurrency,
         reporter=reporter,
+        image_sources=image_sources,
     )
     result = await executor.run(merge([p.plan for p in plain]))
 
@@ -93,6 +98,7 @@ async def apply_plans(
             concurrency=concurrency,
             reporter=reporter,
             progress=_prefixed(progress, f"app {p.loaded.name}: "),
+            image_sources=image_sources,
         )
         outcome = await rollout.run(p.desired)
         for applied in outcome.results:

@@ -15,7 +15,8 @@ from typing import Literal, Protocol
 
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
-from dockyard.engine.registry import pull_auth
+from dockyard.engine.registry import PullError, pull_auth
+from dockyard.engine.transfer import ImageSources, ImageUnavailable, deliver_image, local_sources
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.spec.load import Secret
 
@@ -23,6 +24,9 @@ Status = Literal["done", "failed", "skipped"]
 
 DEFAULT_CONCURRENCY = 32
 COMPLETION_TIMEOUT = 600.0
+# Pull failures that another engine's copy of the image can stand in for. A refused login
+# is not one of them: it is the user's to fix, not to hide.
+COPY_WHEN_PULL = frozenset({"unreachable", "not-found"})
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class OpResult:
     status: Status
     seconds: float
     error: str | None = None
+    note: str | None = None  # what a done operation did beyond its cause (e.g. a copy)
 
 
 @dataclass
@@ -77,11 +82,16 @@ class Executor:
         secrets: Mapping[str, Mapping[str, Secret]] | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         reporter: Reporter | None = None,
+        image_sources: ImageSources | None = None,
     ) -> None:
+        """`image_sources`: the engines a host that lacks an image and cannot pull it gets
+        a copy from (default: the engine of the machine running dockyard)."""
         self.engine = engine
         self.secrets = secrets or {}
         self.concurrency = max(1, concurrency)
         self.reporter: Reporter = reporter or SilentReporter()
+        self.image_sources: ImageSources = image_sources or local_sources
+        self._notes: dict[str, str] = {}  # op id -> note, written by the op's own thread
 
     async def run(self, plan: Plan) -> ApplyResult:
         started_at = time.monotonic()
@@ -124,7 +134,8 @@ class Executor:
             finally:
                 if not is_wait:
                     slots.release()
-            outcome = OpResult(op, status, time.monotonic() - t0, error)
+            note = self._notes.pop(op.id, None)
+            outcome = OpResult(op, status, time.monotonic() - t0, error, note)
             result.results.append(outcome)
             self.reporter.finished(outcome)
             await done_events.put((op.id, status))
@@ -183,14 +194,24 @@ class Executor:
             d = op.container  # whose spec.registries credentials to pull with
             auth = pull_auth(d.registry, self.secrets.get(op.app, {})) if d else None
             context = f"app {op.app}, service {d.service}" if d else f"app {op.app}"
-            e.pull(op.image or op.target, report, auth=auth, context=context)
+            try:
+                e.pull(op.image or op.target, report, auth=auth, context=context)
+            except PullError as exc:
+                # pullPolicy Always with an image at hand keeps the failure: a copy from
+                # elsewhere is no fresher than what the host has.
+                if exc.reason not in COPY_WHEN_PULL or e.image_id(op.image or op.target):
+                    raise
+                report(f"{exc}; looking for the image on the other engines")
+                self._deliver(op, report, str(exc), "")
         elif k is Kind.BUILD_IMAGE:
             assert op.build is not None
             e.build(op.app, op.build, report)
         elif k is Kind.MISSING_IMAGE:
-            raise EngineError(
-                f"image {op.target} is not on engine {e.name} and pullPolicy is Never: "
-                "build or load it first (docker load / docker build), or allow pulling"
+            self._deliver(
+                op,
+                report,
+                f"image {op.target} is not on engine {e.name} and pullPolicy is Never",
+                ": build or load it first (docker load / docker build), or allow pulling",
             )
         elif k is Kind.CREATE_CONTAINER:
             assert op.container is not None
@@ -219,3 +240,19 @@ class Executor:
             e.wait_completed(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
         else:  # pragma: no cover - every Kind is handled above
             raise EngineError(f"unknown operation {k}")
+
+    def _deliver(self, op: Operation, report: Callable[[str], None], why: str, hint: str) -> None:
+        """The image copied from another engine dockyard drives, for a host that lacks it
+        and cannot pull it; `why` (and `hint`) make the error when none has it."""
+        image = op.image or op.target
+        d = op.container
+        context = f"app {op.app}, service {d.service}" if d else f"app {op.app}"
+        try:
+            copied = deliver_image(self.engine, image, self.image_sources(), report, context)
+        except ImageUnavailable as exc:
+            raise EngineError(f"{why} ({context}), and {exc}{hint}") from None
+        self._notes[op.id] = (
+            f"copied from {copied.source} ({copied.size / 1e6:.0f} MB in {copied.seconds:.1f}s)"
+            if copied.size
+            else f"already copied from {copied.source} by another operation"
+        )

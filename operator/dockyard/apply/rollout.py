@@ -33,6 +33,7 @@ from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedState
+from dockyard.engine.transfer import ImageSources
 from dockyard.plan.desired import DesiredApp
 from dockyard.plan.operations import Kind, Plan
 from dockyard.plan.planner import changed_containers, health_timeout, plan_app
@@ -98,8 +99,10 @@ class Rollout:
         concurrency: int = DEFAULT_CONCURRENCY,
         reporter: Reporter | None = None,
         progress: Callable[[str], None] | None = None,
+        image_sources: ImageSources | None = None,
     ) -> None:
         self.engine = engine
+        self.image_sources = image_sources
         self.observe = observe
         self.secrets = secrets or {}
         self.concurrency = concurrency
@@ -312,6 +315,7 @@ class Rollout:
             secrets=self.secrets,
             concurrency=self.concurrency,
             reporter=self.reporter,
+            image_sources=self.image_sources,
         )
         return await executor.run(plan)
 

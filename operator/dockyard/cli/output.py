@@ -10,7 +10,13 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from dockyard.apply.executor import ApplyResult, OpResult
 from dockyard.plan.operations import Kind, Operation
 
-LONG = {Kind.PULL_IMAGE, Kind.BUILD_IMAGE, Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED}
+LONG = {
+    Kind.PULL_IMAGE,
+    Kind.BUILD_IMAGE,
+    Kind.MISSING_IMAGE,  # copied from another engine: progress in MB
+    Kind.WAIT_HEALTHY,
+    Kind.WAIT_COMPLETED,
+}
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
 
 
@@ -60,7 +66,8 @@ class ConsoleReporter:
         op = result.op
         line = f"  {MARK[result.status]} {op.describe()}"
         if result.status == "done":
-            line += f"  [dim]{result.seconds:.2f}s — {op.cause}[/]"
+            note = f"; {escape(result.note)}" if result.note else ""
+            line += f"  [dim]{result.seconds:.2f}s — {op.cause}{note}[/]"
         elif result.error:
             line += f"\n      [red]{escape(result.error)}[/]"
         self.console.print(line, highlight=False)

@@ -24,6 +24,7 @@ from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.observed import ObservedState
+from dockyard.engine.transfer import ImageSources, local_sources
 from dockyard.fleet.converge import DEFAULT_HOST, restrict
 from dockyard.fleet.hosts import HostError, engine_for_host
 from dockyard.fleet.placement import HostInfo, PlacementResult, place
@@ -958,6 +959,7 @@ class Controller:
             secrets={name: wanted.loaded.secrets},
             concurrency=self.settings.concurrency,
             progress=progress,
+            image_sources=self._image_sources(name, host),
         )
         outcome = await rollout.run(desired, replace=replace, restart=restart, hold=roll.hold)
         self._note_bad_images(name, desired, host, outcome)
@@ -983,6 +985,7 @@ class Controller:
             host.engine,
             secrets={wanted.desired.name: wanted.loaded.secrets},
             concurrency=self.settings.concurrency,
+            image_sources=self._image_sources(wanted.desired.name, host),
         )
         result = await executor.run(plan)
         log.info(
@@ -999,6 +1002,22 @@ class Controller:
             elif r.status == "failed":
                 log.warning("app %s: %s failed: %s", wanted.desired.name, r.op.describe(), r.error)
         return result
+
+    def _image_sources(self, name: str, host: _Host) -> ImageSources:
+        """Where `host` gets an image it lacks and cannot pull: the engine of the machine
+        dockyard runs on, then the other hosts the app was placed on."""
+
+        def sources() -> list[Engine]:
+            st = self.apps.get(name)
+            placed = set(st.assigned.values()) if st is not None else set()
+            others = [
+                h.engine
+                for h in self.hosts.values()
+                if h.name in placed and h is not host and not h.dark
+            ]
+            return [*local_sources(), *others]
+
+        return sources
 
     def _count(self, st: _AppState, wanted: Wanted, plan: Plan, result: ApplyResult) -> None:
         name = wanted.desired.name

@@ -46,9 +46,17 @@ class ImageUnavailable(EngineError):
     """No engine dockyard can reach has the image; the message says where it looked."""
 
 
+_guard = threading.Lock()
+_local: list[Engine] = []
+
+
 def local_sources() -> Sequence[Engine]:
-    """The engine on the machine running dockyard (DOCKER_HOST or /var/run/docker.sock)."""
-    return [Engine(name="local")]
+    """The engine on the machine running dockyard (DOCKER_HOST or /var/run/docker.sock),
+    one client for the whole process."""
+    with _guard:
+        if not _local:
+            _local.append(Engine(name="local"))
+        return list(_local)
 
 
 def no_sources() -> Sequence[Engine]:
@@ -56,7 +64,6 @@ def no_sources() -> Sequence[Engine]:
 
 
 _ids: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
-_guard = threading.Lock()
 _locks: dict[tuple[str, str], threading.Lock] = {}
 
 

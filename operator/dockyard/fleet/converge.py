@@ -18,6 +18,7 @@ from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedState
+from dockyard.engine.transfer import local_sources
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Plan
 from dockyard.plan.planner import plan_app
@@ -170,7 +171,21 @@ async def apply_fleet(
         # Each host converges like `dockyard apply` on one engine: services with `update:`
         # roll out batch by batch there (waves across hosts are the controller's).
         app_plans = [AppPlan(fp.loaded, hp.desired, hp.plan, hp.rolling) for fp, hp in items]
-        return await apply_plans(fleet.engines[host], app_plans, reporter, concurrency)
+        others = {h.host for fp, _ in items for h in fp.hosts} - {host}
+
+        def sources() -> list[Engine]:
+            # A host that lacks an image and cannot pull it gets it from this machine's
+            # engine, else from another host of the same app.
+            live = [
+                fleet.engines[o]
+                for o in sorted(others)
+                if o in fleet.engines and o not in fleet.unreachable
+            ]
+            return [*local_sources(), *live]
+
+        return await apply_plans(
+            fleet.engines[host], app_plans, reporter, concurrency, image_sources=sources
+        )
 
     hosts = list(by_host)
     results = await asyncio.gather(*(run(h, by_host[h]) for h in hosts))

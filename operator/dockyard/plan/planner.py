@@ -425,6 +425,7 @@ def _image_op(b: _Builder, d: DesiredContainer, observed: ObservedState) -> str 
             image,
             "image is not present and pullPolicy is Never",
             image=image,
+            container=d,  # whose service to name if no other engine has it either
         )
     return b.add(Kind.PULL_IMAGE, image, "image is not present", image=image, container=d)
 

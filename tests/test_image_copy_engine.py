@@ -1,0 +1,274 @@
+"""Images reach hosts that cannot pull them: copied over the engine API from the engine of
+the machine running dockyard (or another host of the app), built on the host that needs
+them, and a copy the host refuses is a failed apply that says what to do."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker import DockerClient
+from typer.testing import CliRunner
+
+from dockyard.cli.main import app as cli
+from dockyard.engine.client import Engine
+from dockyard.engine.transfer import Copied, deliver_image, local_sources
+from engine_instance import PrivateEngine, private_engines
+from helpers import BASE_IMAGE, TEST_LABEL, unique_name
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def edge() -> Iterator[PrivateEngine]:
+    with private_engines("edge") as started:
+        yield started["edge"]
+
+
+@pytest.fixture
+def local_only_image(docker_client: DockerClient) -> Iterator[str]:
+    """An image only the local engine holds: the base image with a label and an env var of
+    its own (so a new image id), never pushed anywhere; removed afterwards."""
+    tag = f"dockyard.local/{unique_name('copy')}:1"
+    container = docker_client.containers.create(BASE_IMAGE, "true", labels={TEST_LABEL: "1"})
+    try:
+        container.commit(
+            *tag.split(":"), changes=[f"LABEL {TEST_LABEL}=1", "ENV COPIED_FROM=local"]
+        )
+    finally:
+        container.remove(force=True)
+    yield tag
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(tag, force=True)
+
+
+def manifests(folder: Path, app: str, url: str, service: str) -> list[str]:
+    (folder / "hosts.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: dockyard.dev/v1alpha1
+            kind: DockerHost
+            metadata: {{name: edge, labels: {{role: edge}}}}
+            spec: {{url: "{url}"}}
+            """
+        )
+    )
+    (folder / "app.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: dockyard.dev/v1alpha1
+            kind: App
+            metadata: {{name: {app}}}
+            spec:
+              placement: {{hostSelector: {{matchLabels: {{role: edge}}}}}}
+              services:
+            """
+        )
+        + textwrap.indent(textwrap.dedent(service), "    ")
+    )
+    return ["-f", str(folder / "app.yaml"), "-f", str(folder / "hosts.yaml")]
+
+
+def apply(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["apply", *args])
+    return result.exit_code, result.output
+
+
+def containers(url: str, app: str) -> list[docker.models.containers.Container]:
+    client = docker.DockerClient(base_url=url, timeout=10)
+    try:
+        return client.containers.list(all=True, filters={"label": f"dev.dockyard.app={app}"})
+    finally:
+        client.close()
+
+
+def test_image_only_on_the_local_engine_is_copied_to_the_host(
+    edge: PrivateEngine, local_only_image: str, app_name: str, tmp_path: Path
+):
+    args = manifests(
+        tmp_path,
+        app_name,
+        edge.url,
+        f"""\
+        - name: web
+          image: {local_only_image}
+          pullPolicy: Never
+          command: [sh, -c, 'echo "from $$COPIED_FROM"; exec sleep 3600']
+          init: true
+          stopGracePeriod: 1s
+        """,
+    )
+    code, out = apply(args)
+    assert code == 0, out
+    flat = " ".join(out.split())
+    assert f"missing image {local_only_image} on edge" in flat
+    assert "copied from local (" in flat  # how much, how long
+    [running] = containers(edge.url, app_name)
+    assert running.status == "running"
+    assert running.logs().decode().strip() == "from local"  # the copied image's own env
+    local_id = docker.from_env().images.get(local_only_image).id
+    remote = docker.DockerClient(base_url=edge.url, timeout=10)
+    assert remote.images.get(local_only_image).id == local_id
+    remote.close()
+
+    code, out = apply(args)  # the host has it now: nothing is copied again
+    assert code == 0 and "nothing to do" in out, out
+
+
+def test_copy_reports_progress_and_happens_once_for_parallel_operations(
+    edge: PrivateEngine, local_only_image: str
+):
+    target = Engine(edge.url, name="edge")
+    messages: list[str] = []
+    results: list[Copied] = []
+
+    def copy() -> None:
+        results.append(
+            deliver_image(target, local_only_image, local_sources(), messages.append, "test")
+        )
+
+    threads = [threading.Thread(target=copy) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    target.close()
+    assert sorted(r.size > 0 for r in results) == [False, False, True]  # one streamed it
+    assert {r.source for r in results} == {"local"}
+    assert any(m.startswith(f"copying image {local_only_image}") for m in messages)
+    assert any(m.startswith(f"copied image {local_only_image} from local") for m in messages)
+
+
+def test_build_for_a_remote_host_runs_there_with_the_context_sent_over_the_api(
+    edge: PrivateEngine, docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    context = tmp_path / "web"
+    context.mkdir()
+    (context / "hello.txt").write_text("built from the context on the client\n")
+    # No RUN step: the build needs nothing but the base image and the context.
+    (context / "Dockerfile").write_text(
+        f"FROM {BASE_IMAGE}\nCOPY hello.txt /hello.txt\nLABEL {TEST_LABEL}=1\n"
+    )
+    args = manifests(
+        tmp_path,
+        app_name,
+        edge.url,
+        """\
+        - name: web
+          build: {context: ./web}
+          command: [sh, -c, 'cat /hello.txt; exec sleep 3600']
+          init: true
+          stopGracePeriod: 1s
+        """,
+    )
+    code, out = apply(args)
+    assert code == 0, out
+    [running] = containers(edge.url, app_name)
+    assert running.logs().decode() == "built from the context on the client\n"
+    image = running.attrs["Config"]["Image"]
+    assert image.startswith(f"dockyard.local/{app_name}-web:dy-")
+    # Built where it runs, not here and copied.
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(image)
+
+
+class FullEngine:
+    """A dockerd whose data root is a small tmpfs, so an image copy fills its disk. Its own
+    network and mount namespace (the tmpfs lives only there); no containers ever run."""
+
+    def __init__(self, size: str = "24m") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dy-full-", dir="/tmp"))
+        self.url = f"unix://{self.dir / 'sock'}"
+        d = self.dir
+        script = (
+            f"mount -t tmpfs -o size={size} tmpfs {d}/data && ip link set lo up && exec dockerd"
+            f" --data-root {d}/data --exec-root {d}/exec --pidfile {d}/pid -H {self.url}"
+            " --bridge=none --iptables=false --ip-masq=false"
+        )
+        (d / "data").mkdir()
+        log = open(d / "log", "wb")  # noqa: SIM115 - kept open for the daemon's life
+        self.proc = subprocess.Popen(
+            ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                docker.APIClient(base_url=self.url, timeout=2).ping()
+                return
+            except Exception:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.destroy()
+                    raise RuntimeError((d / "log").read_text()[-2000:]) from None
+                time.sleep(0.1)
+
+    def destroy(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def big_local_image(docker_client: DockerClient, tmp_path: Path) -> Iterator[str]:
+    """A 32 MB image of random data, only on the local engine; removed afterwards."""
+    tag = f"dockyard.local/{unique_name('big')}:1"
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "random.bin").write_bytes(os.urandom(32_000_000))
+    tar = tmp_path / "big.tar"
+    subprocess.run(["tar", "-cf", str(tar), "-C", str(tmp_path / "big"), "."], check=True)
+    subprocess.run(
+        ["docker", "import", "-c", f"LABEL {TEST_LABEL}=1", str(tar), tag],
+        check=True,
+        capture_output=True,
+    )
+    yield tag
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(tag, force=True)
+
+
+def test_a_copy_the_host_refuses_fails_the_apply_with_what_to_do(
+    big_local_image: str, app_name: str, tmp_path: Path
+):
+    full = FullEngine()
+    try:
+        args = manifests(
+            tmp_path,
+            app_name,
+            full.url,
+            f"""\
+            - name: web
+              image: {big_local_image}
+              pullPolicy: Never
+              command: [sleep, "3600"]
+            """,
+        )
+        code, out = apply(args)
+        assert code == 1, out
+        flat = " ".join(out.split())
+        assert "host edge refused image" in flat
+        assert big_local_image in flat and f"app {app_name}, service web" in flat
+        assert "no space left on device" in flat and "free disk space on host edge" in flat
+        assert "✓ create container" not in flat and "✓ start container" not in flat
+        assert f"- start container {app_name}-web-1 on edge skipped because" in flat
+        assert not containers(full.url, app_name)
+        assert "Traceback" not in out
+    finally:
+        full.destroy()
