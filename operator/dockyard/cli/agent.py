@@ -12,6 +12,7 @@ from rich.table import Table
 
 from .common import HostOpt, app, console, escape, fail
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
+from .policy import PolicyOpt
 
 if TYPE_CHECKING:
     from dockyard.mqtt.broker import BrokerConfig
@@ -167,6 +168,7 @@ def agent_cmd(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     tls_client_ca: TlsClientCAOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Run on an edge device: follow this agent's desired state over MQTT and keep the
     local engine converged to it, with the same reconciler as `dockyard run`, also while

@@ -10,6 +10,7 @@ import typer
 
 from .common import HostOpt, app, console, fail
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
+from .policy import PolicyOpt
 
 
 @app.command()
@@ -79,16 +80,21 @@ def operator(
         bool,
         typer.Option(
             "--leader-election/--no-leader-election",
-            help="Be active only while holding the Lease (run two replicas for HA).",
+            help="Be active only while holding the Lease (run two replicas for HA); "
+            "--no-leader-election for a single replica, which needs no Lease.",
         ),
     ] = True,
     lease_name: Annotated[str, typer.Option(metavar="NAME", help="The Lease's name.")] = (
         "dockyard-operator"
     ),
     lease_namespace: Annotated[
-        str,
-        typer.Option(envvar="POD_NAMESPACE", metavar="NS", help="The Lease's namespace."),
-    ] = "dockyard-system",
+        str | None,
+        typer.Option(
+            metavar="NS",
+            help="The Lease's namespace (default: the operator's own: POD_NAMESPACE, else "
+            "the service account's namespace, else the first --namespace, else default).",
+        ),
+    ] = None,
     lease_duration: Annotated[
         str,
         typer.Option(
@@ -109,6 +115,7 @@ def operator(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     tls_client_ca: TlsClientCAOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Run the Kubernetes operator: reconcile App and DockerHost resources on the Docker
     hosts and write their .status. Needs the CRDs (`dockyard crds`). Exits 1 when it loses

@@ -53,6 +53,7 @@ from .controller_view import (
 from .fleet import apply_fleet_cmd, diff_fleet
 from .kubernetes import crds, operator
 from .output import ConsoleReporter, summary
+from .policy import PolicyOpt
 from .revisions import history, rollback
 
 __all__ = ["crds", "history", "main", "operator", "rollback"]
@@ -66,6 +67,7 @@ def apply(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only failures and the summary.")
     ] = False,
+    policy: PolicyOpt = None,
 ) -> None:
     """Converge the engine to the manifests: create what is missing, replace what
     changed, remove what the apps no longer want. With DockerHost manifests among the
@@ -139,20 +141,30 @@ def _diff(files: list[Path], host: str | None, output: Format) -> None:
 
 
 @app.command()
-def diff(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = Format.text) -> None:  # noqa: B006
+def diff(
+    files: FilesOpt = [],  # noqa: B006
+    host: HostOpt = None,
+    output: OutputOpt = Format.text,
+    policy: PolicyOpt = None,
+) -> None:
     """Show the plan (each operation, what it waits for, and why); apply nothing.
     Exit code: 0 up to date, 2 changes pending, 1 error."""
     _diff(files, host, output)
 
 
 @app.command("plan")
-def plan_cmd(files: FilesOpt = [], host: HostOpt = None, output: OutputOpt = Format.text) -> None:  # noqa: B006
+def plan_cmd(
+    files: FilesOpt = [],  # noqa: B006
+    host: HostOpt = None,
+    output: OutputOpt = Format.text,
+    policy: PolicyOpt = None,
+) -> None:
     """Alias of diff."""
     _diff(files, host, output)
 
 
 @app.command()
-def validate(files: FilesOpt = []) -> None:  # noqa: B006
+def validate(files: FilesOpt = [], policy: PolicyOpt = None) -> None:  # noqa: B006
     """Check manifests without touching any engine."""
     result = load_all(files, applying=False)
     if not result.apps and not result.hosts:
@@ -437,6 +449,7 @@ def run(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     tls_client_ca: TlsClientCAOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Keep the engine converged to the sources, forever: reconcile on every change in a
     source or on the engine, and every --resync. Stops cleanly on SIGTERM or Ctrl-C

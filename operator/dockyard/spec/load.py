@@ -24,6 +24,7 @@ from .errors import FieldError, SpecError
 from .inputs import keyed, path_digest
 from .interpolate import interpolate_tree
 from .models import API_VERSION, App, DockerHost, Service
+from .policy import policy_errors
 from .validate import app_warnings, validate_app
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -253,6 +254,8 @@ def load_text(
             continue
         kind = doc.get("kind")
         api_version = doc.get("apiVersion")
+        if kind == "Policy" and api_version == API_VERSION and not explicit:
+            continue  # read by --policy (spec/policy.py), never applied
         if api_version != API_VERSION or kind not in ("App", "DockerHost"):
             # In a folder, skip YAML that is not ours, but never a near miss: an App
             # silently dropped for a typo in apiVersion would look like a deleted App.
@@ -314,6 +317,7 @@ def parse_app(
     if app is None:
         return None
     errors.extend(validate_app(app))
+    errors.extend(policy_errors(app))  # before anything is read from disk or a store
     if errors:
         return None
     return _resolve(app, source, base_dir, env, errors, kubernetes_secrets)
