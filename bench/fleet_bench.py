@@ -1,8 +1,8 @@
 """Many engines at once: one app placed `mode: global` on K private dockerds (K x N containers).
 
 Run by hand (not part of pytest); see bench/README.md. In one run, on K private dockerds
-(tests/engine_instance.py's PrivateEngine: own data root, exec root, pidfile and unix socket,
-`--bridge=none --iptables=false`), each loaded with dockyard.local/busybox:latest:
+(tests/engine_instance.py's PrivateEngine: each a machine of its own, its own network and
+mount namespace, reached over a unix socket), each loaded with dockyard.local/busybox:latest:
 
   a. alone: for each of --alone engines, the N-service app applied to that engine only (no
      other engine busy), then deleted; the slowest is the baseline;
@@ -52,7 +52,7 @@ from dockyard.engine.client import Engine  # noqa: E402
 from dockyard.fleet.converge import apply_fleet, connect_fleet, plan_fleet  # noqa: E402
 from dockyard.spec.load import load_paths  # noqa: E402
 from dockyard_process import ControllerProcess, dockyard_cli  # noqa: E402
-from engine_instance import PrivateEngine  # noqa: E402
+from engine_instance import STATE_ROOT, PrivateEngine  # noqa: E402
 
 IMAGE = "dockyard.local/busybox:latest"
 COMMAND = ["sleep", "3600"]
@@ -128,14 +128,10 @@ def timing() -> Iterator[Timed]:
 
 
 class BenchEngine(PrivateEngine):
-    """A PrivateEngine whose folder says it is this bench's (/tmp/dyfl<run>-eNN-*)."""
+    """A test host whose name says it is this bench's (STATE_ROOT/dyfl<run>-eNN-*)."""
 
     def __init__(self, index: int) -> None:
-        super().__init__()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{RUN_ID}-e{index:02d}-", dir="/tmp"))
-        self.sock = self.dir / "sock"
-        self.url = f"unix://{self.sock}"
+        super().__init__(prefix=f"{PREFIX}{RUN_ID}-e{index:02d}")
         self.name = f"e{index:02d}"
 
     def client(self, timeout: int = 120) -> docker.APIClient:
@@ -261,7 +257,7 @@ def destroy_all() -> None:
 def leftovers() -> list[str]:
     """Daemons of a crashed earlier run of this bench (their folders match our prefix)."""
     found = []
-    for pidfile in Path("/tmp").glob(f"{PREFIX}*-e[0-9][0-9]-*/pid"):
+    for pidfile in STATE_ROOT.glob(f"{PREFIX}*-e[0-9][0-9]-*/dockerd.pid"):
         with contextlib.suppress(OSError, ValueError):
             pid = int(pidfile.read_text().strip())
             if Path(f"/proc/{pid}").exists():

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages the harness needs (Debian 12): the Docker engine
 # (docker.io: docker CLI + dockerd), busybox-static (source of the local base
-# image), git, and python3-venv. Idempotent and a fast no-op when all present.
+# image), git, python3-venv, and what the tests' services and test hosts need. Idempotent and a fast no-op when all present.
 set -euo pipefail
 
 SUDO=""
@@ -31,6 +31,13 @@ command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+
 # 127.0.0.1, with htpasswd auth made by apache2-utils' htpasswd.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+# The test hosts (tests/engine_instance.py) are reached over ssh:// through a real OpenSSH
+# server started inside each one; the package's own service is not used.
+[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # `python3 -m venv` needs ensurepip, which Debian ships in python3-venv.
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
@@ -55,6 +62,7 @@ extra=()
 for p in "${missing[@]}"; do
     case "$p" in
         python3|python3-venv|docker-registry|apache2-utils|mosquitto|etcd-server|curl) extra+=("$p") ;;
+        openssh-server|openssh-client|util-linux|iproute2|openssl) extra+=("$p") ;;
     esac
 done
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -88,8 +96,20 @@ if [[ " ${extra[*]} " == *" mosquitto "* ]]; then
     fi
 fi
 
+if [[ " ${extra[*]} " == *" openssh-server "* ]]; then
+    # Debian's sshd on port 22 is not wanted: each test host runs its own sshd inside its
+    # network namespace. Stop and disable the packaged one if the install started it.
+    if command -v service >/dev/null 2>&1; then
+        $SUDO service ssh stop >/dev/null 2>&1 || true
+    fi
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        $SUDO systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    fi
+fi
+
 for c in docker dockerd git docker-registry htpasswd mosquitto_passwd; do
     command -v "$c" >/dev/null 2>&1 || { echo "ensure-deps: $c still missing" >&2; exit 1; }
 done
 [[ -x /bin/busybox ]] || { echo "ensure-deps: /bin/busybox still missing" >&2; exit 1; }
+[[ -x /usr/sbin/sshd ]] || { echo "ensure-deps: /usr/sbin/sshd still missing" >&2; exit 1; }
 echo "ensure-deps: done" >&2

@@ -76,6 +76,15 @@ def remove_labelled(client: DockerClient, label: str) -> None:
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Test hosts (tests/engine_instance.py) that a killed earlier run left are removed."""
+    from engine_instance import sweep_dead_hosts
+
+    swept = sweep_dead_hosts()
+    if swept:
+        warnings.warn(f"removed test hosts left by a killed run: {swept}", stacklevel=1)
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[DockerClient]:
     """A client for the local engine, started on demand; sweeps test leftovers at the end."""

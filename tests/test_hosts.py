@@ -32,7 +32,7 @@ from dockyard.fleet.hosts import (
 )
 from dockyard.spec.load import load_paths
 from dockyard.spec.models import DockerHost
-from engine_instance import PrivateEngine, ServerTLS
+from engine_instance import PrivateEngine
 from tls_certs import CA, Pair, issue, make_ca
 
 runner = CliRunner()
@@ -285,7 +285,7 @@ def test_a_dark_host_costs_its_timeout_and_nothing_more(silent_port: int):
     assert by_name["dark"].last_contact is None
 
 
-# ---- real engines: mutual TLS on 127.0.0.1 -----------------------------------------------
+# ---- real engines: mutual TLS to a test host of its own -----------------------------------
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 @pytest.fixture(scope="module")
 def tls_engine(certs: Certs) -> Iterator[PrivateEngine]:
-    engine = PrivateEngine(tls=ServerTLS(certs.ca.cert, certs.server.cert, certs.server.key))
+    engine = PrivateEngine(tls=certs.ca)  # it issues its server certificate for its address
     try:
         engine.start()
         yield engine
@@ -432,16 +432,17 @@ def test_plain_tcp_without_insecure_is_refused_before_any_host_is_asked(
         apiVersion: dockyard.dev/v1alpha1
         kind: DockerHost
         metadata: {{name: naked}}
-        spec: {{url: "tcp://127.0.0.1:{tls_engine.port}"}}
+        spec: {{url: "tcp://{tls_engine.address}:{tls_engine.port}"}}
         """,
     )
     result = runner.invoke(app, ["hosts", "-f", str(path)])
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.splitlines()[0] == "invalid DockerHost (1 problem(s)):"
+    where = f"{tls_engine.address}:{tls_engine.port}"
     assert (
-        f"host naked: spec.tls: tcp://127.0.0.1:{tls_engine.port} is plain TCP without TLS, "
-        f"which dockyard refuses: anyone who can reach 127.0.0.1:{tls_engine.port} would "
+        f"host naked: spec.tls: tcp://{where} is plain TCP without TLS, "
+        f"which dockyard refuses: anyone who can reach {where} would "
         "control the engine as root" in result.stderr
     )
     assert "Traceback" not in result.output
@@ -457,7 +458,7 @@ def test_an_insecure_host_on_a_tls_port_is_told_the_engine_wants_tls(
         apiVersion: dockyard.dev/v1alpha1
         kind: DockerHost
         metadata: {{name: lab}}
-        spec: {{url: "tcp://127.0.0.1:{tls_engine.port}", insecure: true}}
+        spec: {{url: "tcp://{tls_engine.address}:{tls_engine.port}", insecure: true}}
         """,
     )
     result = runner.invoke(app, ["hosts", "-f", str(path), "-o", "json"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,11 @@ def make_ca(folder: Path, name: str) -> CA:
     return ca
 
 
-def issue(ca: CA, folder: Path, name: str, server: bool) -> Pair:
-    """A leaf certificate signed by `ca`: a server one (SAN IP:127.0.0.1) or a client one."""
+def issue(
+    ca: CA, folder: Path, name: str, server: bool, ips: Sequence[str] = ("127.0.0.1",)
+) -> Pair:
+    """A leaf certificate signed by `ca`: a server one (SAN `ips`, DNS:localhost) or a
+    client one."""
     pair = Pair(folder / f"{name}.pem", folder / f"{name}-key.pem")
     csr = folder / f"{name}.csr"
     ext = folder / f"{name}.ext"
@@ -49,7 +53,8 @@ def issue(ca: CA, folder: Path, name: str, server: bool) -> Pair:
         f"extendedKeyUsage={usage}",
     ]
     if server:
-        lines.append("subjectAltName=IP:127.0.0.1,DNS:localhost")
+        names = ",".join(f"IP:{ip}" for ip in ips)
+        lines.append(f"subjectAltName={names},DNS:localhost")
     ext.write_text("\n".join(lines) + "\n")
     _openssl(
         "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
