@@ -87,6 +87,22 @@ class ContainerConfig:
     # recreate): ("secret:NAME" | "file:PATH", hash). Not sent to the engine.
     inputs: tuple[tuple[str, str], ...] = ()
 
+    def summary(self) -> str:
+        """The config as compact JSON for the container's `dev.dockyard.config` label: what
+        the user declared (env, labels and inputs as maps; dockyard's own labels left
+        out), so a later plan can name the fields that changed. Holds no secret value,
+        only the inputs' hashes."""
+        fields = asdict(self)
+        fields["env"] = dict(self.env)
+        fields["labels"] = {k: v for k, v in self.labels if not k.startswith(naming.LABEL_PREFIX)}
+        fields["inputs"] = dict(self.inputs)
+        for mount in fields["mounts"]:
+            if mount["manifest_path"] is not None:
+                mount["source"] = mount["manifest_path"]
+            for key in [k for k, v in mount.items() if v is None or v is False]:
+                del mount[key]
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
     def hash(self) -> str:
         fields = asdict(self)
         if not fields["inputs"]:
@@ -132,6 +148,7 @@ class DesiredContainer:
         labels = dict(self.config.labels)
         labels[naming.REPLICA] = str(self.replica)
         labels[naming.CONFIG_HASH] = self.config_hash
+        labels[naming.CONFIG] = self.config.summary()
         return labels
 
 

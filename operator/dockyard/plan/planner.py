@@ -9,6 +9,7 @@ from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedContainer, ObservedState
 from dockyard.spec import naming
 
+from .changes import config_changes, describe
 from .desired import DesiredApp
 from .images import image_moved
 from .operations import Kind, Operation, Plan
@@ -373,6 +374,9 @@ def _container_action(
         b.errors.append(_conflict("container", d.name, True, obs.app))
         return None
     if obs.config_hash != d.config_hash:
+        changes = config_changes(obs.labels.get(naming.CONFIG), d.config.summary())
+        if changes:
+            return ("replace", f"config changed: {describe(changes)}")
         return ("replace", f"config changed ({obs.config_hash} -> {d.config_hash})")
     for net in d.config.networks:
         if net.name in recreated_nets:

@@ -9,6 +9,9 @@ APP = "dev.dockyard.app"
 SERVICE = "dev.dockyard.service"
 REPLICA = "dev.dockyard.replica"
 CONFIG_HASH = "dev.dockyard.config-hash"
+# The container's config as declared (JSON, no secret values): lets a plan say which
+# field changed rather than two hashes.
+CONFIG = "dev.dockyard.config"
 BUILD_HASH = "dev.dockyard.build-hash"
 
 
