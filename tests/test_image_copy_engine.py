@@ -272,3 +272,28 @@ def test_a_copy_the_host_refuses_fails_the_apply_with_what_to_do(
         assert "Traceback" not in out
     finally:
         full.destroy()
+
+
+def test_an_image_no_engine_has_fails_naming_host_service_and_where_it_looked(
+    edge: PrivateEngine, app_name: str, tmp_path: Path
+):
+    missing = f"dockyard.local/{unique_name('nowhere')}:1"
+    args = manifests(
+        tmp_path,
+        app_name,
+        edge.url,
+        f"""\
+        - name: web
+          image: {missing}
+          pullPolicy: Never
+          command: [sleep, "3600"]
+        """,
+    )
+    code, out = apply(args)
+    assert code == 1, out
+    flat = " ".join(out.split())
+    assert (
+        f"image {missing} is not on engine edge and pullPolicy is Never (app {app_name}, "
+        "service web), and no other engine has it (looked on local): build or load it first"
+    ) in flat
+    assert not containers(edge.url, app_name)

@@ -207,10 +207,12 @@ class Executor:
             assert op.build is not None
             e.build(op.app, op.build, report)
         elif k is Kind.MISSING_IMAGE:
+            d = op.container
             self._deliver(
                 op,
                 report,
-                f"image {op.target} is not on engine {e.name} and pullPolicy is Never",
+                f"image {op.target} is not on engine {e.name} and pullPolicy is Never"
+                + (f" (app {op.app}, service {d.service})" if d else ""),
                 ": build or load it first (docker load / docker build), or allow pulling",
             )
         elif k is Kind.CREATE_CONTAINER:
@@ -250,7 +252,7 @@ class Executor:
         try:
             copied = deliver_image(self.engine, image, self.image_sources(), report, context)
         except ImageUnavailable as exc:
-            raise EngineError(f"{why} ({context}), and {exc}{hint}") from None
+            raise EngineError(f"{why}, and {exc}{hint}") from None
         self._notes[op.id] = (
             f"copied from {copied.source} ({copied.size / 1e6:.0f} MB in {copied.seconds:.1f}s)"
             if copied.size

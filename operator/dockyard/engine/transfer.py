@@ -120,8 +120,8 @@ def deliver_image(
             looked.append(source.name)
             continue
         return copy_image(source, target, ref, progress, context)
-    checked = f"; looked on {', '.join(looked)}" if looked else ""
-    raise ImageUnavailable(f"no other engine has image {ref}{checked}")
+    checked = f" (looked on {', '.join(looked)})" if looked else ""
+    raise ImageUnavailable(f"no other engine has it{checked}")
 
 
 def copy_image(
