@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any
 
-# Longest rendering of one value before it is cut.
-VALUE_WIDTH = 40
+# Longest rendering of one value before its middle is cut (both ends tell: a tag's end).
+VALUE_WIDTH = 64
 # Most changes named in one cause; the rest are counted.
 MOST = 4
 # Env and label names whose values a plan never prints (they end up in CI logs).
@@ -79,4 +79,7 @@ def _show(value: Any) -> str:
     if value is None:
         return "(none)"
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
+    if len(text) <= VALUE_WIDTH:
+        return text
+    half = VALUE_WIDTH // 2
+    return text[: half - 1] + "…" + text[-half:]
