@@ -9,6 +9,7 @@ removes everything labelled with it afterwards.
 from __future__ import annotations
 
 import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -82,7 +83,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     swept = sweep_dead_hosts()
     if swept:
-        warnings.warn(f"removed test hosts left by a killed run: {swept}", stacklevel=1)
+        print(f"removed test hosts left by a killed run: {swept}", file=sys.stderr)
 
 
 @pytest.fixture(scope="session")

@@ -88,11 +88,12 @@ def _ensure_ssh_client() -> None:
 
 
 def _start_time(pid: int) -> str | None:
+    """When `pid` started (None if it is gone or a zombie): a pid alone can be reused."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return None if fields[0] == "Z" else fields[19]
 
 
 def _alive(owner: dict[str, object]) -> bool:
@@ -531,6 +532,8 @@ class PrivateEngine:
                     client.remove_container(c["Id"], force=True, v=True)
                 client.close()
         self.stop()
+        if self.sshd is not None and self.sshd.poll() is None:
+            self.sshd.kill()  # (the teardown would too, but only while the holder lives)
         _teardown(self.dir)
         for proc in (self.sshd, self.holder):  # killed by the teardown: reap them
             if proc is not None:
