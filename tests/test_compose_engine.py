@@ -96,7 +96,7 @@ def test_compose_file_applies_directly(docker_client: DockerClient, app_name: st
     web = docker_client.containers.get(f"{app_name}-web-1")
     assert web.exec_run(["ls", "/debug"]).exit_code != 0  # the debug stage was not built
     nets = set(web.attrs["NetworkSettings"]["Networks"])
-    assert nets == {f"{app_name}_back-end"}
+    assert nets == {f"{app_name}_back_end"}  # Compose's name, `_` kept
     # Re-applying the Compose file is a no-op, like `docker compose up -d` twice.
     assert apply(compose).operations == []
 

@@ -96,9 +96,9 @@ def test_corpus_file_imports_or_names_the_problem(file: Path) -> None:
         return
     result = import_compose([file], environ={"HOME": HOME})
     app = to_model(result)
-    # Every Compose service is there, under its DNS-1123 name.
+    # Every Compose service is there, under its Compose name.
     raw = yaml.safe_load(file.read_text())
-    assert [s.name for s in app.spec.services] == [to_dns_label(n) for n in raw["services"]]
+    assert [s.name for s in app.spec.services] == list(raw["services"])
     # The YAML it writes is the same document, with a header comment.
     text = result.to_yaml()
     assert text.startswith("# Imported from Compose")
@@ -228,7 +228,7 @@ CASES: dict[str, Case] = {
                 },
                 ports=[(80, 80)],
                 restart="always",
-                mounts={"/var/www/html": ("volume", "nc-data", False)},
+                mounts={"/var/www/html": ("volume", "nc_data", False)},
             ),
             "db": Svc(
                 image="postgres:alpine",
@@ -239,10 +239,10 @@ CASES: dict[str, Case] = {
                 },
                 restart="always",
                 ports=[],
-                mounts={"/var/lib/postgresql/data": ("volume", "db-data", False)},
+                mounts={"/var/lib/postgresql/data": ("volume", "db_data", False)},
             ),
         },
-        volumes={"db-data", "nc-data"},
+        volumes={"db_data", "nc_data"},
     ),
     "nginx-aspnet-mysql.yaml": Case(
         {
@@ -742,7 +742,7 @@ def test_to_dns_label(raw: str, label: str) -> None:
     assert to_dns_label(raw) == label
 
 
-def test_names_are_converted_everywhere(tmp_path: Path) -> None:
+def test_compose_names_are_kept_and_secret_names_converted(tmp_path: Path) -> None:
     result = imp(
         tmp_path,
         """
@@ -762,30 +762,28 @@ def test_names_are_converted_everywhere(tmp_path: Path) -> None:
         """,
     )
     app = to_model(result)
-    web = app.service("web-app")
-    assert web.depends_on[0].service == "db-server"
+    # Services, volumes and networks keep their Compose names (so do the engine objects).
+    web = app.service("web_app")
+    assert web.depends_on[0].service == "db_server"
     assert web.depends_on[0].condition == "healthy"
-    assert web.networks[0].name == "back-end"
-    assert "web_app" in web.networks[0].aliases  # other containers still resolve the old name
-    assert web.volume_mounts[0].volume == "app-data"
-    # The secret keeps its Compose path even though its name changed.
+    assert web.networks[0].name == "back_end"
+    assert web.volume_mounts[0].volume == "app_data"
+    # A secret is renamed (DNS-1123) but keeps its Compose path.
     assert web.secrets[0].name == "api-key"
     assert web.secrets[0].path == "/run/secrets/api_key"
-    db = app.service("db-server")
-    assert db.networks[0].name == "default" and db.networks[0].aliases == ["db_server"]
-    assert {n.path for n in result.notes} >= {
-        "services.web_app",
-        "services.db_server",
-        "networks.back_end",
-        "volumes.app_data",
-        "secrets.api_key",
-    }
+    db = app.service("db_server")
+    assert db.networks == []
+    assert {n.path for n in result.notes if "renamed" in n.message} == {"secrets.api_key"}
     assert result.warnings == []
 
 
 def test_names_that_collide_after_conversion_fail(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="would both become 'web-app'"):
-        imp(tmp_path, "services:\n  web_app: {image: x}\n  web-app: {image: y}\n")
+    with pytest.raises(SpecError, match="would both become 'api-key'"):
+        imp(
+            tmp_path,
+            "services:\n  web: {image: x}\n"
+            "secrets:\n  api_key: {file: ./a}\n  api-key: {file: ./b}\n",
+        )
 
 
 def test_project_name_sources(tmp_path: Path) -> None:
@@ -1563,9 +1561,9 @@ def test_written_manifest_loads(tmp_path: Path) -> None:
     out.write_text(result.to_yaml())
     loaded = load_text(out.read_text(), str(out), tmp_path, environ={}).apps[0]
     assert loaded.name == "shop"
-    web = loaded.app.service("web-app")
+    web = loaded.app.service("web_app")
     assert web.build is not None and web.build.target == "runtime"
-    assert dict(loaded.service_env("web-app")) == {"MODE": "prod", "LEVEL": "info"}
+    assert dict(loaded.service_env("web_app")) == {"MODE": "prod", "LEVEL": "info"}
     assert loaded.secrets["db-password"].reveal() == b"s3cret\n"
     assert web.secrets[0].path == "/run/secrets/db_password"
 

@@ -196,16 +196,17 @@ CASES = [
     ),
     # --- names ----------------------------------------------------------------------
     Case(
-        "service-name-uppercase",
-        app("  services:\n    - {name: Web, image: busybox}\n"),
-        "spec.services[Web].name",
-        "DNS-1123",
+        # Compose-style names (`web_1`, `Web`, `web.app`) are valid; these are not.
+        "service-name-leading-dash",
+        app("  services:\n    - {name: -web, image: busybox}\n"),
+        "spec.services[-web].name",
+        "is not a valid name",
     ),
     Case(
-        "service-name-underscore",
-        app("  services:\n    - {name: web_1, image: busybox}\n"),
-        "spec.services[web_1].name",
-        "DNS-1123",
+        "service-name-space",
+        app("  services:\n    - {name: 'web 1', image: busybox}\n"),
+        "spec.services[web 1].name",
+        "letters, digits, '_', '.' and '-'",
     ),
     Case(
         "app-name-invalid",

@@ -37,7 +37,7 @@ from .errors import FieldError, SpecError
 from .imageref import HINT as IMAGE_HINT
 from .imageref import reference_problem
 from .interpolate import InterpolationError, interpolate
-from .models import API_VERSION, App
+from .models import API_VERSION, OBJECT_NAME_PATTERN, App
 from .validate import DEFAULT_NETWORK, validate_app
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
     "to_dns_label",
 ]
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_OBJECT_NAME = re.compile(OBJECT_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -225,6 +225,10 @@ def load_compose_yaml(text: str, source: str = "") -> Any:
 
 # --------------------------------------------------------------------------------------------
 # Names
+
+
+def _is_object_name(name: str) -> bool:
+    return len(name) <= 63 and _OBJECT_NAME.match(name) is not None
 
 
 def to_dns_label(name: str) -> str:
@@ -558,9 +562,13 @@ class _Importer:
     # -- translation --------------------------------------------------------------------------
 
     def _rename(self, kind: str, names: list[str], table: dict[str, str]) -> None:
+        # Services, volumes and networks keep their Compose names (`db_data` stays
+        # `<app>_db_data` on the engine, so Compose's data is found); only a name Docker
+        # could not carry, and secret names (DNS-1123 in a manifest), are converted.
+        keep = kind != "secrets"
         taken: dict[str, str] = {}
         for raw in names:
-            new = to_dns_label(raw)
+            new = raw if keep and _is_object_name(raw) else to_dns_label(raw)
             if not new:
                 self.error(f"{kind}.{raw}", f"cannot turn {raw!r} into a DNS-1123 name")
                 continue
@@ -574,9 +582,10 @@ class _Importer:
             taken[new] = raw
             table[raw] = new
             if new != raw:
+                rule = "DNS-1123 labels" if not keep else "letters, digits, _ . - (Docker's rule)"
                 self.note(
                     f"{kind}.{raw}",
-                    f"renamed to {new!r} (dockyard names are DNS-1123 labels); "
+                    f"renamed to {new!r} (dockyard names are {rule}); "
                     "every reference is renamed too",
                 )
 
@@ -723,14 +732,14 @@ class _Importer:
             engine_name = str(custom) if custom else raw
             if engine_name == out["name"]:
                 return
-            if len(engine_name) <= 63 and _DNS_LABEL.match(engine_name):
+            if _is_object_name(engine_name):
                 self.note(path, f"external {what} {engine_name!r} is named {engine_name!r}")
                 table[raw] = engine_name
                 out["name"] = engine_name
             else:
                 self.unsupported(
                     f"{path}.name" if custom else path,
-                    f"external {what} {engine_name!r} is not a DNS-1123 name; dockyard "
+                    f"external {what} {engine_name!r} is not a name dockyard can hold; dockyard "
                     f"would look for {out['name']!r} instead",
                 )
         elif custom is not None and str(custom) != raw:
@@ -816,15 +825,21 @@ class _Importer:
             )
         if "image" not in out and "build" not in out:
             self.error(ctx.path, "a service needs image or build", "add image: or build:")
-        if ctx.raw != out["name"] and "networkMode" not in out:
-            # Keep the Compose name resolvable: other services may reach `web_app` by name.
+        container_name = svc.get("container_name")
+        extra = [ctx.raw] if ctx.raw != out["name"] else []
+        if container_name and str(container_name) not in (ctx.raw, out["name"]):
+            # `DB_HOST=mysql` for a service with `container_name: mysql` must resolve.
+            extra.append(str(container_name))
+        if extra and "networkMode" not in out:
+            # Keep the Compose names resolvable: other services may reach `web_app` by name.
             nets = out.setdefault("networks", [])
             if not nets:
                 nets.append({"name": DEFAULT_NETWORK})
             for att in nets:
                 aliases = att.setdefault("aliases", [])
-                if ctx.raw not in aliases:
-                    aliases.insert(0, ctx.raw)
+                for index, alias in enumerate(extra):
+                    if alias not in aliases:
+                        aliases.insert(index, alias)
 
     # service key handlers -----------------------------------------------------------------
 
@@ -1605,7 +1620,8 @@ _SERVICE_KEYS: dict[str, Callable[[_Importer, _ServiceCtx, Any], None]] = {
 _SWARM = "a Swarm-only setting"
 _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "container_name": "dockyard names containers <app>-<service>-<n> so that replicas and "
-    "rolling updates can coexist; other services still reach it by service name",
+    "rolling updates can coexist; the name is kept as a DNS alias on the service's networks, "
+    "so what resolved under Compose still resolves",
     "platform": "dockyard uses the engine's own platform",
     "runtime": "no equivalent: the engine's default runtime is used",
     "links": "legacy; services on a shared network reach each other by name",

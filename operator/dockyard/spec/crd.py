@@ -19,7 +19,15 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from .models import API_VERSION, App, DockerHost, _dns_label, _mode
+from .models import (
+    API_VERSION,
+    OBJECT_NAME_PATTERN,
+    App,
+    DockerHost,
+    _dns_label,
+    _mode,
+    _object_name,
+)
 from .units import parse_duration, parse_size
 
 GROUP, VERSION = API_VERSION.split("/")
@@ -66,6 +74,8 @@ def _type_schema(annotation: Any, metadata: list[Any]) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": _scalar(annotation)}
     if _dns_label in {getattr(m, "func", None) for m in metadata}:
         schema.update(maxLength=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    if _object_name in {getattr(m, "func", None) for m in metadata}:
+        schema.update(maxLength=63, pattern=OBJECT_NAME_PATTERN)
     for m in metadata:
         if isinstance(m, annotated_types.Ge):
             schema["minimum"] = m.ge

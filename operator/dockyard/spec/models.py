@@ -34,6 +34,22 @@ def _dns_label(value: str) -> str:
     return value
 
 
+# Services, volumes and networks are named as Compose names them (`db_data`,
+# `ssrf_proxy`, `web.app`): what Docker accepts in container, volume and network names,
+# so that the engine names are Compose's (docs/compose.md, "Names").
+_OBJECT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+OBJECT_NAME_PATTERN = _OBJECT_NAME.pattern
+
+
+def _object_name(value: str) -> str:
+    if len(value) > 63 or not _OBJECT_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
 def _restart(value: str) -> str:
     if not _RESTART.match(value):
         raise ValueError(
@@ -73,6 +89,7 @@ def _mode_range(value: int) -> int:
 
 
 Name = Annotated[str, AfterValidator(_dns_label)]
+ObjectName = Annotated[str, AfterValidator(_object_name)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
@@ -292,7 +309,7 @@ class Device(Model):
 
 
 class Service(Model):
-    name: Name
+    name: ObjectName
     image: str | None = None
     build: Build | None = None
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -336,7 +353,7 @@ class Service(Model):
 
 
 class AppVolume(Model):
-    name: Name
+    name: ObjectName
     external: bool = False
     driver: str = "local"
     driver_opts: dict[str, str] = Field(default_factory=dict)
@@ -344,7 +361,7 @@ class AppVolume(Model):
 
 
 class AppNetwork(Model):
-    name: Name
+    name: ObjectName
     external: bool = False
     driver: str = "bridge"
     internal: bool = False
