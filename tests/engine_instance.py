@@ -149,6 +149,8 @@ HOLDER_SCRIPT = r"""
 set -eu
 state=$1; share=$2; checkout=$3; disk_mb=$4; name=$5
 mount --make-rprivate /
+# (where /etc/resolv.conf really is: a link into /run must still work once /run is new)
+resolv=$(readlink -f /etc/resolv.conf)
 # The machine's own /run (no main engine socket, no system containerd) keeping its share.
 mount --bind "$share" "$state/share"
 mount -t tmpfs -o mode=755 dyhost-run /run
@@ -171,8 +173,9 @@ chmod 1777 /tmp
 if [ "$disk_mb" != 0 ]; then
     mount -t tmpfs -o "size=${disk_mb}m,mode=711" dyhost-disk "$state/data"
 fi
-mount --bind "$state/resolv.conf" /etc/resolv.conf
-hostname "$name"
+case $resolv in /run/*) mkdir -p "$(dirname "$resolv")" && touch "$resolv" ;; esac
+mount --bind "$state/resolv.conf" "$resolv"
+hostname "$name" 2>/dev/null || echo "$name" > /proc/sys/kernel/hostname
 ip link set lo up
 echo ready > "$state/ready"
 exec sleep infinity
