@@ -1,0 +1,6 @@
+"""`python -m dockyard`: the same CLI as the `dockyard` command."""
+
+from dockyard.cli.main import main
+
+if __name__ == "__main__":
+    main()
