@@ -8,10 +8,13 @@ removes everything labelled with it afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -77,9 +80,32 @@ def remove_labelled(client: DockerClient, label: str) -> None:
     )
 
 
+# Each running test session's pid: the end-of-session sweep of everything labelled
+# dev.dockyard.test would otherwise remove the containers of another session running at
+# the same time on the same engine (two developers' runs, or a bench beside the tests).
+SESSIONS = Path("/run/dockyard-test-sessions")
+
+
+def _other_sessions() -> list[int]:
+    others = []
+    for entry in SESSIONS.glob("*"):
+        pid = int(entry.name) if entry.name.isdigit() else 0
+        if pid == os.getpid():
+            continue
+        if pid and Path(f"/proc/{pid}").exists():
+            others.append(pid)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()  # a session that died
+    return others
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Test hosts (tests/engine_instance.py) that a killed earlier run left are removed."""
     from engine_instance import sweep_dead_hosts
+
+    SESSIONS.mkdir(parents=True, exist_ok=True)
+    (SESSIONS / str(os.getpid())).touch()
 
     swept = sweep_dead_hosts()
     if swept:
@@ -102,7 +128,12 @@ def docker_client() -> Iterator[DockerClient]:
     try:
         yield client
     finally:
-        remove_labelled(client, f"{TEST_LABEL}=1")
+        # Leftovers of this session are swept, unless another session is still running:
+        # its objects carry the same label (each test also removes its own).
+        if not _other_sessions():
+            remove_labelled(client, f"{TEST_LABEL}=1")
+        with contextlib.suppress(OSError):
+            (SESSIONS / str(os.getpid())).unlink()
         client.close()
 
 
