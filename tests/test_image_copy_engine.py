@@ -21,6 +21,7 @@ import pytest
 from docker import DockerClient
 from typer.testing import CliRunner
 
+from controller_fixtures import condition, eventually, is_ready, run_controller
 from dockyard.cli.main import app as cli
 from dockyard.engine.client import Engine
 from dockyard.engine.transfer import Copied, deliver_image, local_sources
@@ -297,3 +298,104 @@ def test_an_image_no_engine_has_fails_naming_host_service_and_where_it_looked(
         "service web), and no other engine has it (looked on local): build or load it first"
     ) in flat
     assert not containers(edge.url, app_name)
+
+
+def test_an_image_only_another_host_of_the_app_has_is_copied_from_there(
+    local_only_image: str, docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    with private_engines("edge-a", "edge-b") as hosts:
+        # Only edge-a has the image: put it there, then take it off this machine's engine.
+        subprocess.run(
+            f"docker save {local_only_image} | docker -H {hosts['edge-a'].url} load -q",
+            shell=True,
+            check=True,
+            capture_output=True,
+        )
+        docker_client.images.remove(local_only_image, force=True)
+        docs = [
+            f"apiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
+            f"metadata: {{name: {name}, labels: {{role: edge}}}}\nspec: {{url: '{h.url}'}}\n"
+            for name, h in hosts.items()
+        ]
+        (tmp_path / "hosts.yaml").write_text("---\n".join(docs))
+        (tmp_path / "app.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                apiVersion: dockyard.dev/v1alpha1
+                kind: App
+                metadata: {{name: {app_name}}}
+                spec:
+                  placement: {{hostSelector: {{matchLabels: {{role: edge}}}}, mode: global}}
+                  services:
+                    - name: web
+                      image: {local_only_image}
+                      pullPolicy: Never
+                      command: [sleep, "3600"]
+                      init: true
+                      stopGracePeriod: 1s
+                """
+            )
+        )
+        code, out = apply(["-f", str(tmp_path / "app.yaml"), "-f", str(tmp_path / "hosts.yaml")])
+        assert code == 0, out
+        assert "copied from edge-a (" in " ".join(out.split())
+        for h in hosts.values():
+            [running] = containers(h.url, app_name)
+            assert running.status == "running"
+
+
+async def test_the_controller_copies_an_image_to_a_host_that_cannot_pull_it(
+    edge: PrivateEngine, local_only_image: str, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    folder.mkdir()
+    manifests(
+        folder,
+        app_name,
+        edge.url,
+        f"""\
+        - name: web
+          image: {local_only_image}
+          pullPolicy: Never
+          command: [sleep, "3600"]
+          init: true
+          stopGracePeriod: 1s
+        """,
+    )
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: is_ready(controller, app_name), timeout=30)
+        [running] = containers(edge.url, app_name)
+        assert running.status == "running"
+
+
+async def test_the_controller_marks_an_app_degraded_when_its_image_cannot_be_delivered(
+    big_local_image: str, app_name: str, tmp_path: Path
+):
+    full = FullEngine()
+    try:
+        folder = tmp_path / "apps"
+        folder.mkdir()
+        manifests(
+            folder,
+            app_name,
+            full.url,
+            f"""\
+            - name: web
+              image: {big_local_image}
+              pullPolicy: Never
+              command: [sleep, "3600"]
+            """,
+        )
+        async with run_controller(folder, tmp_path / "state") as controller:
+
+            def failed_operation() -> tuple[str, str, str] | None:
+                # Until its cache connects, the host may first show as unreachable.
+                found = condition(controller, app_name, "Degraded")
+                return found if found[1] == "OperationFailed" else None
+
+            _, _, message = await eventually(failed_operation, timeout=30)
+            assert "host edge refused image" in message and "service web" in message
+            assert "free disk space on host edge" in message
+            assert not containers(full.url, app_name)
+    finally:
+        full.destroy()
