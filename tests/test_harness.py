@@ -201,25 +201,44 @@ def test_test_hosts_leave_the_main_engine_and_nothing_else_behind(
 @pytest.mark.engine
 def test_a_test_host_left_by_a_killed_run_is_swept() -> None:
     orphan = subprocess.Popen(
-        [sys.executable, "-c", ORPHAN], cwd=REPO_ROOT / "tests", stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", ORPHAN],
+        cwd=REPO_ROOT / "tests",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert orphan.stdout is not None
-    host_id, netns = orphan.stdout.readline().split()
+    host_id, netns, pid = orphan.stdout.readline().split()
     orphan.kill()  # kill -9: no destroy(), no atexit
     orphan.wait()
     assert (STATE_ROOT / host_id).exists() and in_netns(netns)
+    assert running(int(pid))  # its container runs on
     assert host_id in sweep_dead_hosts()
     assert not (STATE_ROOT / host_id).exists() and not in_netns(netns)
+    assert not running(int(pid))
 
 
-ORPHAN = """
-import os, sys, time
+ORPHAN = f"""
+import os, docker
 from engine_instance import PrivateEngine
 engine = PrivateEngine(prefix="orphan")
 engine.start()
-print(engine.id, os.readlink(f"/proc/{engine.holder.pid}/ns/net"), flush=True)
-time.sleep(600)
+engine.load_base_image()
+client = docker.DockerClient(base_url=engine.url)
+box = client.containers.run("{BASE_IMAGE}", ["sleep", "600"], network_mode="none", detach=True)
+box.reload()
+holder = engine.holder.pid
+print(engine.id, os.readlink(f"/proc/{{holder}}/ns/net"), box.attrs["State"]["Pid"], flush=True)
+os.read(0, 1)
 """
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for init to reap it does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def in_netns(netns: str) -> bool:
