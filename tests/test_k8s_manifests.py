@@ -102,3 +102,17 @@ def test_the_operator_source_calls_only_what_rbac_grants() -> None:
         "create_namespaced_lease",
         "replace_namespaced_lease",
     }
+
+
+def test_the_lease_is_in_the_pods_namespace_where_the_role_grants_it() -> None:
+    objects = _objects()
+    deploy = objects[("Deployment", "dockyard-operator")]
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    # No --lease-namespace: the operator takes its own namespace from the downward API.
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert not any(arg.startswith("--lease-namespace") for arg in container["args"])
+    role = objects[("Role", "dockyard-operator-leader-election")]
+    binding = objects[("RoleBinding", "dockyard-operator-leader-election")]
+    namespace = deploy["metadata"]["namespace"]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == namespace

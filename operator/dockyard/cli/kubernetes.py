@@ -80,16 +80,21 @@ def operator(
         bool,
         typer.Option(
             "--leader-election/--no-leader-election",
-            help="Be active only while holding the Lease (run two replicas for HA).",
+            help="Be active only while holding the Lease (run two replicas for HA); "
+            "--no-leader-election for a single replica, which needs no Lease.",
         ),
     ] = True,
     lease_name: Annotated[str, typer.Option(metavar="NAME", help="The Lease's name.")] = (
         "dockyard-operator"
     ),
     lease_namespace: Annotated[
-        str,
-        typer.Option(envvar="POD_NAMESPACE", metavar="NS", help="The Lease's namespace."),
-    ] = "dockyard-system",
+        str | None,
+        typer.Option(
+            metavar="NS",
+            help="The Lease's namespace (default: the operator's own: POD_NAMESPACE, else "
+            "the service account's namespace, else the first --namespace, else default).",
+        ),
+    ] = None,
     lease_duration: Annotated[
         str,
         typer.Option(

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client as _client
 from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
@@ -34,6 +35,58 @@ class NotFound(Exception):
 
 class Conflict(Exception):
     pass
+
+
+class KubeError(RuntimeError):
+    """A call to the Kubernetes API failed; the message is one line that says what."""
+
+    def __init__(self, message: str, status: int | None = None, missing_namespace: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.missing_namespace = missing_namespace  # set when the namespace does not exist
+
+
+def kube_error(exc: Exception, doing: str, namespace: str | None = None) -> KubeError:
+    """`exc` (the client's ApiException, with its headers and body over many lines, or a
+    connection error) as one line: what failed, what the server said, what to do."""
+    if isinstance(exc, KubeError):
+        return exc
+    if not isinstance(exc, ApiException):
+        if isinstance(exc, urllib3.exceptions.HTTPError):
+            return KubeError(
+                f"{doing}: cannot reach the Kubernetes API server ({type(exc).__name__}); "
+                "check --kubeconfig (or KUBECONFIG) and that the API server is up"
+            )
+        return KubeError(f"{doing}: {' '.join(str(exc).split())}")
+    status = int(exc.status or 0)
+    said = _server_message(exc)
+    if status == 404 and namespace and f'namespaces "{namespace}" not found' in said:
+        return KubeError(
+            f"{doing}: namespace {namespace} does not exist: kubectl create namespace {namespace}",
+            status,
+            missing_namespace=namespace,
+        )
+    if status == 401:
+        return KubeError(
+            f"{doing}: the API server does not accept these credentials (HTTP 401); "
+            "check the user in --kubeconfig, or the pod's service account token",
+            status,
+        )
+    if status == 403:
+        return KubeError(
+            f"{doing}: forbidden: {said}; grant it as manifests/rbac.yaml does", status
+        )
+    return KubeError(f"{doing}: HTTP {status} {exc.reason}: {said}", status)
+
+
+def _server_message(exc: ApiException) -> str:
+    """The `message` of the Status the server sent back (never the request's data)."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message or exc.reason or "no message").split())[:300]
 
 
 def now_rfc3339(micro: bool = False) -> str:
@@ -98,9 +151,9 @@ class KubeApi:
                     f"not allowed to list {plural}.{GROUP}: HTTP {exc.status}; "
                     "see manifests/rbac.yaml for what the operator needs"
                 ) from None
-            raise RuntimeError(
-                f"listing {plural}.{GROUP}: HTTP {exc.status} {exc.reason}"
-            ) from None
+            raise kube_error(exc, f"listing {plural}.{GROUP}") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise kube_error(exc, f"listing {plural}.{GROUP}") from None
         return list(result.get("items", []))
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
@@ -112,9 +165,7 @@ class KubeApi:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise RuntimeError(
-                f"cannot read Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}"
-            ) from None
+            raise kube_error(exc, f"reading Secret {namespace}/{name}") from None
         body = json.loads(secret.data)
         return decode_secret_data(body.get("data"))
 
@@ -136,7 +187,7 @@ class KubeApi:
         except ApiException as exc:
             if exc.status == 404:
                 raise NotFound(f"{plural} {namespace}/{name}") from None
-            raise
+            raise kube_error(exc, f"writing the status of {plural} {namespace}/{name}") from None
 
     async def post_event(
         self, ref: ObjectRef, type_: str, reason: str, message: str, component: str
@@ -184,16 +235,21 @@ class KubeApi:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise
+            raise kube_error(exc, f"reading Lease {namespace}/{name}", namespace) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise kube_error(exc, f"reading Lease {namespace}/{name}") from None
         return dict(self._api.sanitize_for_serialization(lease))
 
     async def create_lease(self, namespace: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
         try:
             await asyncio.to_thread(self.coordination.create_namespaced_lease, namespace, body)
         except ApiException as exc:
             if exc.status == 409:
-                raise Conflict(body["metadata"]["name"]) from None
-            raise
+                raise Conflict(name) from None
+            raise kube_error(exc, f"creating Lease {namespace}/{name}", namespace) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise kube_error(exc, f"creating Lease {namespace}/{name}") from None
 
     async def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         try:
@@ -203,4 +259,6 @@ class KubeApi:
         except ApiException as exc:
             if exc.status in (409, 404):
                 raise Conflict(name) from None
-            raise
+            raise kube_error(exc, f"updating Lease {namespace}/{name}", namespace) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise kube_error(exc, f"updating Lease {namespace}/{name}") from None

@@ -15,9 +15,14 @@ import math
 import time
 from typing import Any
 
-from .api import Conflict, KubeApi, now_rfc3339
+from .api import Conflict, KubeApi, kube_error, now_rfc3339
 
 log = logging.getLogger("dockyard.kubernetes.lease")
+
+# After an API error (a missing namespace, no RBAC, the server away): retry with backoff
+# up to this, so that fixing it is noticed within seconds without hammering the server.
+ERROR_RETRY = 1.0
+MAX_RETRY = 8.0
 
 
 class LeaderElector:
@@ -43,7 +48,9 @@ class LeaderElector:
 
     async def acquire(self) -> None:
         """Return once this replica holds the Lease (wait as standby until then)."""
-        announced = False
+        announced: object = None  # the holder last announced
+        failure = ""  # the error last logged: each is logged once, not at every retry
+        delay = ERROR_RETRY
         while True:
             try:
                 if await self._try_acquire():
@@ -56,20 +63,43 @@ class LeaderElector:
                     self.leading = True
                     self._last_renewed = time.monotonic()
                     return
+                failure, delay = "", ERROR_RETRY
             except Conflict:
-                pass
+                failure, delay = "", ERROR_RETRY  # another replica moved first: read again
             except Exception as exc:  # the API server may be away for a while: keep trying
-                log.warning("leader election: %s", exc)
-            if not announced:
-                holder = (self._seen or ("?",))[0]
+                message = self._explain(exc)
+                if message != failure:
+                    log.error("leader election: %s (retrying quietly)", message)
+                    failure = message
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY)
+                continue
+            holder = self._seen[0] if self._seen else None
+            if holder and holder != announced:  # only a holder read from the Lease is named
                 log.info(
                     "leader election: standing by; %s holds lease %s/%s",
                     holder,
                     self.namespace,
                     self.name,
                 )
-                announced = True
+                announced = holder
             await asyncio.sleep(min(self.renew, 1.0))
+
+    def _explain(self, exc: Exception) -> str:
+        """One line: what failed and what the user can run about it."""
+        error = kube_error(exc, f"lease {self.namespace}/{self.name}")
+        if error.missing_namespace:
+            return (
+                f"{error}; or give the operator an existing namespace for its Lease "
+                "(--lease-namespace, or POD_NAMESPACE), or run one replica with "
+                "--no-leader-election"
+            )
+        if error.status == 403:
+            return (
+                f"{error} (the Role dockyard-operator-leader-election in the Lease's "
+                "namespace); or run one replica with --no-leader-election"
+            )
+        return str(error)
 
     async def keep(self) -> None:
         """Renew until the lease is lost; return when it is (the caller must stop acting)."""
@@ -83,13 +113,13 @@ class LeaderElector:
                     "leader election: lease %s/%s was taken by %s",
                     self.namespace,
                     self.name,
-                    (self._seen or ("?",))[0],
+                    self._seen[0] if self._seen and self._seen[0] else "another replica",
                 )
                 break
             except Conflict:
                 pass
             except Exception as exc:
-                log.warning("leader election: renewing: %s", exc)
+                log.warning("leader election: renewing: %s", self._explain(exc))
             if time.monotonic() - self._last_renewed >= self.duration - self.renew / 2:
                 log.error(
                     "leader election: could not renew lease %s/%s in time",
@@ -114,7 +144,7 @@ class LeaderElector:
             await self.api.replace_lease(self.namespace, self.name, lease)
             log.info("leader election: released lease %s/%s", self.namespace, self.name)
         except Exception as exc:
-            log.warning("leader election: releasing: %s", exc)
+            log.warning("leader election: releasing: %s", self._explain(exc))
 
     async def _try_acquire(self) -> bool:
         now = now_rfc3339(micro=True)

@@ -71,10 +71,12 @@ class OperatorRuntime:
             tls,
         )
         self.elector: LeaderElector | None = None
+        self.lease_from = ""
         if options.leader_election:
+            lease_namespace, self.lease_from = options.lease_home()
             self.elector = LeaderElector(
                 self.api,
-                options.lease_namespace,
+                lease_namespace,
                 options.lease_name,
                 options.identity,
                 options.lease_duration,
@@ -87,7 +89,15 @@ class OperatorRuntime:
     async def start(self) -> None:
         await self.health.start()
         if self.elector is not None:
+            log.info(
+                "leader election: lease %s/%s (namespace from %s)",
+                self.elector.namespace,
+                self.elector.name,
+                self.lease_from,
+            )
             await self.elector.acquire()
+        else:
+            log.info("leader election is off: run only one replica")
         self._tasks = [
             asyncio.create_task(self.controller.run(), name="controller"),
             asyncio.create_task(self.writer.run(), name="status-writer"),

@@ -10,6 +10,8 @@ from pathlib import Path
 from dockyard.spec.units import parse_duration
 
 ENV_PREFIX = "DOCKYARD_"
+# Where Kubernetes mounts the pod's service account: its namespace is the pod's.
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 @dataclass
@@ -25,7 +27,7 @@ class OperatorOptions:
     # Leader election on a coordination.k8s.io Lease: one active replica.
     leader_election: bool = True
     lease_name: str = "dockyard-operator"
-    lease_namespace: str = "dockyard-system"
+    lease_namespace: str | None = None  # None: the operator's own (see lease_home)
     lease_duration: float = 15.0
     lease_renew: float = 5.0
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
@@ -62,7 +64,7 @@ class OperatorOptions:
             opts.leader_election = v.lower() not in ("0", "false", "no", "off")
         if (v := get("LEASE_NAME")) is not None:
             opts.lease_name = v
-        if (v := get("LEASE_NAMESPACE") or env.get("POD_NAMESPACE")) is not None:
+        if v := get("LEASE_NAMESPACE"):
             opts.lease_namespace = v
         if (v := get("LEASE_DURATION")) is not None:
             opts.lease_duration = parse_duration(v)
@@ -77,3 +79,25 @@ class OperatorOptions:
         if (v := get("TLS_CLIENT_CA")) is not None:
             opts.tls_client_ca = Path(v)
         return opts
+
+    def lease_home(
+        self,
+        environ: dict[str, str] | None = None,
+        service_account: Path = SERVICE_ACCOUNT_NAMESPACE,
+    ) -> tuple[str, str]:
+        """The Lease's namespace and where it came from: the operator's own namespace, so
+        that it works on any cluster with the CRDs, with or without manifests/ applied."""
+        env = os.environ if environ is None else environ
+        if self.lease_namespace:
+            return self.lease_namespace, "--lease-namespace"
+        if pod := env.get("POD_NAMESPACE", "").strip():
+            return pod, "POD_NAMESPACE"
+        try:
+            own = service_account.read_text(encoding="utf-8").strip()
+        except OSError:
+            own = ""
+        if own:
+            return own, "the service account's namespace"
+        if self.namespaces:
+            return self.namespaces[0], "--namespace"
+        return "default", "nothing else given"
