@@ -36,7 +36,6 @@ from .common import (
     escape,
     fail,
     load_all,
-    load_apps,
     plan_or_exit,
     report_plan_errors,
 )
@@ -78,7 +77,9 @@ def apply(
         check_hosts_or_exit(result_all)
         apply_fleet_cmd(result_all, host, concurrency, quiet)
         return
-    loaded = load_apps(files)
+    loaded = result_all.apps  # loaded once: a secret's store command runs once
+    if not loaded:
+        raise fail(f"no App manifests found in {', '.join(map(str, files))}")
     engine = Engine(host)
     pulled = refresh_always_images(engine, loaded)  # pullPolicy Always: see moved tags
     for message in pulled.errors:
@@ -119,7 +120,9 @@ def _diff(files: list[Path], host: str | None, output: Format) -> None:
     if result_all.hosts:
         check_hosts_or_exit(result_all)
         diff_fleet(result_all, host, output)
-    loaded = load_apps(files)
+    loaded = result_all.apps  # loaded once: a secret's store command runs once
+    if not loaded:
+        raise fail(f"no App manifests found in {', '.join(map(str, files))}")
     engine = Engine(host)
     plans = plan_or_exit(engine, loaded)
     merged = merge([p.plan for p in plans])

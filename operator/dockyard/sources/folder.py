@@ -6,11 +6,13 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from dockyard.spec.errors import SpecError
 from dockyard.spec.load import load_paths
+from dockyard.spec.secret_command import refresh_interval
 
 from .base import Emit, SourceUpdate
 
@@ -47,17 +49,26 @@ class FolderSource:
 
     async def run(self, emit: Emit) -> None:
         last_fingerprint: Fingerprint | None = None
-        last_revision: str | None = None
+        last_key: tuple[object, ...] | None = None
         first = True
+        # Command secrets with `refresh`: re-read the folder this often even when no file
+        # changed, so a rotated value rolls out (by each mount's onChange).
+        refresh: float | None = None
+        due = 0.0
         while True:
             try:
                 fingerprint = await asyncio.to_thread(scan, self.path)
-                if first or fingerprint != last_fingerprint:
+                now = time.monotonic()
+                if first or fingerprint != last_fingerprint or (refresh and now >= due):
                     update = await asyncio.to_thread(self._snapshot)
                     first = False
                     last_fingerprint = fingerprint
-                    if update.revision != last_revision:
-                        last_revision = update.revision
+                    if update.apps is not None:
+                        refresh = refresh_interval(a.app for a in update.apps)
+                    due = now + (refresh or 0.0)
+                    key = update_key(update)
+                    if key != last_key:
+                        last_key = key
                         await emit(update)
             except asyncio.CancelledError:
                 raise
@@ -93,6 +104,17 @@ class FolderSource:
             hosts=tuple(result.hosts),
             warnings=tuple(result.warnings),
         )
+
+
+def update_key(update: SourceUpdate) -> tuple[object, ...]:
+    """What makes an update worth sending: the content's revision, and the hashes of the
+    secrets read at load (a store may answer differently for the same files), or the
+    error (a store that fails keeps what runs and says so once)."""
+    inputs = tuple(
+        (a.name, tuple(a.input_hash(f"secret:{name}") for name in sorted(a.secrets)))
+        for a in update.apps or ()
+    )
+    return (update.revision, update.error, inputs)
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:

@@ -21,10 +21,11 @@ from pydantic.alias_generators import to_camel
 from .compose import import_compose, is_compose_document
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
-from .inputs import keyed, path_digest
+from .inputs import file_hash, path_digest, secret_hash
 from .interpolate import interpolate_tree
 from .models import API_VERSION, App, DockerHost, Service
 from .policy import policy_errors
+from .secret_command import run_secret_command
 from .validate import app_warnings, validate_app
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -70,20 +71,23 @@ class LoadedApp:
     secrets: Mapping[str, Secret] = field(default_factory=dict, repr=False)
     # Content digests of watched hostPath mounts (`onChange`), by "service:mountPath".
     files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    # hostPath mounts from the manifest's side (relative paths), by "service:mountPath":
+    # the path as written, normalized. Engines on other machines get their content.
+    manifest_paths: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.app.name
 
     def input_hash(self, input_id: str) -> str:
-        """The keyed hash of an input's content: "secret:NAME" or "file:SERVICE:PATH"
-        ("" when unknown). Safe to show: it reveals nothing of the content."""
+        """The hash of an input's content: "secret:NAME" or "file:SERVICE:PATH" ("" when
+        unknown). The same on every machine; safe to show (see spec/inputs.py)."""
         kind, _, rest = input_id.partition(":")
         if kind == "secret":
             secret = self.secrets.get(rest)
-            return keyed(secret.reveal()) if secret is not None else ""
+            return secret_hash(self.name, rest, secret.reveal()) if secret is not None else ""
         digest = self.files.get(rest)
-        return keyed(digest) if digest is not None else ""
+        return file_hash(digest) if digest is not None else ""
 
     def service_env(self, service: str) -> tuple[tuple[str, str], ...]:
         return self.env.get(service, ())
@@ -494,6 +498,22 @@ def _resolve(
                 )
             else:
                 secrets[sec.name] = Secret(value.encode())
+        elif sec.command is not None:
+            if kubernetes_secrets is not None:
+                errors.append(
+                    FieldError(
+                        f"{path}.command",
+                        "command secrets are not run for Apps from Kubernetes (whoever may "
+                        "create an App would run programs in the operator)",
+                        "use kubernetesSecret, synced from the store by its own operator",
+                    )
+                )
+                continue
+            got = run_secret_command(sec, base_dir, path)
+            if isinstance(got, FieldError):
+                errors.append(got)
+            else:
+                secrets[sec.name] = Secret(got)
         elif kubernetes_secrets is not None and sec.kubernetes_secret is not None:
             ref = sec.kubernetes_secret
             try:
@@ -519,6 +539,7 @@ def _resolve(
     services: list[Service] = []
     service_env: dict[str, tuple[tuple[str, str], ...]] = {}
     files: dict[str, bytes] = {}
+    manifest_paths: dict[str, str] = {}
     for svc in app.spec.services:
         base = f"spec.services[{svc.name}]"
         merged: dict[str, str] = {}
@@ -572,6 +593,9 @@ def _resolve(
                 where = f"{base}.volumeMounts[{mount.mount_path}].hostPath"
                 host = _within(base_dir, mount.host_path, where, errors)
                 if host is not None:
+                    if not Path(mount.host_path).is_absolute():
+                        relative = host.relative_to(base_dir.resolve()).as_posix()
+                        manifest_paths[f"{svc.name}:{mount.mount_path}"] = relative
                     mount = mount.model_copy(update={"host_path": str(host)})
                     if mount.on_change is not None:
                         try:
@@ -592,7 +616,13 @@ def _resolve(
         return None
     app = app.model_copy(update={"spec": app.spec.model_copy(update={"services": services})})
     return LoadedApp(
-        app=app, source=source, base_dir=base_dir, env=service_env, secrets=secrets, files=files
+        app=app,
+        source=source,
+        base_dir=base_dir,
+        env=service_env,
+        secrets=secrets,
+        files=files,
+        manifest_paths=manifest_paths,
     )
 
 

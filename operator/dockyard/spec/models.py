@@ -373,17 +373,39 @@ class KubernetesSecretRef(Model):
     key: str
 
 
+def _command_list(value: object) -> object:
+    if isinstance(value, str):
+        raise ValueError(
+            "write the command as a list, e.g. [aws, secretsmanager, get-secret-value, "
+            "--secret-id, shop/api, --query, SecretString, --output, text]: it never runs "
+            "through a shell"
+        )
+    return value
+
+
+SecretCommand = Annotated[list[str], BeforeValidator(_command_list), Field(min_length=1)]
+
+
 class AppSecret(Model):
     name: Name
     file: str | None = None
     env: str | None = None
     kubernetes_secret: KubernetesSecretRef | None = None
+    # A secret store's own CLI (aws, gcloud, az, vault, op), run without a shell in the
+    # manifest's folder; its standard output is the value (one trailing newline dropped).
+    command: SecretCommand | None = None
+    timeout: Duration = 10.0  # command only: how long the store may take
+    refresh: Duration | None = None  # command only: run it again this often (controllers)
 
     @model_validator(mode="after")
     def _one_source(self) -> AppSecret:
-        sources = [s for s in (self.file, self.env, self.kubernetes_secret) if s is not None]
-        if len(sources) != 1:
-            raise ValueError("set exactly one of file, env and kubernetesSecret")
+        kinds = (self.file, self.env, self.kubernetes_secret, self.command)
+        if len([s for s in kinds if s is not None]) != 1:
+            raise ValueError("set exactly one of file, env and kubernetesSecret, or a command")
+        if self.command is None and {"timeout", "refresh"} & self.model_fields_set:
+            raise ValueError("timeout and refresh are for command secrets")
+        if self.timeout <= 0 or (self.refresh is not None and self.refresh <= 0):
+            raise ValueError("timeout and refresh must be longer than 0s")
         return self
 
 

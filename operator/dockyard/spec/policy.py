@@ -1,9 +1,10 @@
 """What a manifest author may ask of a host, as the person running dockyard decides it.
 
 A policy file (`--policy FILE` or `DOCKYARD_POLICY`) refuses `privileged`, host
-networking, host paths outside an allowed list, added capabilities and devices unless
-it allows them. It is checked with the rest of validation, before any Docker call, and
-every refusal names the field and the rule. Without a policy file nothing is refused.
+networking, host paths outside an allowed list, added capabilities, devices and the
+programs of `command` secrets unless it allows them. It is checked with the rest of
+validation, before any Docker call, and every refusal names the field and the rule.
+Without a policy file nothing is refused.
 
 ```yaml
 apiVersion: dockyard.dev/v1alpha1
@@ -14,6 +15,7 @@ spec:
   hostPaths: [{path: /srv/data}, {path: /etc/ssl/certs, readOnly: true}]
   capabilities: [NET_BIND_SERVICE]
   devices: [/dev/ttyUSB0]
+  commands: [aws, vault]
 ```
 """
 
@@ -69,6 +71,8 @@ class PolicySpec(_Model):
     host_paths: list[HostPathRule] = Field(default_factory=list)
     capabilities: list[str] = Field(default_factory=list)
     devices: list[str] = Field(default_factory=list)
+    # Programs a `command` secret may run (its first word, as written: `aws`, `vault`).
+    commands: list[str] = Field(default_factory=list)
 
     @field_validator("capabilities")
     @classmethod
@@ -161,6 +165,11 @@ def check(app: App, policy: PolicySpec, policy_name: str = "the policy") -> list
 
     for svc in app.spec.services:
         _check_service(svc, policy, refuse)
+    for sec in app.spec.secrets:
+        if sec.command is not None and sec.command[0] not in policy.commands:
+            program = sec.command[0]
+            where = f"spec.secrets[{sec.name}].command"
+            refuse(where, f"running {program}", _allow(f"commands: [{program}]"))
     for vol in app.spec.volumes:
         # The local driver's bind options mount a host folder as a "named" volume.
         opts = {k.lower(): v for k, v in vol.driver_opts.items()}
