@@ -22,9 +22,12 @@ from docker import DockerClient
 from typer.testing import CliRunner
 
 from controller_fixtures import condition, eventually, is_ready, run_controller
+from dockyard.apply.converge import apply_plans, plan_apps
 from dockyard.cli.main import app as cli
 from dockyard.engine.client import Engine
+from dockyard.engine.registry import PullError
 from dockyard.engine.transfer import Copied, deliver_image, local_sources
+from dockyard.spec.load import load_paths
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, TEST_LABEL, unique_name
 
@@ -399,3 +402,55 @@ async def test_the_controller_marks_an_app_degraded_when_its_image_cannot_be_del
             assert not containers(full.url, app_name)
     finally:
         full.destroy()
+
+
+class UnreachableRegistry(Engine):
+    """A real engine whose registry fails the way `reason` says (tests never let an engine
+    pull: the failure is what Engine.pull raises when the registry answers so)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, name="edge")
+        self.reason = reason
+        self.pulls: list[str] = []
+
+    def pull(self, ref: str, *args: object, **kwargs: object) -> None:
+        self.pulls.append(ref)
+        raise PullError(f"registry dockyard.local is {self.reason}: {ref}", self.reason, ref)
+
+
+@pytest.mark.parametrize(("reason", "copied"), [("unreachable", True), ("auth", False)])
+async def test_a_failed_pull_falls_back_to_a_copy_unless_the_login_was_refused(
+    edge: PrivateEngine, local_only_image: str, app_name: str, tmp_path: Path, reason, copied
+):
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: dockyard.dev/v1alpha1
+            kind: App
+            metadata: {{name: {app_name}}}
+            spec:
+              services:
+                - name: web
+                  image: {local_only_image}
+                  command: [sleep, "3600"]
+                  init: true
+                  stopGracePeriod: 1s
+            """
+        )
+    )
+    target = UnreachableRegistry(edge.url, reason)
+    try:
+        plans = plan_apps(load_paths([path]).apps, target.snapshot())
+        result = await apply_plans(target, plans, image_sources=local_sources)
+    finally:
+        target.close()
+    assert target.pulls == [local_only_image]  # pulled first (IfNotPresent), as always
+    pulled = next(r for r in result.results if r.op.kind.value == "pull-image")
+    if copied:
+        assert result.ok, [r.error for r in result.failed]
+        assert (pulled.note or "").startswith("copied from local (")
+        assert [c.status for c in containers(edge.url, app_name)] == ["running"]
+    else:
+        assert pulled.status == "failed" and "is auth" in (pulled.error or "")
+        assert not containers(edge.url, app_name)
