@@ -661,7 +661,43 @@ def test_errors_name_the_file_they_come_from(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_paths([file], environ={})
 
-    assert str(info.value).startswith(f"{file}: spec.services[web].replicas: ")
+    line = (
+        file.read_text()
+        .splitlines()
+        .index("  services: [{name: web, image: busybox, replicas: x}]")
+    )
+    assert str(info.value).startswith(f"{file}:{line + 1}: spec.services[web].replicas: ")
+
+
+def test_a_field_error_names_the_line_of_the_field(tmp_path: Path) -> None:
+    file = tmp_path / "app.yaml"
+    file.write_text(
+        app(
+            "  services:\n"
+            "    - name: web\n"
+            "      image: busybox\n"
+            "      ports:\n"
+            "        - {target: 80, published: 99999}\n"
+        )
+    )
+    with pytest.raises(SpecError) as info:
+        load_paths([file], environ={})
+    (error,) = info.value.errors
+    lines = file.read_text().splitlines()
+    assert error.line == lines.index("        - {target: 80, published: 99999}") + 1
+    assert error.render().startswith(f"{file}:{error.line}: spec.services[web].ports[80]")
+
+
+def test_a_duplicate_key_is_refused_with_both_lines(tmp_path: Path) -> None:
+    file = tmp_path / "app.yaml"
+    file.write_text(app("  services:\n    - name: web\n      image: busybox\n      image: nginx\n"))
+    with pytest.raises(SpecError) as info:
+        load_paths([file], environ={})
+    lines = file.read_text().splitlines()
+    first, second = (i + 1 for i, text in enumerate(lines) if text.strip().startswith("image:"))
+    text = str(info.value)
+    assert text.startswith(f"{file}:{second}: ")
+    assert f"duplicate key 'image' (first at line {first})" in text
 
 
 def test_missing_path_is_reported(tmp_path: Path) -> None:

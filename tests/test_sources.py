@@ -290,7 +290,7 @@ async def test_git_broken_commit_names_commit_and_field(repo: Repo, tmp_path: Pa
         assert bad.revision == bad_sha
         assert bad.error is not None
         assert bad.error.startswith(f"commit {bad_sha[:12]}: ")
-        assert "web.yaml: spec.services[web].replicas" in bad.error
+        assert "web.yaml:9: spec.services[web].replicas" in bad.error  # file:line: field
         assert str(tmp_path / "cache") not in bad.error  # named as in the repository
         # The last good state is still desired: its checkout stays.
         assert good.apps is not None and (good.apps[0].base_dir / "web.yaml").is_file()

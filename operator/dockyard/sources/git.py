@@ -223,7 +223,7 @@ class GitSource:
             # Name files as they are in the repository, not by their place in the cache.
             prefix = f"{checkout}{os.sep}"
             errors = [
-                FieldError(e.path, e.message, e.hint, e.source.removeprefix(prefix))
+                FieldError(e.path, e.message, e.hint, e.source.removeprefix(prefix), e.line)
                 for e in exc.errors
             ]
             error = f"commit {sha[:12]}: {SpecError(errors).render()}"

@@ -13,9 +13,12 @@ class FieldError:
     message: str
     hint: str = ""
     source: str = ""
+    line: int | None = None  # in `source`, 1-based, where known
 
     def render(self) -> str:
         where = f"{self.source}: " if self.source else ""
+        if self.source and self.line:
+            where = f"{self.source}:{self.line}: "  # FILE:LINE, as compilers and editors do
         text = f"{where}{self.path}: {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
@@ -34,5 +37,5 @@ class SpecError(Exception):
 
     def with_source(self, source: str) -> SpecError:
         return SpecError(
-            [FieldError(e.path, e.message, e.hint, e.source or source) for e in self.errors]
+            [FieldError(e.path, e.message, e.hint, e.source or source, e.line) for e in self.errors]
         )

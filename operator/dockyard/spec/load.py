@@ -27,6 +27,7 @@ from .models import API_VERSION, App, DockerHost, Service
 from .policy import policy_errors
 from .secret_command import run_secret_command
 from .validate import app_warnings, validate_app
+from .yamldoc import DuplicateKey, parse_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -221,12 +222,9 @@ def _check_duplicates(apps: list[LoadedApp], errors: list[FieldError]) -> None:
         seen[app.name] = app.source
 
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _parse_yaml(text: str) -> tuple[Any, ...]:
-    """All documents of a YAML text, with libyaml's parser when present (7x faster)."""
-    return tuple(d for d in yaml.load_all(text, Loader=_Loader) if d is not None)
+    """All documents of a YAML text (libyaml's parser when present; duplicate keys refused)."""
+    return tuple(d.data for d in parse_documents(text))
 
 
 def load_text(
@@ -238,13 +236,26 @@ def load_text(
 ) -> LoadResult:
     """Load the documents of one YAML text (one or more `---`-separated documents)."""
     try:
-        docs = list(_parse_yaml(text))
+        documents = parse_documents(text)
+    except DuplicateKey as exc:
+        raise SpecError(
+            [
+                FieldError(
+                    f"line {exc.line}",
+                    str(exc),
+                    "a mapping holds each key once: remove or merge one of them",
+                    source,
+                    exc.line,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
         raise SpecError(
             [FieldError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "", source)]
         ) from None
+    docs = [d.data for d in documents]
     env = _interpolation_env(base_dir, environ)
     apps: list[LoadedApp] = []
     hosts: list[DockerHost] = []
@@ -286,7 +297,16 @@ def load_text(
                 host = _resolve_host(host, base_dir, doc_errors)
             if host is not None:
                 hosts.append(host)
-        errors.extend(FieldError(prefix + e.path, e.message, e.hint, source) for e in doc_errors)
+        errors.extend(
+            FieldError(
+                prefix + e.path,
+                e.message,
+                e.hint,
+                source,
+                e.line or documents[index].line_of(e.path),
+            )
+            for e in doc_errors
+        )
     if errors:
         raise SpecError(errors)
     return LoadResult(apps, hosts)
