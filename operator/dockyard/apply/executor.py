@@ -230,11 +230,11 @@ class Executor:
             e.remove_container(op.ref or op.target)
         elif k is Kind.RESTART_CONTAINER:
             if op.container is not None:  # an input changed: its new content first
-                e.write_secrets(op.container, self.secrets.get(op.app, {}))
+                e.refresh_inputs(op.ref or op.target, op.container, self.secrets.get(op.app, {}))
             e.restart(op.ref or op.target, op.timeout)
         elif k is Kind.SIGNAL_CONTAINER:
             if op.container is not None:
-                e.write_secrets(op.container, self.secrets.get(op.app, {}))
+                e.refresh_inputs(op.ref or op.target, op.container, self.secrets.get(op.app, {}))
             e.kill(op.ref or op.target, op.signal or "SIGHUP")
         elif k is Kind.WAIT_HEALTHY:
             e.wait_healthy(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)

@@ -598,6 +598,7 @@ class Controller:
             # A revision keeps no content: its secrets and watched files are today's.
             secrets=wanted.loaded.secrets,
             files=wanted.loaded.files,
+            manifest_paths=wanted.loaded.manifest_paths,
         )
         return Wanted(loaded, desired_app(loaded, rev.build_tags), wanted.source, wanted.revision)
 

@@ -21,6 +21,7 @@ import requests.exceptions
 from dockyard.engine.objects import ContainerConfig, DesiredContainer, DesiredNetwork, DesiredVolume
 from dockyard.spec import naming
 
+from .delivery import Delivery, copied, delivery
 from .errors import EngineError, EngineUnavailable
 from .observed import (
     ObservedContainer,
@@ -104,10 +105,19 @@ class Engine:
         secrets: SecretStore | None = None,
         tls: EngineTLS | None = None,
         use_ssh_client: bool = False,
+        copies_files: bool | None = None,
     ) -> None:
         """`tls`: mutual TLS to a `tcp://` URL. `use_ssh_client`: for `ssh://` URLs, run the
-        system `ssh` binary (keys from ssh-agent and ~/.ssh/config) rather than paramiko."""
+        system `ssh` binary (keys from ssh-agent and ~/.ssh/config) rather than paramiko.
+
+        `copies_files`: the engine is on another machine, so secrets and files from the
+        manifest's folder are copied into containers through the API (engine/delivery.py)
+        rather than bind-mounted from this machine's paths. Default: only for tcp:// and
+        ssh:// URLs; every DockerHost is another machine (fleet/hosts.py)."""
         self.name = name
+        if copies_files is None:
+            copies_files = bool(url) and not str(url).startswith("unix://")
+        self.copies_files = copies_files
         self.url = url
         self.tls = tls
         self.use_ssh_client = use_ssh_client
@@ -411,11 +421,14 @@ class Engine:
     # ---- containers --------------------------------------------------------------------
 
     def write_secrets(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> list[str]:
-        """Put the container's secret files on the host tmpfs; returns their bind specs.
+        """Put the container's secret files on this machine's tmpfs; returns their bind specs.
 
         Done before every create and start: a tmpfs does not survive a reboot, and a
-        missing bind source would make Docker create an empty directory instead."""
+        missing bind source would make Docker create an empty directory instead. Nothing
+        to do for an engine on another machine: its containers hold their own copy."""
         binds: list[str] = []
+        if self.copies_files:
+            return binds
         for mount in d.config.mounts:
             if mount.kind != "secret":
                 continue
@@ -435,8 +448,56 @@ class Engine:
         return binds
 
     def create_container(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> str:
+        # Packed before the create: a secret without a value leaves nothing behind.
+        pack = self._delivery(d, secrets) if self.copies_files else None
         binds = self.write_secrets(d, secrets)
-        body = container_body(d.config, d.labels, binds)
+        body = container_body(d.config, d.labels, binds, self.copies_files)
+        container_id = self._create(d, body)
+        if pack is not None:
+            try:
+                self._put_archive(container_id, d, pack)
+            except EngineError:
+                # A container without its secrets must never be started by a later pass.
+                self.remove_container(container_id)
+                raise
+        return container_id
+
+    def refresh_inputs(self, ref: str, d: DesiredContainer, secrets: Mapping[str, Any]) -> None:
+        """Give container `ref` the current content of its secrets and files (an
+        `onChange: restart | signal` input changed), before it is restarted or signalled."""
+        if not self.copies_files:
+            self.write_secrets(d, secrets)
+            return
+        pack = self._delivery(d, secrets)
+        if pack is not None:
+            self._put_archive(ref, d, pack)
+
+    def _delivery(self, d: DesiredContainer, secrets: Mapping[str, Any]) -> Delivery | None:
+        pack = delivery(d, secrets)
+        if pack is not None and d.config.read_only:
+            raise EngineError(
+                f"{d.name}: engine {self.name} is another machine, so secrets and files from "
+                f"the manifest's folder ({', '.join(pack.targets)}) are copied into the "
+                "container, and a read-only root filesystem cannot receive them: set "
+                f"readOnly: false on service {d.service}, or keep these files in a volume"
+            )
+        return pack
+
+    def _put_archive(self, ref: str, d: DesiredContainer, pack: Delivery) -> None:
+        what = f"copy {', '.join(pack.targets)} into {d.name} on engine {self.name}"
+        try:
+            ok = self.api.put_archive(ref, "/", pack.archive)
+        except docker.errors.APIError as exc:
+            raise EngineError(
+                f"{what}: {exc.explanation or exc}; the container was not started "
+                "(check the host's disk space and that the paths are writable in the image)"
+            ) from None
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(self._unreachable(exc)) from None
+        if not ok:
+            raise EngineError(f"{what}: the engine refused the archive")
+
+    def _create(self, d: DesiredContainer, body: dict[str, Any]) -> str:
         deadline = time.monotonic() + 5.0
         while True:
             try:
@@ -517,7 +578,7 @@ class Engine:
             f"inspect {container_id}", lambda: self.api.inspect_container(container_id)
         )
         cfg, host = data.get("Config") or {}, data.get("HostConfig") or {}
-        want = container_body(d.config, d.labels, [])
+        want = container_body(d.config, d.labels, [], self.copies_files)
         if cfg.get("Image") != want["Image"]:
             return f"image is {cfg.get('Image')}, not {want['Image']}"
         for key in ("Cmd", "Entrypoint"):
@@ -539,7 +600,10 @@ class Engine:
         if _port_set(host.get("PortBindings")) != _port_set(want_host.get("PortBindings")):
             return "published ports were changed outside dockyard"
         mounted = {m.get("Destination") for m in data.get("Mounts") or []}
-        missing_mounts = {m.target for m in d.config.mounts} - mounted
+        mounts = d.config.mounts
+        if self.copies_files:  # copied in, not mounted
+            mounts = tuple(m for m in mounts if not copied(m))
+        missing_mounts = {m.target for m in mounts} - mounted
         if missing_mounts:
             return f"mounts were changed outside dockyard ({', '.join(sorted(missing_mounts))})"
         for key in ("RestartPolicy", "Memory", "NanoCpus", "ReadonlyRootfs", "Privileged"):
@@ -606,9 +670,13 @@ class Engine:
 
 
 def container_body(
-    config: ContainerConfig, labels: Mapping[str, str], binds: list[str]
+    config: ContainerConfig,
+    labels: Mapping[str, str],
+    binds: list[str],
+    copies_files: bool = False,
 ) -> dict[str, Any]:
-    """The Engine API's create-container body for one container of a service."""
+    """The Engine API's create-container body for one container of a service.
+    `copies_files`: files from the manifest's folder are copied in, not bind-mounted."""
     host: dict[str, Any] = {}
     body: dict[str, Any] = {
         "Image": config.image,
@@ -675,7 +743,7 @@ def container_body(
             mounts.append(
                 {"Type": "tmpfs", "Target": m.target, "ReadOnly": m.read_only, "TmpfsOptions": opts}
             )
-        elif m.kind == "bind":
+        elif m.kind == "bind" and not (copies_files and copied(m)):
             binds.append(f"{m.source}:{m.target}" + (":ro" if m.read_only else ""))
     if mounts:
         host["Mounts"] = mounts

@@ -237,6 +237,8 @@ def engine_for_host(host: DockerHost, **engine_kwargs: Any) -> Engine:
 def _engine(name: str, params: EngineParams, **engine_kwargs: Any) -> Engine:
     from dockyard.engine.client import Engine
 
+    # A DockerHost is another machine: nothing of this machine's files reaches it by path.
+    engine_kwargs.setdefault("copies_files", True)
     return Engine(
         params.url,
         name=name,
