@@ -156,3 +156,15 @@ def test_the_example_policy_allows_the_example_app():
     result = dockyard("validate", "-f", str(example), "--policy", str(example / "policy.yaml"))
     assert result.returncode == 0, result.stderr
     assert "App policy-shop is valid" in result.stdout
+
+
+def test_an_agent_refuses_a_payload_the_policy_forbids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from dockyard.mqtt.payload import decode_app
+
+    # `dockyard agent --policy FILE` sets the variable for the process.
+    monkeypatch.setenv("DOCKYARD_POLICY", str(write(tmp_path / "policy.yaml", POLICY)))
+    errors: list[Any] = []
+    assert decode_app(hostile("edge"), {}, 1, tmp_path, errors) is None
+    assert "app.spec.services[web].privileged" in [e.path for e in errors]

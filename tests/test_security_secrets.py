@@ -148,3 +148,17 @@ def test_the_policy_refuses_a_store_program_it_does_not_name(tmp_path: Path):
         result.stderr
     )
     assert not (tmp_path / "store" / "calls").exists()  # refused before it ran
+
+
+def test_apps_from_kubernetes_may_not_run_commands(tmp_path: Path):
+    from dockyard.spec.load import parse_app
+
+    program, _ = stand_in_store(tmp_path / "store", "v")
+    doc = yaml.safe_load(app_with_secret("k8s", {"command": [str(program)]}))
+    errors: list[Any] = []
+    loaded = parse_app(doc, "k8s", tmp_path, {}, errors, kubernetes_secrets=lambda n, k: b"")
+    assert loaded is None
+    assert [(e.path, "not run for Apps from Kubernetes" in e.message) for e in errors] == [
+        ("spec.secrets[api].command", True)
+    ]
+    assert not (tmp_path / "store" / "calls").exists()
