@@ -113,6 +113,12 @@ def test_image_only_on_the_local_engine_is_copied_to_the_host(
           stopGracePeriod: 1s
         """,
     )
+    diff = CliRunner().invoke(cli, ["diff", *args])
+    assert diff.exit_code == 2, diff.output
+    assert (
+        f"missing-image {local_only_image} — image is not present and pullPolicy is Never: "
+        "copy it from local"
+    ) in " ".join(diff.output.split())
     code, out = apply(args)
     assert code == 0, out
     flat = " ".join(out.split())

@@ -20,7 +20,7 @@ from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedState
 from dockyard.engine.transfer import local_sources
 from dockyard.plan.desired import DesiredApp, desired_app
-from dockyard.plan.operations import Plan
+from dockyard.plan.operations import Kind, Plan
 from dockyard.plan.planner import plan_app
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
@@ -126,10 +126,34 @@ def plan_fleet(loaded_apps: Sequence[LoadedApp], fleet: Fleet) -> list[FleetPlan
             on_host = restrict(desired, assignments)
             plan = plan_app(on_host, observed)
             plan = replace(plan, operations=tuple(replace(op, host=host) for op in plan.operations))
+            plan = note_copies(plan, host, [DEFAULT_HOST, *placement.by_host], fleet.observed)
             rolling = tuple(rolling_changes(on_host, observed)) if on_host.updates else ()
             result.hosts.append(HostPlan(host, on_host, plan, rolling))
         plans.append(result)
     return plans
+
+
+def note_copies(
+    plan: Plan, host: str, sources: Sequence[str], observed: Mapping[str, ObservedState]
+) -> Plan:
+    """A missing image (pullPolicy Never) that another engine of the fleet holds is copied
+    from it at apply: say so in the plan's cause, so `dockyard diff` shows it."""
+    ops = []
+    for op in plan.operations:
+        if op.kind is Kind.MISSING_IMAGE:
+            image = op.image or op.target
+            source = next(
+                (
+                    name
+                    for name in dict.fromkeys(sources)
+                    if name != host and name in observed and observed[name].has_image(image)
+                ),
+                None,
+            )
+            if source is not None:
+                op = replace(op, cause=f"{op.cause}: copy it from {source}")
+        ops.append(op)
+    return replace(plan, operations=tuple(ops))
 
 
 def restrict(desired: DesiredApp, assignments: Sequence[Assignment]) -> DesiredApp:
