@@ -644,9 +644,9 @@ def test_json_log_lines_are_each_one_object(served: tuple[DockyardRun, str]):
 
 def test_status_command_shows_the_controllers_view(served: tuple[DockyardRun, str]):
     proc, app = served
+    url = f"http://127.0.0.1:{proc.port}"
     result = subprocess.run(
-        [str(DOCKYARD), "status", "--controller", f"http://127.0.0.1:{proc.port}"]
-        + ["--state-dir", str(proc.state_dir)],
+        [str(DOCKYARD), "status", "--controller", url, "--state-dir", str(proc.state_dir)],
         capture_output=True,
         text=True,
         timeout=30,
