@@ -1390,7 +1390,8 @@ def test_networks_and_resources(tmp_path: Path) -> None:
     vols = {v.name: v for v in app.spec.volumes}
     assert vols["data"].driver_opts == {"type": "none", "o": "bind", "device": "/srv"}
     assert vols["ext"].external
-    assert paths(result) == {"volumes.named.name"}
+    assert vols["named"].engine_name == "my-data"  # `name:` is the engine name, as in Compose
+    assert paths(result) == set()
 
 
 def test_misc_service_keys(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ import pytest
 from docker import DockerClient
 
 from dockyard.spec.compose import import_compose
+from dockyard.spec.errors import SpecError
+from dockyard.spec.load import load_paths
 from dockyard_helpers import apply
 from helpers import BASE_IMAGE
 
@@ -33,6 +35,21 @@ def test_container_name_is_a_dns_alias_on_every_network(tmp_path: Path) -> None:
     assert db["name"] == "db"
     assert [n["aliases"] for n in db["networks"]] == [["mysql"], ["mysql"]]
     assert "services.db.container_name" in {w.path for w in imported.warnings}
+
+
+def test_two_volumes_cannot_share_an_engine_name(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(
+        "apiVersion: dockyard.dev/v1alpha1\nkind: App\nmetadata:\n  name: shop\nspec:\n"
+        "  services: [{name: web, image: busybox}]\n"
+        "  volumes: [{name: a, engineName: shop_b}, {name: b}]\n"
+    )
+
+    with pytest.raises(SpecError) as info:
+        load_paths([tmp_path / "app.yaml"], environ={})
+
+    (error,) = info.value.errors
+    assert error.path == "spec.volumes[b].engineName"
+    assert "'shop_b'" in error.message
 
 
 def test_compose_names_on_the_engine(
@@ -82,4 +99,44 @@ def test_compose_names_on_the_engine(
         assert lookup.exit_code == 0, lookup.output.decode()
     lookup = docker_client.containers.get(f"{app_name}-db-1").exec_run(["nslookup", "ssrf_proxy"])
     assert lookup.exit_code == 0, lookup.output.decode()
+    assert apply(compose).operations == []
+
+
+def test_name_of_a_volume_and_a_network_is_their_engine_name(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        textwrap.dedent(
+            f"""\
+            name: {app_name}
+            services:
+              web:
+                image: {BASE_IMAGE}
+                pull_policy: never
+                init: true
+                command: ["sleep", "3600"]
+                volumes: ["data:/data"]
+                networks: [back]
+                stop_grace_period: 1s
+            volumes:
+              data: {{name: {app_name}-literal-data}}
+            networks:
+              back: {{name: {app_name}.literal.net}}
+            """
+        )
+    )
+
+    applied = apply(compose)
+
+    assert applied.result.ok, applied.result.failed
+    web = docker_client.containers.get(f"{app_name}-web-1")
+    assert {m["Destination"]: m["Name"] for m in web.attrs["Mounts"]}["/data"] == (
+        f"{app_name}-literal-data"
+    )
+    assert set(web.attrs["NetworkSettings"]["Networks"]) == {f"{app_name}.literal.net"}
+    assert (
+        docker_client.volumes.get(f"{app_name}-literal-data").attrs["Labels"]["dev.dockyard.app"]
+        == app_name
+    )
     assert apply(compose).operations == []

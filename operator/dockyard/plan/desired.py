@@ -49,7 +49,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
     networks = tuple(
         DesiredNetwork(
             app=name,
-            name=net.name if net.external else naming.network_name(name, net.name),
+            name=naming.resource_name(name, net.name, net.engine_name, net.external),
             driver=net.driver,
             internal=net.internal,
             external=net.external,
@@ -72,7 +72,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
     volumes = tuple(
         DesiredVolume(
             app=name,
-            name=vol.name if vol.external else naming.volume_name(name, vol.name),
+            name=naming.resource_name(name, vol.name, vol.engine_name, vol.external),
             driver=vol.driver,
             driver_opts=tuple(sorted(vol.driver_opts.items())),
             external=vol.external,
@@ -80,13 +80,14 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         )
         for vol in app.spec.volumes
     )
-    external_nets = {n.name for n in app.spec.networks if n.external}
-    external_vols = {v.name for v in app.spec.volumes if v.external}
+    # Declared networks and volumes: manifest name -> engine name.
+    net_names = {n.name: e.name for n, e in zip(app.spec.networks, networks, strict=False)}
+    vol_names = {v.name: e.name for v, e in zip(app.spec.volumes, volumes, strict=False)}
     containers: list[DesiredContainer] = []
     for svc in app.spec.services:
         build = _build_spec(svc, build_tags.get(svc.name))
         image = build.tag if build else str(svc.image)
-        config = _container_config(loaded, svc, image, external_nets, external_vols)
+        config = _container_config(loaded, svc, image, net_names, vol_names)
         recreate, live = _inputs(loaded, svc)
         if recreate:
             config = replace(config, inputs=recreate)
@@ -172,8 +173,8 @@ def _container_config(
     loaded: LoadedApp,
     svc: Service,
     image: str,
-    external_nets: set[str],
-    external_vols: set[str],
+    net_names: Mapping[str, str],
+    vol_names: Mapping[str, str],
 ) -> ContainerConfig:
     app = loaded.app.name
     labels = dict(svc.labels)
@@ -184,7 +185,7 @@ def _container_config(
     for m in svc.volume_mounts:
         if m.kind == "volume":
             vol = str(m.volume)
-            source = vol if vol in external_vols else naming.volume_name(app, vol)
+            source = vol_names.get(vol) or naming.volume_name(app, vol)
             mounts.append(MountSpec("volume", m.mount_path, source, m.read_only))
         elif m.kind == "bind":
             manifest_path = loaded.manifest_paths.get(f"{svc.name}:{m.mount_path}")
@@ -227,9 +228,7 @@ def _container_config(
         if not attachments:
             networks.append(NetworkRef(naming.network_name(app, DEFAULT_NETWORK), (svc.name,)))
         for att in attachments:
-            engine_name = (
-                att.name if att.name in external_nets else naming.network_name(app, att.name)
-            )
+            engine_name = net_names.get(att.name) or naming.network_name(app, att.name)
             aliases = tuple(dict.fromkeys([svc.name, *att.aliases]))
             networks.append(NetworkRef(engine_name, aliases, att.ipv4_address))
 

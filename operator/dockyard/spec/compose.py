@@ -742,11 +742,13 @@ class _Importer:
                     f"external {what} {engine_name!r} is not a name dockyard can hold; dockyard "
                     f"would look for {out['name']!r} instead",
                 )
-        elif custom is not None and str(custom) != raw:
+        elif custom is not None and _is_object_name(str(custom)):
+            out["engineName"] = str(custom)  # used as is on the engine, as Compose does
+        elif custom is not None:
             self.unsupported(
                 f"{path}.name",
-                f"dockyard names {what}s <app>_<name>; the custom engine name "
-                f"{custom!r} is not kept",
+                f"{custom!r} is not a name dockyard can hold (letters, digits, _ . -); "
+                f"the {what} is named <app>_{raw} instead",
             )
 
     def _secret(self, raw: str, sec: dict[str, Any]) -> dict[str, Any] | None:

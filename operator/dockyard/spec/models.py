@@ -354,6 +354,9 @@ class Service(Model):
 
 class AppVolume(Model):
     name: ObjectName
+    # The volume's name on the engine, used as is (Compose's `volumes.*.name`);
+    # default `<app>_<name>`, or `name` itself for an external volume.
+    engine_name: ObjectName | None = None
     external: bool = False
     driver: str = "local"
     driver_opts: dict[str, str] = Field(default_factory=dict)
@@ -362,6 +365,9 @@ class AppVolume(Model):
 
 class AppNetwork(Model):
     name: ObjectName
+    # The network's name on the engine, used as is (Compose's `networks.*.name`);
+    # default `<app>_<name>`, or `name` itself for an external network.
+    engine_name: ObjectName | None = None
     external: bool = False
     driver: str = "bridge"
     internal: bool = False

@@ -27,5 +27,13 @@ def volume_name(app: str, volume: str) -> str:
     return f"{app}_{volume}"
 
 
+def resource_name(app: str, name: str, engine_name: str | None, external: bool) -> str:
+    """A volume's or network's engine name: its `engineName` as is, an external one's
+    `name` as is, else `<app>_<name>` (as Compose names them)."""
+    if engine_name:
+        return engine_name
+    return name if external else f"{app}_{name}"
+
+
 def owner_labels(app: str) -> dict[str, str]:
     return {MANAGED_BY: MANAGED_BY_VALUE, APP: app}

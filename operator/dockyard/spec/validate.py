@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import naming
 from .errors import FieldError
 from .imageref import HINT as IMAGE_HINT
 from .imageref import reference_problem
@@ -28,7 +29,26 @@ def validate_app(app: App) -> list[FieldError]:
     _check_ports(app, errors)
     _check_waves(app, errors)
     _check_registries(app, sec_names, errors)
+    _check_engine_names(app, errors)
     return errors
+
+
+def _check_engine_names(app: App, errors: list[FieldError]) -> None:
+    # Two volumes (or networks) of an app must not end up as one engine object.
+    for kind, items in (("volumes", app.spec.volumes), ("networks", app.spec.networks)):
+        seen: dict[str, str] = {}
+        for item in items:
+            engine = naming.resource_name(app.name, item.name, item.engine_name, item.external)
+            if engine in seen:
+                errors.append(
+                    FieldError(
+                        f"spec.{kind}[{item.name}].engineName",
+                        f"{item.name!r} and {seen[engine]!r} would both be {engine!r}"
+                        " on the engine",
+                        "give each its own engineName",
+                    )
+                )
+            seen.setdefault(engine, item.name)
 
 
 def _check_registries(app: App, secrets: set[str], errors: list[FieldError]) -> None:
