@@ -59,10 +59,6 @@ def local_sources() -> Sequence[Engine]:
         return list(_local)
 
 
-def no_sources() -> Sequence[Engine]:
-    return []
-
-
 _ids: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 _locks: dict[tuple[str, str], threading.Lock] = {}
 
@@ -97,11 +93,10 @@ def deliver_image(
     """Copy `ref` to `target` from the first of `sources` that has it (the target itself,
     and engines that do not answer, are passed over). ImageUnavailable when none has it;
     EngineError when the copy fails."""
-    where = f" ({context})" if context else ""
     if pinned(ref):
         raise ImageUnavailable(
-            f"image {ref}{where} is pinned by digest, which only a registry can serve: "
-            f"push it to a registry host {target.name} can pull from"
+            "it is pinned by digest, which only a registry can serve (push it to a registry "
+            f"host {target.name} can pull from)"
         )
     looked: list[str] = []
     target_id = engine_id(target)
