@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,47 +189,15 @@ def test_build_for_a_remote_host_runs_there_with_the_context_sent_over_the_api(
         docker_client.images.get(image)
 
 
-class FullEngine:
-    """A dockerd whose data root is a small tmpfs, so an image copy fills its disk. Its own
-    network and mount namespace (the tmpfs lives only there); no containers ever run."""
-
-    def __init__(self, size: str = "24m") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="dy-full-", dir="/tmp"))
-        self.url = f"unix://{self.dir / 'sock'}"
-        d = self.dir
-        script = (
-            f"mount -t tmpfs -o size={size} tmpfs {d}/data && ip link set lo up && exec dockerd"
-            f" --data-root {d}/data --exec-root {d}/exec --pidfile {d}/pid -H {self.url}"
-            " --bridge=none --iptables=false --ip-masq=false"
-        )
-        (d / "data").mkdir()
-        log = open(d / "log", "wb")  # noqa: SIM115 - kept open for the daemon's life
-        self.proc = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                docker.APIClient(base_url=self.url, timeout=2).ping()
-                return
-            except Exception:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.destroy()
-                    raise RuntimeError((d / "log").read_text()[-2000:]) from None
-                time.sleep(0.1)
-
-    def destroy(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+@contextlib.contextmanager
+def full_host() -> Iterator[PrivateEngine]:
+    """A host whose disk (its data root: a 24 MiB tmpfs) is too small for `big_local_image`."""
+    engine = PrivateEngine(disk_mb=24)
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.destroy()
 
 
 @pytest.fixture
@@ -257,8 +221,7 @@ def big_local_image(docker_client: DockerClient, tmp_path: Path) -> Iterator[str
 def test_a_copy_the_host_refuses_fails_the_apply_with_what_to_do(
     big_local_image: str, app_name: str, tmp_path: Path
 ):
-    full = FullEngine()
-    try:
+    with full_host() as full:
         args = manifests(
             tmp_path,
             app_name,
@@ -280,8 +243,6 @@ def test_a_copy_the_host_refuses_fails_the_apply_with_what_to_do(
         assert f"- start container {app_name}-web-1 on edge skipped because" in flat
         assert not containers(full.url, app_name)
         assert "Traceback" not in out
-    finally:
-        full.destroy()
 
 
 def test_an_image_no_engine_has_fails_naming_host_service_and_where_it_looked(
@@ -380,8 +341,7 @@ async def test_the_controller_copies_an_image_to_a_host_that_cannot_pull_it(
 async def test_the_controller_marks_an_app_degraded_when_its_image_cannot_be_delivered(
     big_local_image: str, app_name: str, tmp_path: Path
 ):
-    full = FullEngine()
-    try:
+    with full_host() as full:
         folder = tmp_path / "apps"
         folder.mkdir()
         manifests(
@@ -406,8 +366,6 @@ async def test_the_controller_marks_an_app_degraded_when_its_image_cannot_be_del
             assert "host edge refused image" in message and "service web" in message
             assert "free disk space on host edge" in message
             assert not containers(full.url, app_name)
-    finally:
-        full.destroy()
 
 
 class UnreachableRegistry(Engine):
