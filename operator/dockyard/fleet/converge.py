@@ -162,11 +162,14 @@ def restrict(desired: DesiredApp, assignments: Sequence[Assignment]) -> DesiredA
     templates: dict[str, DesiredContainer] = {}
     for c in desired.containers:
         templates.setdefault(c.service, c)
+    # The desired names are kept (a service's `containerName`), else <app>-<service>-<n>.
+    names = {(c.service, c.replica): c.name for c in desired.containers}
     containers = tuple(
         replace(
             templates[a.service],
             replica=a.replica,
-            name=naming.container_name(desired.name, a.service, a.replica),
+            name=names.get((a.service, a.replica))
+            or naming.container_name(desired.name, a.service, a.replica),
         )
         for a in assignments
         if a.service in templates

@@ -98,7 +98,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
                     app=name,
                     service=svc.name,
                     replica=replica,
-                    name=naming.container_name(name, svc.name, replica),
+                    name=svc.container_name or naming.container_name(name, svc.name, replica),
                     config=config,
                     config_hash=config_hash,
                     pull_policy=svc.pull_policy,
@@ -225,11 +225,13 @@ def _container_config(
     networks: list[NetworkRef] = []
     if svc.network_mode is None:
         attachments = svc.networks or []
+        # A `containerName` resolves on the app's networks too, as the service name does.
+        names = tuple(dict.fromkeys(n for n in (svc.name, svc.container_name) if n))
         if not attachments:
-            networks.append(NetworkRef(naming.network_name(app, DEFAULT_NETWORK), (svc.name,)))
+            networks.append(NetworkRef(naming.network_name(app, DEFAULT_NETWORK), names))
         for att in attachments:
             engine_name = net_names.get(att.name) or naming.network_name(app, att.name)
-            aliases = tuple(dict.fromkeys([svc.name, *att.aliases]))
+            aliases = tuple(dict.fromkeys([*names, *att.aliases]))
             networks.append(NetworkRef(engine_name, aliases, att.ipv4_address))
 
     health: HealthSpec | None = None

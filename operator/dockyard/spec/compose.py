@@ -827,11 +827,8 @@ class _Importer:
             )
         if "image" not in out and "build" not in out:
             self.error(ctx.path, "a service needs image or build", "add image: or build:")
-        container_name = svc.get("container_name")
+        self._container_name(ctx, svc.get("container_name"))
         extra = [ctx.raw] if ctx.raw != out["name"] else []
-        if container_name and str(container_name) not in (ctx.raw, out["name"]):
-            # `DB_HOST=mysql` for a service with `container_name: mysql` must resolve.
-            extra.append(str(container_name))
         if extra and "networkMode" not in out:
             # Keep the Compose names resolvable: other services may reach `web_app` by name.
             nets = out.setdefault("networks", [])
@@ -842,6 +839,25 @@ class _Importer:
                 for index, alias in enumerate(extra):
                     if alias not in aliases:
                         aliases.insert(index, alias)
+
+    def _container_name(self, ctx: _ServiceCtx, value: Any) -> None:
+        # The container's name, as Compose names it; dockyard also makes it a DNS alias
+        # on the service's networks (`DB_HOST=mysql` for a service with
+        # `container_name: mysql` resolves either way).
+        if value is None:
+            return
+        name = str(value)
+        path = f"{ctx.path}.container_name"
+        if not _is_object_name(name):
+            self.error(path, f"{name!r} is not a container name", "use letters, digits, _ . -")
+        elif int(ctx.out.get("replicas", 1)) > 1:
+            self.error(
+                path,
+                f"a container name cannot be given to {ctx.out['replicas']} replicas",
+                "remove container_name or scale to 1, as Compose requires",
+            )
+        else:
+            ctx.out["containerName"] = name
 
     # service key handlers -----------------------------------------------------------------
 
@@ -1582,6 +1598,7 @@ class _ServiceCtx:
 
 _SERVICE_KEYS: dict[str, Callable[[_Importer, _ServiceCtx, Any], None]] = {
     "image": _Importer._s_image,
+    "container_name": lambda _imp, _ctx, _value: None,  # once replicas are known
     "build": _Importer._s_build,
     "pull_policy": _Importer._s_pull_policy,
     "command": _Importer._s_command,
@@ -1621,9 +1638,6 @@ _SERVICE_KEYS: dict[str, Callable[[_Importer, _ServiceCtx, Any], None]] = {
 
 _SWARM = "a Swarm-only setting"
 _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
-    "container_name": "dockyard names containers <app>-<service>-<n> so that replicas and "
-    "rolling updates can coexist; the name is kept as a DNS alias on the service's networks, "
-    "so what resolved under Compose still resolves",
     "platform": "dockyard uses the engine's own platform",
     "runtime": "no equivalent: the engine's default runtime is used",
     "links": "legacy; services on a shared network reach each other by name",
@@ -1702,6 +1716,7 @@ _SERVICE_ORDER = [
     "workingDir",
     "user",
     "hostname",
+    "containerName",
     "env",
     "envFiles",
     "secrets",

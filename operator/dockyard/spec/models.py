@@ -318,6 +318,9 @@ class Service(Model):
     working_dir: ContainerPath | None = None
     user: str | None = None
     hostname: str | None = None
+    # The container's name on the engine instead of `<app>-<name>-1` (Compose's
+    # `container_name`); one replica only. Also a DNS alias on the service's networks.
+    container_name: ObjectName | None = None
     env: list[EnvVar] = Field(default_factory=list)
     env_files: list[str] = Field(default_factory=list)
     secrets: list[SecretMount] = Field(default_factory=list)

@@ -176,6 +176,14 @@ def published_ports(svc: Service) -> list[int]:
 
 
 def _check_service(svc: Service, base: str, errors: list[FieldError]) -> None:
+    if svc.container_name and svc.replicas > 1:
+        errors.append(
+            FieldError(
+                f"{base}.containerName",
+                f"one container name cannot be given to {svc.replicas} replicas",
+                "remove containerName (containers are then <app>-<service>-<n>) or set replicas: 1",
+            )
+        )
     # Refused here, before any engine call: the engine would find it only when pulling,
     # after other services were created.
     problem = reference_problem(svc.image) if svc.image is not None else None
