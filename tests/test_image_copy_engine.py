@@ -418,3 +418,34 @@ async def test_a_failed_pull_falls_back_to_a_copy_unless_the_login_was_refused(
     else:
         assert pulled.status == "failed" and "is auth" in (pulled.error or "")
         assert not containers(edge.url, app_name)
+
+
+def test_a_build_for_a_remote_host_gets_its_from_image_copied_there_first(
+    edge: PrivateEngine, local_only_image: str, app_name: str, tmp_path: Path
+):
+    context = tmp_path / "web"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"ARG BASE=nothing\nFROM $BASE AS base\nLABEL {TEST_LABEL}=1\nFROM base\n"
+    )
+    args = manifests(
+        tmp_path,
+        app_name,
+        edge.url,
+        f"""\
+        - name: web
+          build: {{context: ./web, args: {{BASE: "{local_only_image}"}}}}
+          command: [sh, -c, 'echo "from $$COPIED_FROM"; exec sleep 3600']
+          init: true
+          stopGracePeriod: 1s
+        """,
+    )
+    code, out = apply(args)
+    assert code == 0, out
+    [running] = containers(edge.url, app_name)
+    assert running.logs().decode().strip() == "from local"  # built on the copied base
+    remote = docker.DockerClient(base_url=edge.url, timeout=10)
+    assert (
+        remote.images.get(local_only_image).id == docker.from_env().images.get(local_only_image).id
+    )
+    remote.close()

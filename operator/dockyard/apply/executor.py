@@ -7,14 +7,17 @@ one broken service never leaves the rest of the app half-applied.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from dockyard.engine.build import from_images
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
+from dockyard.engine.objects import BuildSpec
 from dockyard.engine.registry import PullError, pull_auth
 from dockyard.engine.transfer import ImageSources, ImageUnavailable, deliver_image, local_sources
 from dockyard.plan.operations import Kind, Operation, Plan
@@ -205,6 +208,7 @@ class Executor:
                 self._deliver(op, report, str(exc), "")
         elif k is Kind.BUILD_IMAGE:
             assert op.build is not None
+            self._bases(op, op.build, report)
             e.build(op.app, op.build, report)
         elif k is Kind.MISSING_IMAGE:
             d = op.container
@@ -242,6 +246,16 @@ class Executor:
             e.wait_completed(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
         else:  # pragma: no cover - every Kind is handled above
             raise EngineError(f"unknown operation {k}")
+
+    def _bases(self, op: Operation, build: BuildSpec, report: Callable[[str], None]) -> None:
+        """The images a build starts FROM, copied to the engine first when it lacks them and
+        another engine has them: a host without a registry builds from what is here."""
+        context = f"app {op.app}, build of {op.target}"
+        for base in from_images(build.context, build.dockerfile, dict(build.args)):
+            if self.engine.image_id(base) is not None:
+                continue
+            with contextlib.suppress(ImageUnavailable):  # the build pulls it, or says why not
+                deliver_image(self.engine, base, self.image_sources(), report, context)
 
     def _deliver(self, op: Operation, report: Callable[[str], None], why: str, hint: str) -> None:
         """The image copied from another engine dockyard drives, for a host that lacks it

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from docker.utils.build import exclude_paths
@@ -51,3 +53,43 @@ def build_tag(app: str, service: str, image: str | None, digest: str) -> str:
         last = name.rsplit("/", 1)[-1]
         repo = name.rsplit(":", 1)[0] if ":" in last else name
     return f"{repo}:dy-{digest[:16]}"
+
+
+_ARG = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def from_images(context: str, dockerfile: str, args: Mapping[str, str]) -> list[str]:
+    """The images a build starts from (its `FROM` lines), build args filled in; earlier
+    stages, `scratch` and names left with an unknown `$VAR` are not images to fetch."""
+    try:
+        text = (Path(context) / dockerfile).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    defaults: dict[str, str] = {}
+    stages: set[str] = set()
+    found: list[str] = []
+    for raw in text.replace("\\\n", " ").splitlines():
+        words = raw.split()
+        if not words:
+            continue
+        keyword = words[0].upper()
+        if keyword == "ARG" and len(words) > 1 and not found:  # ARGs before FROM apply to it
+            name, _, value = words[1].partition("=")
+            defaults[name] = value
+        if keyword != "FROM":
+            continue
+        rest = [w for w in words[1:] if not w.startswith("--")]
+        if not rest:
+            continue
+        image = _expand(rest[0], {**defaults, **args})
+        if len(rest) >= 3 and rest[1].upper() == "AS":
+            stages.add(rest[2].lower())
+        if image.lower() in stages or image == "scratch" or "$" in image:
+            continue
+        if image not in found:
+            found.append(image)
+    return found
+
+
+def _expand(word: str, values: Mapping[str, str]) -> str:
+    return _ARG.sub(lambda m: values.get(m.group(1) or m.group(2), "$?"), word)
