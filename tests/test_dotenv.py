@@ -272,3 +272,24 @@ def test_env_file_expands_from_the_project_environment(tmp_path: Path) -> None:
         "SITEURL": "https://chat.example.org",
         "GREETING": "a\tb",
     }
+
+
+@needs_fixtures
+@needs_compose
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_as_project_env_file_matches_the_compose_binary(name: str, tmp_path: Path) -> None:
+    # The same file as `--env-file` (the project's environment, for interpolation).
+    keys = [k for k in EXPECTED[name] if k.isidentifier()] or ["UNSET_ANYWAY"]
+    entries = "".join(f"      {k}: ${{{k}-unset}}\n" for k in keys)
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(f"services:\n  s:\n    image: x\n    environment:\n{entries}")
+    config = _compose_config(tmp_path, OS_ENV, "--env-file", str(FIXTURES / name))
+    theirs = {
+        k: str(v).replace("$$", "$") for k, v in config["services"]["s"]["environment"].items()
+    }
+
+    imported = import_compose([compose], environ=OS_ENV, env_files=[FIXTURES / name])
+
+    (service,) = imported.app["spec"]["services"]
+    ours = {e["name"]: e["value"].replace("$$", "$") for e in service["env"]}
+    assert ours == theirs
