@@ -1,34 +1,135 @@
-"""What every command shares: the typer app, the consoles, common options, loading."""
+"""What every command shares: the typer app, the consoles, common options, loading.
+
+Start-up matters here: every command imports this module, so it imports only typer and
+the standard library; rich, pydantic and the Docker SDK load inside the commands.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
+from typer.core import TyperGroup, TyperOption
 
-from dockyard.apply.converge import AppPlan, plan_apps
-from dockyard.apply.executor import DEFAULT_CONCURRENCY
-from dockyard.engine.client import Engine
-from dockyard.engine.errors import EngineError
-from dockyard.spec.errors import SpecError
-from dockyard.spec.load import LoadedApp, LoadResult, load_paths
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dockyard.apply.converge import AppPlan
+    from dockyard.engine.client import Engine
+    from dockyard.spec.load import LoadedApp, LoadResult
 
 __all__ = ["DEFAULT_CONCURRENCY"]
 
+# The executor's default (dockyard.apply.executor.DEFAULT_CONCURRENCY), repeated here so
+# that --help need not import the executor; tests/test_cli_startup.py keeps them equal.
+DEFAULT_CONCURRENCY = 32
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .startup import client_version
+
+        sys.stdout.write(client_version() + "\n")
+        raise typer.Exit()
+
+
+class _HelpFlag(TyperOption):
+    """--help of a group, whose value is None when the flag is absent: typer 0.29 would
+    coerce that None through pydantic (a tenth of a second) before every subcommand."""
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        return super().process_value(ctx, bool(value))
+
+
+class Group(TyperGroup):
+    """The command groups of the CLI (`dockyard`, `dockyard import`)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if type(option) is TyperOption:
+            option.__class__ = _HelpFlag
+        return option
+
+
 app = typer.Typer(
     name="dockyard",
+    cls=Group,
     help="Make Docker hosts match declarative App manifests, and keep them matching.",
     no_args_is_help=True,
+    # Typer's --install-completion options would load pydantic for every command (their
+    # values are coerced through it); `dockyard completion SHELL` prints the script instead.
     add_completion=False,
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
-if not console.is_terminal:
-    console.width = 200  # piped output: never truncate tables
+
+COMPLETE_VAR = "_DOCKYARD_COMPLETE"  # set by the shell's completion script
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print dockyard's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+class _LazyConsole:
+    """A rich Console made on first use: importing rich costs more than most commands."""
+
+    def __init__(self, make: Callable[[], Console]) -> None:
+        self._make = make
+        self._target: Console | None = None
+
+    def get(self) -> Console:
+        if self._target is None:
+            self._target = self._make()
+        return self._target
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.get(), name, value)
+
+
+def _stdout_console() -> Console:
+    from rich.console import Console
+
+    made = Console(highlight=False, soft_wrap=True)
+    if not made.is_terminal:
+        made.width = 200  # piped output: never truncate tables
+    return made
+
+
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+console = cast("Console", _LazyConsole(_stdout_console))
+errors = cast("Console", _LazyConsole(_stderr_console))
+
+
+def real_console(value: Console) -> Console:
+    """The rich Console behind a lazy one, for rich classes that want the real thing."""
+    return value.get() if isinstance(value, _LazyConsole) else value
+
 
 FilesOpt = Annotated[
     list[Path],
@@ -72,6 +173,9 @@ def load_apps(files: list[Path], applying: bool = True) -> list[LoadedApp]:
 
 
 def load_all(files: list[Path], applying: bool = True) -> LoadResult:
+    from dockyard.spec.errors import SpecError
+    from dockyard.spec.load import load_paths
+
     if not files:
         raise fail("no manifests given: pass -f FILE or -f DIR")
     try:
@@ -105,6 +209,9 @@ def check_hosts_or_exit(result: LoadResult) -> None:
 
 
 def plan_or_exit(engine: Engine, loaded: list[LoadedApp]) -> list[AppPlan]:
+    from dockyard.apply.converge import plan_apps
+    from dockyard.engine.errors import EngineError
+
     try:
         return plan_apps(loaded, engine.snapshot())
     except EngineError as exc:

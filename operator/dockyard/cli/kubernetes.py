@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -120,6 +119,8 @@ def operator(
     """Run the Kubernetes operator: reconcile App and DockerHost resources on the Docker
     hosts and write their .status. Needs the CRDs (`dockyard crds`). Exits 1 when it loses
     the leader Lease (to be restarted as a standby)."""
+    import asyncio
+
     from dockyard.controller import logs
     from dockyard.sources.kubernetes.operator import run_operator
     from dockyard.sources.kubernetes.options import OperatorOptions

@@ -1,32 +1,27 @@
-"""The `dockyard` command line: thin wrappers over spec, plan, apply and engine."""
+"""The `dockyard` command line: thin wrappers over spec, plan, apply and engine.
+
+Every command imports what it needs inside its function (pydantic models, the Docker
+SDK, asyncio, rich), so `dockyard --help` and `dockyard version` start at once.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-
-from dockyard import __version__
-from dockyard.apply.converge import apply_plans, delete_app, merge
-from dockyard.apply.images import refresh_always_images
-from dockyard.engine.client import Engine
-from dockyard.engine.errors import EngineError
-from dockyard.engine.observed import ObservedContainer
-from dockyard.spec.errors import SpecError
 
 from .agent import BrokerCAOpt, BrokerCertOpt, BrokerKeyOpt, BrokerOpt, agent_cmd  # noqa: F401
 from .common import (
+    COMPLETE_VAR,
     DEFAULT_CONCURRENCY,
     ConcurrencyOpt,
     FilesOpt,
     Format,
+    Group,
     HostOpt,
     OutputOpt,
     app,
@@ -49,11 +44,12 @@ from .controller_view import (
     listen_options,
     show_controller_status,
 )
-from .fleet import apply_fleet_cmd, diff_fleet
 from .kubernetes import crds, operator
-from .output import ConsoleReporter, summary
 from .policy import PolicyOpt
 from .revisions import history, rollback
+
+if TYPE_CHECKING:
+    from dockyard.engine.observed import ObservedContainer
 
 __all__ = ["crds", "history", "main", "operator", "rollback"]
 
@@ -72,8 +68,18 @@ def apply(
     changed, remove what the apps no longer want. With DockerHost manifests among the
     files, replicas are placed on those hosts (see docs/hosts.md). Exits non-zero if
     anything failed."""
+    import asyncio
+
+    from dockyard.apply.converge import apply_plans
+    from dockyard.apply.images import refresh_always_images
+    from dockyard.engine.client import Engine
+
+    from .output import ConsoleReporter, summary
+
     result_all = load_all(files)
     if result_all.hosts:
+        from .fleet import apply_fleet_cmd
+
         check_hosts_or_exit(result_all)
         apply_fleet_cmd(result_all, host, concurrency, quiet)
         return
@@ -116,8 +122,13 @@ def apply(
 
 
 def _diff(files: list[Path], host: str | None, output: Format) -> None:
+    from dockyard.apply.converge import merge
+    from dockyard.engine.client import Engine
+
     result_all = load_all(files)
     if result_all.hosts:
+        from .fleet import diff_fleet
+
         check_hosts_or_exit(result_all)
         diff_fleet(result_all, host, output)
     loaded = result_all.apps  # loaded once: a secret's store command runs once
@@ -200,6 +211,11 @@ def status(
     """Apps, their services and containers. From a running controller: synced revision,
     conditions (Ready, Progressing, Degraded), replicas desired/running/healthy, restarts
     and the last error; otherwise what the engine holds."""
+    import json
+
+    from dockyard.engine.client import Engine
+    from dockyard.engine.errors import EngineError
+
     statuses = controller_status(controller or "http://127.0.0.1:9129", bool(controller), state_dir)
     if statuses is not None:
         show_controller_status(statuses, app_name, output)
@@ -243,6 +259,8 @@ def status(
     if output is Format.json:
         console.print_json(json.dumps(report))
         return
+    from rich.table import Table
+
     if not report:
         console.print("no apps managed by dockyard on this engine")
     for name, services_report in report.items():
@@ -281,6 +299,9 @@ def hosts(
     asked at once; exits 1 if any cannot be reached. Edge agents (spec.agent) show what
     they reported: online or offline, the revision they run, converged or not, read from
     --broker or else from a running `dockyard run --broker`."""
+    import json
+
+    from dockyard.engine.client import Engine
     from dockyard.fleet.hosts import ProbeTarget, probe_all, target_for_host
 
     wait = _duration(timeout)
@@ -317,6 +338,8 @@ def hosts(
             json.dumps([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses])
         )
     else:
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False)
         for col in ("NAME", "URL", "REACHABLE", "VERSION", "RUNNING", "LAST CONTACT", "LABELS"):
             table.add_column(col, no_wrap=True)
@@ -354,6 +377,14 @@ def delete(
     host: HostOpt = None,
 ) -> None:
     """Remove the app's containers and networks. Named volumes stay unless --volumes."""
+    import asyncio
+
+    from dockyard.apply.converge import delete_app
+    from dockyard.engine.client import Engine
+    from dockyard.engine.errors import EngineError
+
+    from .output import ConsoleReporter, summary
+
     engine = Engine(host)
     try:
         with ConsoleReporter(console) as reporter:
@@ -457,9 +488,12 @@ def run(
     """Keep the engine converged to the sources, forever: reconcile on every change in a
     source or on the engine, and every --resync. Stops cleanly on SIGTERM or Ctrl-C
     (containers keep running)."""
+    import asyncio
+
     from dockyard.controller import logs
     from dockyard.controller.http import HealthServer
     from dockyard.controller.reconciler import Controller, Settings
+    from dockyard.engine.client import Engine
     from dockyard.sources.parse import source_from_arg
 
     logs.setup(log_format.value, log_level)
@@ -515,7 +549,9 @@ def run(
     asyncio.run(main_loop())
 
 
-import_app = typer.Typer(help="Translate other formats into App manifests.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Translate other formats into App manifests.", no_args_is_help=True, cls=Group
+)
 app.add_typer(import_app, name="import")
 
 
@@ -552,6 +588,7 @@ def import_compose_cmd(
     """Write the App manifest equivalent to a Compose project, with comments where a
     Compose key had no exact equivalent."""
     from dockyard.spec.compose import import_compose
+    from dockyard.spec.errors import SpecError
 
     if not files:
         candidates = [
@@ -585,14 +622,38 @@ def import_compose_cmd(
 @app.command()
 def version(host: HostOpt = None) -> None:
     """Print dockyard's version and the engine's."""
-    console.print(f"dockyard {__version__}")
-    try:
-        console.print(f"engine {Engine(host).version()}")
-    except EngineError as exc:
-        console.print(f"engine unreachable: {exc}")
+    from .startup import show_version
+
+    show_version(host)
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bash, zsh, fish or powershell.")],
+) -> None:
+    """Print the shell completion script: `source <(dockyard completion bash)`, or add
+    that line to ~/.bashrc (see docs/cli.md for zsh and fish)."""
+    from typer._completion_shared import get_completion_script
+
+    script = get_completion_script(prog_name="dockyard", complete_var=COMPLETE_VAR, shell=shell)
+    sys.stdout.write(script + "\n")
 
 
 def main() -> None:
+    from dockyard.engine.errors import EngineError
+
+    if os.environ.get(COMPLETE_VAR):
+        from typer._completion_classes import completion_init
+
+        completion_init()  # what typer's own --install-completion would have set up
+
     try:
         app()
     except EngineError as exc:

@@ -10,6 +10,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from dockyard.apply.executor import ApplyResult, OpResult
 from dockyard.plan.operations import Kind, Operation
 
+from .common import real_console
+
 LONG = {
     Kind.PULL_IMAGE,
     Kind.BUILD_IMAGE,
@@ -24,6 +26,7 @@ class ConsoleReporter:
     """Prints each finished operation with its cause; long ones get a live progress line."""
 
     def __init__(self, console: Console, quiet: bool = False) -> None:
+        console = real_console(console)  # rich's Live wants the Console itself
         self.console = console
         self.quiet = quiet
         self._lock = threading.Lock()

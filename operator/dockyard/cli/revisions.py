@@ -8,9 +8,6 @@ import urllib.error
 from typing import Annotated
 
 import typer
-from rich.table import Table
-
-from dockyard.controller.history import HistoryStore
 
 from .common import Format, OutputOpt, app, console, escape, fail
 from .controller_view import (
@@ -50,6 +47,8 @@ def history(
     if code == 404:
         raise fail(f"the controller at {controller} has no app named {app_name}")
     if code != 200:
+        from dockyard.controller.history import HistoryStore
+
         try:
             data = HistoryStore(state_dir).get(app_name).to_json()
         except ValueError as exc:
@@ -62,6 +61,8 @@ def history(
     if output is Format.json:
         console.print_json(json.dumps(data))
         return
+    from rich.table import Table
+
     table = Table(title=f"app {app_name}", title_justify="left", box=None, pad_edge=False)
     for col in ("REVISION", "CREATED", "OUTCOME", "CHANGES"):
         table.add_column(col, no_wrap=col != "CHANGES")

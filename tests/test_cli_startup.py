@@ -1,0 +1,123 @@
+"""The CLI starts at once: help and version load none of the heavy parts (pydantic, the
+Docker SDK, asyncio, rich, YAML), and `--version` / `version` not even typer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dockyard import __version__
+
+HEAVY = ("pydantic", "docker", "asyncio", "rich", "yaml", "requests", "paramiko", "kopf")
+
+# Runs the real entry point and prints, at exit, the top-level packages it imported.
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: sys.__stderr__.write(
+    "MODULES " + json.dumps(sorted({m.split('.')[0] for m in sys.modules})) + "\\n"))
+from dockyard.cli.startup import main
+sys.argv = ["dockyard", *sys.argv[1:]]
+main()
+"""
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "80", **(env or {})},
+    )
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MODULES "))
+    return proc.returncode, proc.stdout, set(json.loads(line.removeprefix("MODULES ")))
+
+
+COMMANDS = [
+    [],
+    ["apply"],
+    ["diff"],
+    ["validate"],
+    ["status"],
+    ["hosts"],
+    ["delete"],
+    ["run"],
+    ["agent"],
+    ["operator"],
+    ["history"],
+    ["import", "compose"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "dockyard")
+def test_help_loads_none_of_the_heavy_parts(command: list[str]):
+    code, out, modules = run_cli(*command, "--help")
+    assert code == 0, out
+    assert "Usage: dockyard" in out
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_dash_dash_version_prints_the_client_version_without_typer():
+    code, out, modules = run_cli("--version")
+    assert (code, out) == (0, f"dockyard {__version__}\n")
+    assert "typer" not in modules
+
+
+def test_version_without_an_engine_still_prints_the_client_version(tmp_path):
+    code, out, modules = run_cli(
+        "version", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock", "DOCKER_CONTEXT": ""}
+    )
+    assert code == 0
+    first, second = out.splitlines()
+    assert first == f"dockyard {__version__}"
+    assert second.startswith("engine unreachable: ") and "no such socket" in second
+    assert not modules & {"typer", *HEAVY}
+
+
+@pytest.mark.engine
+def test_version_names_the_local_engine_version(docker_client):
+    code, out, modules = run_cli("version", env={"DOCKER_HOST": "", "DOCKER_CONTEXT": ""})
+    assert code == 0
+    assert out.splitlines()[1] == f"engine {docker_client.version()['Version']}"
+    assert not modules & {"typer", *HEAVY}
+
+
+def test_version_with_options_goes_through_typer_and_says_the_same(tmp_path):
+    sock = f"unix://{tmp_path}/no.sock"
+    code, out, _ = run_cli("version", "--host", sock)
+    assert code == 0
+    assert out.splitlines()[0] == f"dockyard {__version__}"
+    assert "engine unreachable" in out.splitlines()[1]
+
+
+def test_cli_default_concurrency_is_the_executors():
+    from dockyard.apply.executor import DEFAULT_CONCURRENCY
+    from dockyard.cli.common import DEFAULT_CONCURRENCY as CLI_DEFAULT
+
+    assert CLI_DEFAULT == DEFAULT_CONCURRENCY
+
+
+def test_completion_script_completes_commands_and_options():
+    code, script, _ = run_cli("completion", "bash")
+    assert code == 0 and "_DOCKYARD_COMPLETE=complete_bash" in script
+    for words, cword, want in (
+        ("dockyard ap", "1", "apply"),
+        ("dockyard apply --con", "2", "--concurrency"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **os.environ,
+                "COMP_WORDS": words,
+                "COMP_CWORD": cword,
+                "_DOCKYARD_COMPLETE": "complete_bash",
+            },
+        )
+        assert proc.stdout.split() == [want], proc.stderr
