@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import socket
 import ssl
 import stat
@@ -185,3 +186,29 @@ def test_beyond_loopback_mutual_tls_serves_status_to_a_client_certificate(tmp_pa
         return [get("/healthz", False), get("/status", False), get("/status", True)]
 
     assert asyncio.run(_serve(server, calls)) == [200, 403, 200]
+
+
+def test_the_cli_reaches_a_mutual_tls_controller_with_its_certificate(tmp_path: Path):
+    ca = make_ca(tmp_path / "tls", "control")
+    pair = issue(ca, tmp_path / "tls", "server", server=True)
+    client = issue(ca, tmp_path / "tls", "client", server=False)
+    state = tmp_path / "state"
+    tls = TlsFiles(pair.cert, pair.key, ca.cert)
+    server = HealthServer(stub_controller(), "127.0.0.1", 0, state, tls)
+
+    def status(with_cert: bool) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKYARD_CONTROLLER_CA": str(ca.cert)}
+        if with_cert:
+            env |= {"DOCKYARD_CONTROLLER_CERT": str(client.cert)}
+            env |= {"DOCKYARD_CONTROLLER_KEY": str(client.key)}
+        url = f"https://127.0.0.1:{server.port}"
+        cmd = [str(DOCKYARD), "status", "-o", "json", "--controller", url]
+        cmd += ["--state-dir", str(state)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+
+    def calls() -> list[subprocess.CompletedProcess[str]]:
+        return [status(True), status(False)]
+
+    shown, refused = asyncio.run(_serve(server, calls))
+    assert shown.returncode == 0 and json.loads(shown.stdout) == {"web": {}}, shown.stderr
+    assert "refused the request (HTTP 403" in refused.stderr

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from .common import HostOpt, app, console, escape, fail
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
@@ -171,8 +173,6 @@ def agent_cmd(
     """Run on an edge device: follow this agent's desired state over MQTT and keep the
     local engine converged to it, with the same reconciler as `dockyard run`, also while
     the broker is unreachable. Status goes back on the agent's status topic."""
-    import asyncio
-
     from dockyard.controller import logs
     from dockyard.controller.reconciler import Settings
     from dockyard.engine.client import Engine
@@ -215,7 +215,9 @@ def agent_cmd(
             from dockyard.controller.http import HealthServer
 
             bind_host, bind_port, tls = served
-            server = HealthServer(agent.controller, bind_host, bind_port, state_dir, tls)
+            # The agent made a real Controller on the device's engine: serve its port.
+            controller: Any = agent.controller
+            server = HealthServer(controller, bind_host, bind_port, state_dir, tls)
             await server.start()
         try:
             await agent.run()
@@ -260,8 +262,6 @@ def agents_from_broker(
     config: BrokerConfig, hosts: list[DockerHost], wait: float = 2.0
 ) -> dict[str, Any]:
     """Read the agents' retained status and online flags straight from the broker."""
-    import asyncio
-
     from dockyard.mqtt import topics
     from dockyard.mqtt.broker import MqttError
     from dockyard.mqtt.publisher import agents_view
@@ -304,8 +304,6 @@ def agents_from_broker(
 def show_agents(view: dict[str, Any], app_name: str | None = None) -> None:
     if not view:
         return
-    from rich.table import Table
-
     table = Table(box=None, pad_edge=False, title="agents", title_justify="left")
     for col in ("HOST", "AGENT", "ONLINE", "REVISION", "CONVERGED", "LAST REPORT", "APPS"):
         table.add_column(col, no_wrap=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from .common import Format, console, errors, escape, fail
 
@@ -78,8 +81,6 @@ def controller_request(
     url: str, state_dir: Path, method: str = "GET", timeout: float = 5
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) of one request to a running controller, with its token."""
-    import urllib.request
-
     headers = {}
     token = control_token(state_dir)
     if token:
@@ -87,7 +88,7 @@ def controller_request(
     data = b"" if method == "POST" else None
     req = urllib.request.Request(url, method=method, data=data, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
+        with urllib.request.urlopen(req, timeout=timeout, context=_tls_context(url)) as response:
             return response.status, dict(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
@@ -109,6 +110,18 @@ def controller_request(
             return exc.code, dict(json.loads(exc.read()))
         except ValueError:
             return exc.code, {"error": str(exc)}
+
+
+def _tls_context(url: str) -> ssl.SSLContext | None:
+    """For an https:// controller (mutual TLS beyond loopback): the CA that signed its
+    certificate and this client's certificate, from $DOCKYARD_CONTROLLER_CA, _CERT, _KEY."""
+    if not url.startswith("https://"):
+        return None
+    context = ssl.create_default_context(cafile=os.environ.get("DOCKYARD_CONTROLLER_CA"))
+    cert = os.environ.get("DOCKYARD_CONTROLLER_CERT")
+    if cert:
+        context.load_cert_chain(cert, os.environ.get("DOCKYARD_CONTROLLER_KEY"))
+    return context
 
 
 def controller_status(url: str, explicit: bool, state_dir: Path) -> dict[str, Any] | None:
@@ -136,8 +149,6 @@ def show_controller_status(statuses: dict[str, Any], app_name: str | None, outpu
     if output is Format.json:
         console.print_json(json.dumps(statuses))
         return
-    from rich.table import Table
-
     if not statuses:
         console.print("the controller manages no apps")
     for name, st in statuses.items():
