@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from .common import HostOpt, app, console, escape, fail
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
@@ -173,6 +171,8 @@ def agent_cmd(
     """Run on an edge device: follow this agent's desired state over MQTT and keep the
     local engine converged to it, with the same reconciler as `dockyard run`, also while
     the broker is unreachable. Status goes back on the agent's status topic."""
+    import asyncio
+
     from dockyard.controller import logs
     from dockyard.controller.reconciler import Settings
     from dockyard.engine.client import Engine
@@ -262,6 +262,8 @@ def agents_from_broker(
     config: BrokerConfig, hosts: list[DockerHost], wait: float = 2.0
 ) -> dict[str, Any]:
     """Read the agents' retained status and online flags straight from the broker."""
+    import asyncio
+
     from dockyard.mqtt import topics
     from dockyard.mqtt.broker import MqttError
     from dockyard.mqtt.publisher import agents_view
@@ -304,6 +306,8 @@ def agents_from_broker(
 def show_agents(view: dict[str, Any], app_name: str | None = None) -> None:
     if not view:
         return
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, title="agents", title_justify="left")
     for col in ("HOST", "AGENT", "ONLINE", "REVISION", "CONVERGED", "LAST REPORT", "APPS"):
         table.add_column(col, no_wrap=True)

@@ -6,12 +6,10 @@ import json
 import os
 import ssl
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from .common import Format, console, errors, escape, fail
 
@@ -81,6 +79,8 @@ def controller_request(
     url: str, state_dir: Path, method: str = "GET", timeout: float = 5
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) of one request to a running controller, with its token."""
+    import urllib.request
+
     headers = {}
     token = control_token(state_dir)
     if token:
@@ -149,6 +149,8 @@ def show_controller_status(statuses: dict[str, Any], app_name: str | None, outpu
     if output is Format.json:
         console.print_json(json.dumps(statuses))
         return
+    from rich.table import Table
+
     if not statuses:
         console.print("the controller manages no apps")
     for name, st in statuses.items():
