@@ -197,6 +197,8 @@ class _Engine:
         ref = ref or op.ref or op.target
         for c in self.containers.values():
             if ref in (c.id, c.name):
+                if not c.managed and c.composed_for(op.app):
+                    return c  # Compose's container of the project: taken over
                 if not c.managed:
                     raise SimError(f"{op.id}: {c.name} has no dockyard labels; never touch it")
                 if c.app != op.app:
@@ -244,7 +246,7 @@ class _Engine:
         net = next((n for n in self.networks.values() if ref in (n.id, n.name)), None)
         if net is None:
             raise SimError(f"{op.id}: no network {ref}")
-        if net.app != op.app:
+        if not net.owned_by(op.app):
             raise SimError(f"{op.id}: network {net.name} is not the app's to remove")
         attached = self._attached(net.name)
         if attached:
@@ -268,7 +270,7 @@ class _Engine:
         vol = self.volumes.get(name)
         if vol is None:
             raise SimError(f"{op.id}: no volume {name}")
-        if vol.app != op.app:
+        if not vol.owned_by(op.app):
             raise SimError(f"{op.id}: volume {name} is not the app's to remove")
         users = self._mounting(name)
         if users:

@@ -9,7 +9,9 @@ then read the diff: it is the change in behaviour.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -456,3 +458,119 @@ spec:
 def test_explicitly_attached_default_network_is_created(load: Load) -> None:
     empty = ObservedState(images=images("busybox:1.36"))
     simulate(plan_app(load(EXPLICIT_DEFAULT), empty), empty)
+
+
+# --- taking over a stack that Compose runs ---------------------------------------------------
+
+
+def composed(state: SimState, project: str) -> SimState:
+    """`state` as Compose would have left it: the same objects, with Compose's labels only."""
+
+    def labels(kind: str, name: str) -> dict[str, str]:
+        return {"com.docker.compose.project": project, f"com.docker.compose.{kind}": name}
+
+    containers = tuple(
+        replace(
+            c,
+            labels={
+                **labels("service", c.service or ""),
+                "com.docker.compose.container-number": str(c.replica),
+                "com.docker.compose.oneoff": "False",
+                "com.docker.compose.config-hash": "0f" * 32,
+            },
+        )
+        for c in state.containers
+    )
+    networks = tuple(
+        replace(n, labels=labels("network", n.name.removeprefix(f"{project}_")))
+        for n in state.networks
+    )
+    volumes = tuple(
+        replace(v, labels=labels("volume", v.name.removeprefix(f"{project}_")))
+        for v in state.volumes
+    )
+    return replace(state, containers=containers, networks=networks, volumes=volumes)
+
+
+def test_compose_stack_is_taken_over(load: Load, golden: Golden) -> None:
+    state = composed(applied(load(SHOP)), "shop")
+    plan = plan_app(load(SHOP), state)
+    golden(plan)
+    # Compose's volume and networks are used as they are: data stays, nothing recreated.
+    assert not targets(plan, Kind.CREATE_VOLUME) and not targets(plan, Kind.REMOVE_VOLUME)
+    assert not targets(plan, Kind.CREATE_NETWORK) and not targets(plan, Kind.REMOVE_NETWORK)
+    assert targets(plan, Kind.REMOVE_CONTAINER) == [
+        "shop-db-1",
+        "shop-web-1",
+        "shop-web-2",
+        "shop-worker-1",
+    ]
+    # One at a time: each stop waits for the container before it to be up again.
+    by_id = {op.id: op for op in plan.operations}
+    assert "wait-healthy:shop-db-1" in by_id["stop-container:shop-web-1"].deps
+    assert "start-container:shop-web-1" in by_id["stop-container:shop-web-2"].deps
+    after = simulate(plan, state)
+    assert all(c.managed for c in after.containers)
+    assert plan_app(load(SHOP), after).empty
+
+
+def test_compose_stack_taken_over_in_any_order_the_plan_allows(load: Load) -> None:
+    state = composed(applied(load(SHOP)), "shop")
+    plan = plan_app(load(SHOP), state)
+    for seed in range(20):
+        after = simulate(plan, state, rng=random.Random(seed))
+        assert plan_app(load(SHOP), after).empty
+
+
+def test_compose_stack_taken_over_after_compose_down(load: Load, golden: Golden) -> None:
+    # `docker compose down` removed containers and networks; the volume stays.
+    state = composed(applied(load(SHOP)), "shop")
+    down = replace(state, containers=(), networks=(), configs={})
+    plan = plan_app(load(SHOP), down)
+    golden(plan)
+    assert not targets(plan, Kind.CREATE_VOLUME)
+    assert plan_app(load(SHOP), simulate(plan, down)).empty
+
+
+def test_compose_container_of_another_project_is_refused(load: Load, golden: Golden) -> None:
+    state = composed(applied(load(SHOP)), "shop-old")
+    plan = plan_app(load(SHOP), state)
+    golden(plan)
+    assert any("belongs to Compose project shop-old, not shop" in e for e in plan.errors)
+    assert not targets(plan, Kind.STOP_CONTAINER) and not targets(plan, Kind.REMOVE_CONTAINER)
+
+
+def test_compose_orphans_go_and_compose_run_containers_stay(load: Load, golden: Golden) -> None:
+    state = composed(applied(load(SHOP)), "shop")
+    orphan = ObservedContainer(
+        id=new_id(),
+        name="shop-adminer-1",
+        state="running",
+        networks=("shop_default",),
+        labels={"com.docker.compose.project": "shop", "com.docker.compose.service": "adminer"},
+    )
+    session = ObservedContainer(
+        id=new_id(),
+        name="shop-worker-run-0a1b2c",
+        state="running",
+        labels={
+            "com.docker.compose.project": "shop",
+            "com.docker.compose.service": "worker",
+            "com.docker.compose.oneoff": "True",
+        },
+    )
+    state = with_containers(state, orphan, session)
+    plan = plan_app(load(SHOP), state)
+    golden(plan)
+    assert "shop-adminer-1" in targets(plan, Kind.REMOVE_CONTAINER)
+    assert not [op for op in plan.operations if op.target == session.name]
+
+
+def test_delete_after_take_over_removes_adopted_network_and_volume(load: Load) -> None:
+    state = composed(applied(load(SHOP)), "shop")
+    after = simulate(plan_app(load(SHOP), state), state)
+    plan = plan_delete("shop", after, volumes=True)
+    gone = simulate(plan, after, remove_volumes=True)
+    assert not gone.containers and not gone.networks and not gone.volumes
+    kept = simulate(plan_delete("shop", after), after)
+    assert [v.name for v in kept.volumes] == ["shop_data"]

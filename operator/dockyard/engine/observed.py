@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 
 from dockyard.spec import naming
 
+# Compose v2 marks what it creates with these labels (compose's pkg/api/labels.go). A
+# Compose project's objects are the ones dockyard may take over for an app of that name.
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+
 
 @dataclass(frozen=True)
 class ObservedContainer:
@@ -46,6 +52,24 @@ class ObservedContainer:
     def running(self) -> bool:
         return self.state in ("running", "restarting")
 
+    @property
+    def compose_project(self) -> str | None:
+        """The Compose project that created it (never set on one dockyard created)."""
+        return None if self.managed else self.labels.get(COMPOSE_PROJECT)
+
+    @property
+    def compose_service(self) -> str | None:
+        return self.labels.get(COMPOSE_SERVICE) if self.compose_project else None
+
+    @property
+    def compose_oneoff(self) -> bool:
+        # `docker compose run` containers: a user's session, never taken over.
+        return self.labels.get(COMPOSE_ONEOFF, "").lower() == "true"
+
+    def composed_for(self, app: str) -> bool:
+        """A Compose container of project `app` that dockyard takes over (replaces)."""
+        return self.compose_project == app and not self.compose_oneoff
+
 
 @dataclass(frozen=True)
 class ObservedNetwork:
@@ -65,6 +89,15 @@ class ObservedNetwork:
     def config_hash(self) -> str | None:
         return self.labels.get(naming.CONFIG_HASH)
 
+    @property
+    def adopted_from(self) -> str | None:
+        """The Compose project that created it, when dockyard did not: dockyard uses it as
+        the app of that name's own (labels are immutable, so it keeps Compose's)."""
+        return None if self.managed else self.labels.get(COMPOSE_PROJECT)
+
+    def owned_by(self, app: str) -> bool:
+        return self.app == app or self.adopted_from == app
+
 
 @dataclass(frozen=True)
 class ObservedVolume:
@@ -78,6 +111,15 @@ class ObservedVolume:
     @property
     def app(self) -> str | None:
         return self.labels.get(naming.APP) if self.managed else None
+
+    @property
+    def adopted_from(self) -> str | None:
+        """The Compose project that created it, when dockyard did not: dockyard uses it as
+        the app of that name's own (labels are immutable, so it keeps Compose's)."""
+        return None if self.managed else self.labels.get(COMPOSE_PROJECT)
+
+    def owned_by(self, app: str) -> bool:
+        return self.app == app or self.adopted_from == app
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,10 @@ class ObservedState:
 
     def app_containers(self, app: str) -> list[ObservedContainer]:
         return [c for c in self.containers if c.app == app]
+
+    def compose_containers(self, app: str) -> list[ObservedContainer]:
+        """Compose's containers of project `app` (not `compose run` ones): taken over."""
+        return [c for c in self.containers if c.composed_for(app)]
 
     def container_named(self, name: str) -> ObservedContainer | None:
         for c in self.containers:

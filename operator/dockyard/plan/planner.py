@@ -6,7 +6,12 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from dockyard.engine.objects import DesiredContainer
-from dockyard.engine.observed import ObservedContainer, ObservedState
+from dockyard.engine.observed import (
+    ObservedContainer,
+    ObservedNetwork,
+    ObservedState,
+    ObservedVolume,
+)
 from dockyard.spec import naming
 
 from .changes import config_changes, describe
@@ -91,13 +96,15 @@ def plan_app(
             net_ops[net.name] = b.add(
                 Kind.CREATE_NETWORK, net.name, "network does not exist", network=net
             )
-        elif obs.app != app:
-            b.errors.append(_conflict("network", net.name, obs.managed, obs.app))
+        elif not obs.owned_by(app):
+            b.errors.append(_conflict_with("network", net.name, obs, app))
             net_ops[net.name] = None
-        elif obs.config_hash != net.config_hash:
+        elif obs.managed and obs.config_hash != net.config_hash:
             recreated_nets.add(net.name)
             net_ops[net.name] = None  # filled in after containers are removed
         else:
+            # One adopted from Compose carries no settings hash of dockyard's: it is used as
+            # it is (recreating it would take every container of the stack off it at once).
             net_ops[net.name] = None
 
     # Volumes: create what is missing; never remove or recreate one here.
@@ -115,8 +122,8 @@ def plan_app(
             vol_ops[vol.name] = b.add(
                 Kind.CREATE_VOLUME, vol.name, "volume does not exist", volume=vol
             )
-        elif obs_vol.app != app:
-            b.errors.append(_conflict("volume", vol.name, obs_vol.managed, obs_vol.app))
+        elif not obs_vol.owned_by(app):
+            b.errors.append(_conflict_with("volume", vol.name, obs_vol, app))
             vol_ops[vol.name] = None
         else:
             vol_ops[vol.name] = None
@@ -141,9 +148,11 @@ def plan_app(
         if decided is not None:
             actions[d.name] = (decided[0], decided[1], obs_c)
 
-    # Containers the app owns but no longer wants go first, freeing names and ports.
+    # Containers the app owns but no longer wants go first, freeing names and ports; so do
+    # Compose's containers of the project for services the app does not have.
     removed_by_net: dict[str, list[str]] = {}
-    for c in app_containers:
+    composed = [c for c in observed.compose_containers(app) if c.name not in hold]
+    for c in [*app_containers, *composed]:
         if c.name in wanted:
             continue
         stop = _stop(b, c, "no longer wanted by the app") if c.running else None
@@ -177,6 +186,9 @@ def plan_app(
     order = _service_order(desired)
     start_ops: dict[str, str] = {}
     replaced_removals: dict[str, str] = {}
+    # Compose's containers are taken over one at a time, each once the one before is up
+    # (healthy, when it has a healthcheck): one service at a time is ever down.
+    takeover_gate: str | None = None
     for service in order:
         for d in (c for c in desired.containers if c.service == service):
             if d.name not in actions:
@@ -184,13 +196,15 @@ def plan_app(
             action, cause, obs_c = actions[d.name]
             image_dep = image_ops.get(d.name)
             remove_dep: str | None = None
+            taking_over = action == "replace" and obs_c is not None and not obs_c.managed
+            gate = takeover_gate if taking_over else None
             if action == "replace" and obs_c is not None:
-                stop = _stop(b, obs_c, cause, [image_dep]) if obs_c.running else None
+                stop = _stop(b, obs_c, cause, [image_dep, gate]) if obs_c.running else None
                 remove_dep = b.add(
                     Kind.REMOVE_CONTAINER,
                     d.name,
                     cause,
-                    [stop, image_dep],
+                    [stop, image_dep, gate],
                     ref=obs_c.id,
                     service=d.service,
                 )
@@ -209,6 +223,7 @@ def plan_app(
                 continue
             if action in ("create", "replace"):
                 create_cause = "no existing container" if action == "create" else cause
+                create_cause += _adopting(d, observed)
                 nets = d.config.networks
                 first_net = net_ops.get(nets[0].name) if nets else None
                 vol_deps = [
@@ -250,11 +265,24 @@ def plan_app(
                 service=d.service,
                 container=d,
             )
+            if taking_over:
+                takeover_gate = start_ops[d.name]
+                if d.config.healthcheck is not None and d.config.healthcheck.test:
+                    takeover_gate = b.add(
+                        Kind.WAIT_HEALTHY,
+                        d.name,
+                        "Compose's containers are taken over one at a time, each once "
+                        "the one before is healthy",
+                        [start_ops[d.name]],
+                        ref=d.name,
+                        service=d.service,
+                        timeout=health_timeout(d),
+                    )
 
     # Networks the app no longer wants, or that must be recreated.
     wanted_nets = {n.name for n in desired.networks}
     for obs_net in observed.networks:
-        if obs_net.app != app:
+        if not obs_net.owned_by(app):
             continue
         if obs_net.name not in wanted_nets:
             b.add(
@@ -343,19 +371,42 @@ def _free_ports_first(b: _Builder) -> None:
     # A host port is free only once the container holding it has stopped, and the observed
     # state does not say which ports an old container holds: a start that publishes ports
     # waits for every stop in the plan (a renamed service keeping its port, ports swapped).
+    # A stop that itself waits for this start (a take-over, one container at a time) is
+    # not waited for: its container's ports differ, or the two could not have run together.
     stops = [op for op in b.ops.values() if op.kind is Kind.STOP_CONTAINER]
+    waiting: dict[str, list[str]] = {}
+    for o in b.ops.values():
+        for dep in o.deps:
+            waiting.setdefault(dep, []).append(o.id)
     changed = False
     for op_id, op in list(b.ops.items()):
         if op.kind is not Kind.START_CONTAINER or op.container is None:
             continue
         if not any(p.published is not None for p in op.container.config.ports):
             continue
-        extra = tuple(s.id for s in stops if s.target != op.target and s.id not in op.deps)
+        after = _dependents(waiting, op_id)
+        extra = tuple(
+            s.id
+            for s in stops
+            if s.target != op.target and s.id not in op.deps and s.id not in after
+        )
         if extra:
             b.ops[op_id] = replace(op, deps=(*op.deps, *extra))
             changed = True
     if changed:
         b.ops = _topological(b.ops)
+
+
+def _dependents(waiting: Mapping[str, list[str]], op_id: str) -> set[str]:
+    """Every operation that waits, directly or not, for `op_id` (`waiting`: dep -> ops)."""
+    found: set[str] = set()
+    todo = [op_id]
+    while todo:
+        for o in waiting.get(todo.pop(), ()):
+            if o not in found:
+                found.add(o)
+                todo.append(o)
+    return found
 
 
 def _container_action(
@@ -368,7 +419,14 @@ def _container_action(
     if obs is None:
         return ("create", "no existing container")
     if not obs.managed:
-        b.errors.append(_conflict("container", d.name, False, None))
+        if obs.composed_for(d.app) and obs.compose_service == d.service:
+            # Labels are immutable: a Compose container cannot become dockyard's, so it is
+            # replaced by dockyard's own (same name, same volumes), even when identical.
+            return (
+                "replace",
+                f"take over Compose's container (project {d.app}, service {d.service})",
+            )
+        b.errors.append(_compose_conflict(d, obs) or _conflict("container", d.name, False, None))
         return None
     if obs.app != d.app or obs.service != d.service:
         b.errors.append(_conflict("container", d.name, True, obs.app))
@@ -400,7 +458,62 @@ def _container_action(
     return None
 
 
+def _adopting(d: DesiredContainer, observed: ObservedState) -> str:
+    """What of Compose's a new container uses as it is, named in its cause: a volume's data
+    and a network are kept, never recreated."""
+    vols = [
+        m.source
+        for m in d.config.mounts
+        if m.kind == "volume" and m.source and _adopted(observed.volume_named(m.source), d.app)
+    ]
+    nets = [n.name for n in d.config.networks if _adopted(observed.network_named(n.name), d.app)]
+    parts = [f"volume {v}" for v in dict.fromkeys(vols)] + [f"network {n}" for n in nets]
+    if not parts:
+        return ""
+    return f"; adopts Compose's {', '.join(parts)} (project {d.app}) as is"
+
+
+def _adopted(obj: ObservedVolume | ObservedNetwork | None, app: str) -> bool:
+    return obj is not None and obj.adopted_from == app
+
+
+def _conflict_with(what: str, name: str, obj: ObservedVolume | ObservedNetwork, app: str) -> str:
+    if obj.adopted_from is not None:
+        return (
+            f"{what} {name} belongs to Compose project {obj.adopted_from}, not {app}: dockyard "
+            f"adopts only the project of the app's name; rename the app to "
+            f"{obj.adopted_from} to take the project over, or give the {what} another name"
+        )
+    return _conflict(what, name, obj.managed, obj.app)
+
+
+def _compose_conflict(d: DesiredContainer, obs: ObservedContainer) -> str | None:
+    project, service = obs.compose_project, obs.compose_service
+    if project is None:
+        return None
+    if project != d.app:
+        return (
+            f"container {d.name} belongs to Compose project {project}, not {d.app}: dockyard "
+            f"takes over only the project of the app's name; rename the app to {project} "
+            f"to take it over, or stop it (docker compose -p {project} down)"
+        )
+    if obs.compose_oneoff:
+        return (
+            f"container {d.name} was started by `docker compose run` for project {project}: "
+            f"dockyard never takes those over; remove it (docker rm -f {d.name})"
+        )
+    return (
+        f"container {d.name} is Compose's for service {service} of project {project}, not "
+        f"for {d.service}: remove it (docker rm -f {d.name}) or rename the service"
+    )
+
+
 def _unwanted_cause(app: str, c: ObservedContainer, wanted: set[str]) -> str:
+    if c.compose_project is not None:
+        return (
+            f"Compose's container of project {app} for service {c.compose_service}, "
+            f"which the app does not have"
+        )
     if c.service and c.replica:
         expected = naming.container_name(app, c.service, c.replica)
         if expected != c.name and expected in wanted:
@@ -559,8 +672,11 @@ def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Pla
         all_removals.append(rm)
         for net in c.networks:
             removed_by_net.setdefault(net, []).append(rm)
+    # Volumes and networks adopted from Compose are the app's own too; a network that
+    # Compose's containers still use (the project runs beside the app) is left to them.
+    foreign_nets = {n for c in observed.containers if c.app != app for n in c.networks}
     for obs_net in observed.networks:
-        if obs_net.app == app:
+        if obs_net.owned_by(app) and not (obs_net.adopted_from and obs_net.name in foreign_nets):
             b.add(
                 Kind.REMOVE_NETWORK,
                 obs_net.name,
@@ -570,7 +686,7 @@ def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Pla
             )
     if volumes:
         for vol in observed.volumes:
-            if vol.app == app:
+            if vol.owned_by(app):
                 b.add(
                     Kind.REMOVE_VOLUME,
                     vol.name,
