@@ -134,6 +134,8 @@ async def test_run_with_broker_serves_agents_to_status_and_hosts(
         **os.environ,
         "DOCKYARD_MQTT_PASSWORD": "controller-pw",
         "DOCKYARD_CONTROLLER": controller_url,
+        # The control port wants the token in the controller's state folder.
+        "DOCKYARD_STATE_DIR": str(tmp_path / "controller"),
     }
     run = subprocess.Popen(
         [

@@ -83,3 +83,46 @@ def test_a_placement_mistake_never_removes_an_app_from_devices(tmp_path: Path) -
     # Removing the app from the manifests does remove it.
     publisher.observe(update(tmp_path, HOSTS, "r3"))
     assert apps_of(publisher, "edge-1") == {}
+
+
+def fleet(n: int) -> str:
+    hosts = "".join(
+        f"---\napiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
+        f"metadata: {{name: d{i}, labels: {{role: edge, site: s{i % 2}}}}}\n"
+        f"spec: {{agent: {{id: d{i}}}}}\n"
+        for i in range(n)
+    )
+    return hosts
+
+
+def global_app(name: str, selector: str, value: str) -> str:
+    return f"""\
+---
+apiVersion: dockyard.dev/v1alpha1
+kind: App
+metadata: {{name: {name}}}
+spec:
+  placement: {{mode: global, hostSelector: {{matchLabels: {{{selector}}}}}}}
+  services:
+  - name: web
+    image: busybox
+    env: [{{name: V, value: "{value}"}}]
+"""
+
+
+def test_an_edit_is_due_only_on_the_devices_it_touches(tmp_path: Path) -> None:
+    publisher = AgentPublisher(broker_config("mqtt://127.0.0.1"), tmp_path)
+    text = fleet(6) + global_app("all", "role: edge", "1") + global_app("s0", "site: s0", "1")
+    publisher.observe(update(tmp_path, text))
+    due = publisher.due()
+    assert due == [(f"d{i}", 1) for i in range(6)]
+    # What was published (as the publish loop records it) is not due again.
+    for agent, revision in due:
+        publisher.published[agent] = {"revision": revision, "digest": publisher.digests[agent]}
+    assert publisher.due() == []
+    # One site's app changes: only that site's devices get a new revision.
+    edit = fleet(6) + global_app("all", "role: edge", "1") + global_app("s0", "site: s0", "2")
+    publisher.observe(update(tmp_path, edit, "r2"))
+    assert publisher.due() == [("d0", 2), ("d2", 2), ("d4", 2)]
+    # Devices with the same apps share one document, rendered once.
+    assert publisher.wanted["d1"][0] is publisher.wanted["d3"][0]

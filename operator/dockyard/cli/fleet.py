@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -86,3 +87,83 @@ def diff_fleet(result_all: LoadResult, host: str | None, output: Format) -> None
     if any(fp.errors for fp in fplans):
         raise typer.Exit(1)
     raise typer.Exit(2 if ops else 0)
+
+
+# ---- large fleets: counts by state, the hosts that need attention -------------------------
+
+# Over main.SUMMARY_OVER hosts, `dockyard hosts` / `dockyard status` print counts by state
+# and the hosts that need attention (at most this many) instead of one line each.
+LIST_AT_MOST = 25
+# States that need no one's attention; "unknown" is said once, not listed per host.
+FINE = ("reachable", "converged")
+UNKNOWN = "unknown"
+# The order the hosts needing attention are listed in: the worst first.
+SEVERITY = ("unreachable", "offline", "rejected", "behind", "waiting", "converging", "no report")
+
+
+def agent_state(agent: Mapping[str, Any]) -> tuple[str, str]:
+    """(state, detail) of one agent as `agents_view` shows it."""
+    if agent.get("online") is False:
+        return "offline", f"last report {agent.get('lastReport') or 'never'}"
+    rejected = agent.get("rejected")
+    if rejected:
+        return "rejected", f"revision {rejected.get('revision')}: {rejected.get('error')}"
+    if agent.get("revision") is None:
+        return "no report", "online, nothing reported yet" if agent.get("online") else ""
+    pending = agent.get("pending") or {}
+    if pending:
+        return "waiting", "; ".join(f"{app}: {why}" for app, why in sorted(pending.items()))
+    published = agent.get("published")
+    if published and published != agent.get("revision"):
+        return "behind", f"runs revision {agent.get('revision')}, published {published}"
+    if agent.get("converged"):
+        return "converged", ""
+    apps = agent.get("apps") or {}
+    slow = sorted(name for name, st in apps.items() if not st.get("converged"))
+    errors_ = [st["lastError"] for st in apps.values() if st.get("lastError")]
+    detail = ", ".join(slow) + (f" ({errors_[0]})" if errors_ else "")
+    return "converging", detail
+
+
+def host_state(status: Any, agent: Mapping[str, Any] | None) -> tuple[str, str]:
+    """(state, detail) of one `dockyard hosts` row: an agent's report, or the probe."""
+    if agent is not None:
+        return agent_state(agent)
+    if status.reachable is None:
+        return UNKNOWN, ""
+    if status.reachable:
+        return "reachable", ""
+    return "unreachable", status.error or ""
+
+
+def show_summary(rows: list[tuple[str, str, str]], noun: str) -> None:
+    """One line of counts by state, then the rows that need attention (worst first, at
+    most LIST_AT_MOST of them) — what a 10,000-host fleet can be read by."""
+    from collections import Counter
+
+    counts = Counter(state for _, state, _ in rows)
+    order = {s: i for i, s in enumerate((*SEVERITY, UNKNOWN, *FINE))}
+    parts = [f"{n} {s}" for s, n in sorted(counts.items(), key=lambda c: order.get(c[0], 99))]
+    console.print(f"{len(rows)} {noun}: {', '.join(parts)}")
+    attention = sorted(
+        (r for r in rows if r[1] not in FINE and r[1] != UNKNOWN),
+        key=lambda r: (order.get(r[1], 99), r[0]),
+    )
+    for name, state, detail in attention[:LIST_AT_MOST]:
+        console.print(f"  {escape(name)}  {state}" + (f"  {escape(detail)}" if detail else ""))
+    if len(attention) > LIST_AT_MOST:
+        console.print(f"  … and {len(attention) - LIST_AT_MOST} more; --all lists every one")
+    if counts.get(UNKNOWN):
+        console.print(
+            f"  {counts[UNKNOWN]} agent host(s) in an unknown state: nothing reported them "
+            "(pass --broker, or run `dockyard run --broker` to ask)"
+        )
+
+
+def show_hosts_summary(statuses: list[Any], agents: Mapping[str, Any]) -> None:
+    show_summary([(s.name, *host_state(s, agents.get(s.name))) for s in statuses], "hosts")
+
+
+def show_agents_summary(view: Mapping[str, Any]) -> None:
+    if view:
+        show_summary([(name, *agent_state(a)) for name, a in view.items()], "agents")

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = ["crds", "history", "main", "operator", "rollback"]
 
+SUMMARY_OVER = 50  # hosts or agents: more, and `hosts`/`status` summarise (cli/fleet.py)
+
 
 @app.command()
 def apply(
@@ -207,6 +209,14 @@ def status(
         ),
     ] = None,
     state_dir: StateDirOpt = DEFAULT_STATE_DIR,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="One line per agent even in a large fleet (over 50 agents, the default is "
+            "counts by state and the agents that need attention).",
+        ),
+    ] = False,
 ) -> None:
     """Apps, their services and containers. From a running controller: synced revision,
     conditions (Ready, Progressing, Degraded), replicas desired/running/healthy, restarts
@@ -223,7 +233,13 @@ def status(
             from .agent import agents_from_controller, show_agents
 
             url = controller or "http://127.0.0.1:9129"
-            show_agents(agents_from_controller(url, state_dir) or {}, app_name)
+            view = agents_from_controller(url, state_dir) or {}
+            if every or len(view) <= SUMMARY_OVER:
+                show_agents(view, app_name)
+            else:
+                from .fleet import show_agents_summary
+
+                show_agents_summary(view)
         return
     engine = Engine(host)
     try:
@@ -293,6 +309,14 @@ def hosts(
     ] = "5s",
     broker: BrokerOpt = None,
     broker_ca_file: BrokerCAOpt = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="One line per host even in a large fleet (over 50 hosts, the default is "
+            "counts by state and the hosts that need attention).",
+        ),
+    ] = False,
 ) -> None:
     """The DockerHosts in the manifests (or, without -f, the local engine): reachable or
     not, engine version, running containers, last contact and labels. All hosts are
@@ -337,6 +361,10 @@ def hosts(
         console.print_json(
             json.dumps([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses])
         )
+    elif not every and len(statuses) > SUMMARY_OVER:
+        from .fleet import show_hosts_summary
+
+        show_hosts_summary(statuses, agents)
     else:
         from rich.table import Table
 

@@ -21,10 +21,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.controller.status import AppStatus
@@ -32,6 +32,7 @@ from dockyard.engine.client import Engine
 from dockyard.sources.base import Emit, SourceUpdate
 
 from . import topics
+from .backoff import Backoff
 from .broker import BrokerConfig, MqttError, Will
 from .gates import Lock, Window, lock_folder, next_opening, read_lock, window_open
 from .payload import STATUS_KIND, AppVersion, DesiredState, PayloadError, decode, now, peek_revision
@@ -77,18 +78,40 @@ class AgentSource:
             await emit(await self.updates.get())
 
 
+class LocalController(Protocol):
+    """What the agent needs of its device's controller (the real one: `Controller`)."""
+
+    status_listeners: list[Callable[[str, AppStatus | None], None]]
+
+    async def run(self) -> None: ...
+
+    async def stop(self, grace: float = ...) -> None: ...
+
+
 class Agent:
     def __init__(
-        self, options: AgentOptions, engine: Engine, settings: Settings | None = None
+        self,
+        options: AgentOptions,
+        engine: Engine | None,
+        settings: Settings | None = None,
+        local: Callable[[AgentSource], LocalController] | None = None,
     ) -> None:
+        """`local` replaces the device's Controller and engine (the fleet-scale bench
+        does, with a recording fake); by default a Controller on `engine`."""
         topics.check_agent_id(options.agent_id)
         self.options = options
         self.id = options.agent_id
         self.store = AgentStore(options.state_dir)
         self.source = AgentSource(self.id)
-        settings = settings or Settings()
-        settings.state_dir = options.state_dir / "controller"
-        self.controller = Controller(engine, [self.source], settings)
+        self.controller: LocalController
+        if local is not None:
+            self.controller = local(self.source)
+        else:
+            if engine is None:
+                raise ValueError("an agent needs its device's engine")
+            settings = settings or Settings()
+            settings.state_dir = options.state_dir / "controller"
+            self.controller = Controller(engine, [self.source], settings)
         self.controller.status_listeners.append(self._on_status)
         self.desired: DesiredState | None = None
         self.applied: dict[str, AppVersion] = {}
@@ -376,12 +399,14 @@ class Agent:
         broker = self.options.broker
         prefix = self._topic_prefix
         will = Will(topics.online(self.id, prefix), topics.OFFLINE, qos=1, retain=True)
-        delay = 0.5
+        # Jittered: a broker restart drops every device at once; they must not all
+        # come back at once (see backoff.py).
+        backoff = Backoff(0.5, max(0.5, self.options.reconnect_max))
         while True:
             try:
                 # The client id is the agent id: ACL patterns may use %c as well as %u.
                 async with broker.client(self.id, will=will) as client:
-                    delay = 0.5
+                    backoff.reset()
                     await client.publish(
                         topics.online(self.id, prefix), topics.ONLINE, qos=1, retain=True
                     )
@@ -420,8 +445,7 @@ class Agent:
                 self.broker_error = str(exc)
             self._client = None
             self._link_down()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.options.reconnect_max)
+            await asyncio.sleep(backoff.next())
 
     def _link_up(self) -> None:
         if self.offline_since is not None and (self.events or self.seq):

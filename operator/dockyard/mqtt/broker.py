@@ -41,7 +41,10 @@ class BrokerConfig:
         user = f"{self.username}@" if self.username else ""
         return f"{scheme}://{user}{self.host}:{self.port}"
 
-    def client(self, identifier: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    def client(
+        self, identifier: str, will: aiomqtt.Will | None = None, in_flight: int | None = None
+    ) -> aiomqtt.Client:
+        """`in_flight`: QoS 1 messages sent before their PUBACK (paho's default is 20)."""
         context = None
         if self.tls:
             context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
@@ -60,6 +63,7 @@ class BrokerConfig:
             keepalive=self.keepalive,
             tls_context=context,
             timeout=10,
+            max_inflight_messages=in_flight,
         )
 
 

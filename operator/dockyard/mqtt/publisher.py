@@ -8,6 +8,11 @@ the agents run. The controller never connects to agent hosts (they have no engin
 
 Agents' status and online/offline (last will) come back on their topics; `view()` is
 what `/agents`, `dockyard hosts` and `dockyard status` show.
+
+At fleet scale (see docs/edge.md, sizing): one app's document is made once per replica
+count and shared by every agent that runs it, each agent's digest is computed once per
+distinct set of apps, only agents whose digest moved are published (in batches, a
+bounded number in flight), and reports are kept as bytes (`reports.ReportTable`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,10 +37,17 @@ from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import DockerHost
 
 from . import topics
+from .backoff import Backoff
 from .broker import BrokerConfig, MqttError
 from .payload import agent_app, agent_secrets, content, digest_of, encode
+from .reports import ReportTable
 
 log = logging.getLogger("dockyard.mqtt.publisher")
+
+# Publishes awaiting their PUBACK at once, and per batch (the state file is saved after
+# each batch, so a lost link mid-way republishes only what was not acknowledged).
+PUBLISH_IN_FLIGHT = 64
+PUBLISH_BATCH = 1000
 
 
 class _Tee:
@@ -69,9 +82,10 @@ class AgentPublisher:
         self._sent: dict[str, dict[str, tuple[dict[str, Any], dict[str, str]]]] = {}
         # agent id -> (content, source info): what it should be told.
         self.wanted: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+        self.digests: dict[str, str] = {}  # agent id -> digest of its wanted content
         self.published: dict[str, dict[str, Any]] = self._load()
         self.retained: dict[str, dict[str, Any]] = {}  # agent -> {revision, digest} on broker
-        self.reports: dict[str, dict[str, Any]] = {}
+        self.reports = ReportTable()
         self.online: dict[str, str] = {}
         self.connected = False
         self._error = ""
@@ -107,6 +121,9 @@ class AgentPublisher:
         }
         sources: dict[str, dict[str, str]] = {}
         shares: dict[str, LoadedApp | None] = {}
+        # One document per (app, replica counts), shared by all agents that get it: a
+        # global app on 10,000 devices is rendered once, not 10,000 times.
+        rendered: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[Any, list[str]]] = {}
         sent: dict[str, dict[str, tuple[dict[str, Any], dict[str, str]]]] = {}
         for upd in self._sources.values():
             for loaded in upd.apps or ():
@@ -132,9 +149,12 @@ class AgentPublisher:
                         continue
                     counts = Counter(a.service for a in items)
                     on_agents.update(counts)
-                    doc, problems = agent_app(loaded, counts)
+                    key = (id(loaded), tuple(sorted(counts.items())))
+                    if key not in rendered:
+                        doc, problems = agent_app(loaded, counts)
+                        rendered[key] = ((doc, agent_secrets(loaded)), problems)
+                    entry, problems = rendered[key]
                     agent_id = host.spec.agent.id
-                    entry = (doc, agent_secrets(loaded))
                     if problems:
                         log.error(
                             "app %s cannot run on agent %s: %s",
@@ -154,21 +174,32 @@ class AgentPublisher:
                         loaded, on_agents, result.by_host, set(self.agent_hosts)
                     )
         self._sent = sent
-        self.wanted = {
-            agent: (content(apps), sources.get(agent, {})) for agent, apps in per_agent.items()
-        }
+        # Agents with the same apps share one body and one digest (entries are shared
+        # objects, alive for this whole call, so their ids are a sound key here).
+        bodies: dict[tuple[int, ...], tuple[dict[str, Any], str]] = {}
+        wanted: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+        digests: dict[str, str] = {}
+        for agent, entries in per_agent.items():
+            combo = tuple(sorted(id(e) for e in entries))
+            if combo not in bodies:
+                body = content(entries)
+                bodies[combo] = (body, digest_of(body["apps"], body["secrets"]))
+            body, digest = bodies[combo]
+            wanted[agent] = (body, sources.get(agent, {}))
+            digests[agent] = digest
+        self.wanted, self.digests = wanted, digests
         return shares
 
     # ---- the link ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Keep publishing what the agents should run and reading what they report."""
-        delay = 0.5
+        backoff = Backoff(0.5, 5.0)
         identifier = f"dockyard-controller-{socket.gethostname()}-{os.getpid()}"
         while True:
             try:
-                async with self.broker.client(identifier) as client:
-                    delay = 0.5
+                async with self.broker.client(identifier, in_flight=PUBLISH_IN_FLIGHT) as client:
+                    backoff.reset()
                     self._error = ""
                     for kind in ("desired", "status", "online"):
                         await client.subscribe(topics.all_of(kind, self.prefix), qos=1)
@@ -195,8 +226,7 @@ class AgentPublisher:
                     log.warning("cannot reach broker %s: %s (retrying)", self.broker.display, exc)
                 self._error = str(exc)
             self.connected = False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(backoff.next())
 
     async def _read(self, client: Any) -> None:
         async for message in client.messages:
@@ -208,8 +238,11 @@ class AgentPublisher:
             raw = payload.encode() if isinstance(payload, str) else payload
             if not isinstance(raw, bytes | bytearray):
                 continue
-            if kind == "online":
-                self.online[agent] = bytes(raw).decode("utf-8", "replace")
+            if kind == "online":  # interned: 10,000 agents share two strings
+                self.online[agent] = sys.intern(bytes(raw).decode("utf-8", "replace"))
+                continue
+            if kind == "status":
+                self.reports.put(agent, bytes(raw))
                 continue
             try:
                 body = json.loads(raw) if raw else None
@@ -217,44 +250,64 @@ class AgentPublisher:
                 continue
             if not isinstance(body, dict):
                 continue
-            if kind == "status":
-                self.reports[agent] = body
-            elif kind == "desired" and isinstance(body.get("revision"), int):
+            if kind == "desired" and isinstance(body.get("revision"), int):
                 self.retained[agent] = {
                     "revision": body["revision"],
                     "digest": body.get("digest", ""),
                 }
 
-    async def _publish_due(self, client: Any) -> None:
-        dirty = False
-        for agent, (body, source) in sorted(self.wanted.items()):
-            digest = digest_of(body["apps"], body["secrets"])
+    def due(self) -> list[tuple[str, int]]:
+        """(agent, next revision) of every agent whose wanted content is not what it was
+        last sent; an agent whose apps did not change is not in it."""
+        due: list[tuple[str, int]] = []
+        for agent in sorted(self.wanted):
+            digest = self.digests[agent]
             known = self.published.get(agent, {})
             retained = self.retained.get(agent)
-            reported = self.reports.get(agent, {}).get("revision", 0)
+            reported = max(0, self.reports.revision(agent) or 0)
             revision = max(
                 int(known.get("revision", 0)),
                 int(retained["revision"]) if retained else 0,
-                reported if isinstance(reported, int) else 0,
+                reported,
             )
             there = retained["digest"] if retained else known.get("digest")
             if revision and there == digest:
                 continue
-            revision += 1
-            await client.publish(
-                topics.desired(agent, self.prefix),
-                encode(agent, revision, body, source),
-                qos=1,
-                retain=True,
-            )
-            log.info(
+            due.append((agent, revision + 1))
+        return due
+
+    async def _publish_due(self, client: Any) -> None:
+        due = self.due()
+        if not due:
+            return
+        limit = asyncio.Semaphore(PUBLISH_IN_FLIGHT)
+
+        async def one(agent: str, revision: int) -> None:
+            body, source = self.wanted[agent]
+            digest = self.digests[agent]
+            async with limit:
+                await client.publish(
+                    topics.desired(agent, self.prefix),
+                    encode(agent, revision, body, source),
+                    qos=1,
+                    retain=True,
+                )
+            log.debug(
                 "agent %s: published revision %d (%d app(s))", agent, revision, len(body["apps"])
             )
             self.published[agent] = {"revision": revision, "digest": digest}
             self.retained[agent] = {"revision": revision, "digest": digest}
-            dirty = True
-        if dirty:
+
+        try:
+            for start in range(0, len(due), PUBLISH_BATCH):
+                async with asyncio.TaskGroup() as group:
+                    for agent, revision in due[start : start + PUBLISH_BATCH]:
+                        group.create_task(one(agent, revision))
+        except* MqttError as group_error:
+            raise group_error.exceptions[0] from None
+        finally:
             self._save()
+        log.info("published a new desired state to %d agent(s)", len(due))
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
