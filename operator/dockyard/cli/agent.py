@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import HostOpt, app, console, escape, fail
+from .common import HostOpt, app, console, escape, fail, require_extra
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
 from .policy import PolicyOpt
 
@@ -49,6 +49,7 @@ def broker_from_options(
     password_file: Path | None = None,
     prefix: str = "dockyard",
 ) -> BrokerConfig:
+    require_extra("edge", "--broker (MQTT edge agents)")
     from dockyard.mqtt.broker import BrokerError, broker_config
 
     try:
@@ -171,6 +172,7 @@ def agent_cmd(
     """Run on an edge device: follow this agent's desired state over MQTT and keep the
     local engine converged to it, with the same reconciler as `dockyard run`, also while
     the broker is unreachable. Status goes back on the agent's status topic."""
+    require_extra("edge", "dockyard agent")
     import asyncio
 
     from dockyard.controller import logs

@@ -156,6 +156,25 @@ ConcurrencyOpt = Annotated[
 ]
 
 
+# pyproject's optional-dependencies: the extra, and the modules that come with it.
+EXTRAS = {"kubernetes": ("kopf", "kubernetes"), "edge": ("aiomqtt",)}
+
+
+def require_extra(extra: str, what: str) -> None:
+    """Exit 2 with one line naming the extra to install when `what` cannot run without it."""
+    import importlib
+
+    for module in EXTRAS[extra]:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            if exc.name != module:
+                raise  # the package is there but broken: its own error says more
+            raise fail(
+                f"{what} needs the {extra} extra: pip install 'dockyard[{extra}]'", code=2
+            ) from None
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     errors.print(f"[red]error:[/] {escape(message)}")
     return typer.Exit(code)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import HostOpt, app, console, fail
+from .common import HostOpt, app, console, fail, require_extra
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
 from .policy import PolicyOpt
 
@@ -119,6 +119,7 @@ def operator(
     """Run the Kubernetes operator: reconcile App and DockerHost resources on the Docker
     hosts and write their .status. Needs the CRDs (`dockyard crds`). Exits 1 when it loses
     the leader Lease (to be restarted as a standby)."""
+    require_extra("kubernetes", "dockyard operator")
     import asyncio
 
     from dockyard.controller import logs
