@@ -2,11 +2,13 @@
 
 Open to anyone who can connect: /healthz, /readyz, /metrics (probes, Prometheus).
 Behind the bearer token in `<state-dir>/control.token`: /status[/APP], /history/APP,
-the extra routes (/agents) and POST /rollback/APP[?to=N]. Every request must name us in
-Host (a loopback name, the --listen address, an address literal when listening on all
-addresses) and carry no foreign Origin: that stops DNS rebinding and cross-site POSTs
-from a browser on the same machine. Beyond loopback, the token-protected endpoints are
-served only over mutual TLS; without it the port answers the open endpoints alone.
+the extra routes (/agents) and POST /rollback/APP[?to=N]. The status page (/ui/, see
+page/server.py) takes the token once and keeps a read-only session cookie. Every
+request must name us in Host (a loopback name, the --listen address, an address literal
+when listening on all addresses) and carry no foreign Origin: that stops DNS rebinding
+and cross-site POSTs from a browser on the same machine. Beyond loopback, the
+token-protected endpoints are served only over mutual TLS; without it the port answers
+the open endpoints alone.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from . import page
 from .access import OPEN_PATHS, HostRule, TlsFiles, create_token, is_loopback, token_matches
 from .reconciler import Controller
 
 log = logging.getLogger("dockyard.controller.http")
 
 MAX_HEADERS = 100
+MAX_FORM = 4096  # the status page's sign-in form: the only request body we read
 Answer = tuple[str, str, bytes]
 
 
@@ -45,6 +49,7 @@ class HealthServer:
         self._server: asyncio.Server | None = None
         # More GET endpoints, path -> JSON body (e.g. /agents from the MQTT publisher).
         self.routes: dict[str, Callable[[], object]] = {}
+        self.page = page.StatusPage(controller, self.routes)
 
     @property
     def control_served(self) -> bool:
@@ -63,6 +68,12 @@ class HealthServer:
         )
         if self.control_served:
             log.info("control endpoints need the token in %s", self.state_dir / "control.token")
+            log.info(
+                "status page: %s://%s:%d/ui/ (sign in with that token)",
+                scheme,
+                self.host,
+                self.port,
+            )
         else:
             log.warning(
                 "listening beyond loopback without mutual TLS: only /healthz, /readyz and "
@@ -88,27 +99,32 @@ class HealthServer:
             method = parts[0] if parts else ""
             target = parts[1] if len(parts) >= 2 else "/"
             path, _, query = target.partition("?")
-            status, ctype, body = self._answer(method, path, query, headers, writer)
-            extra = "WWW-Authenticate: Bearer\r\n" if status.startswith("401") else ""
+            if page.owns(path):
+                length = headers.get("content-length", "")
+                form = b""
+                if method == "POST" and length.isdigit() and 0 < int(length) <= MAX_FORM:
+                    form = await asyncio.wait_for(reader.readexactly(int(length)), timeout=5)
+                status, ctype, body, extra = self._page_answer(
+                    method, path, query, headers, writer, form
+                )
+            else:
+                status, ctype, body = self._answer(method, path, query, headers, writer)
+                extra = "WWW-Authenticate: Bearer\r\n" if status.startswith("401") else ""
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n{extra}"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
             )
             writer.write(head.encode() + (b"" if method == "HEAD" else body))
             await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+        except (TimeoutError, ConnectionError, UnicodeDecodeError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    def _answer(
-        self,
-        method: str,
-        path: str,
-        query: str,
-        headers: dict[str, str],
-        writer: asyncio.StreamWriter,
-    ) -> Answer:
+    def _refused(
+        self, path: str, headers: dict[str, str], writer: asyncio.StreamWriter
+    ) -> Answer | None:
+        """Why a request may not go on, before any credential is looked at."""
         # The same terse 403 for both: a rebinding page learns nothing from the body.
         if not self.rule.allows(headers.get("host")) or not self.rule.origin_allowed(
             headers.get("origin")
@@ -123,12 +139,42 @@ class HealthServer:
                 )
             if self.tls is not None and not writer.get_extra_info("peercert"):
                 return "403 Forbidden", "text/plain", b"a client certificate is needed\n"
-            if not token_matches(headers.get("authorization"), self.token):
-                return (
-                    "401 Unauthorized",
-                    "text/plain",
-                    b"a bearer token is needed (the CLI reads it from the state folder)\n",
-                )
+        return None
+
+    def _page_answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        writer: asyncio.StreamWriter,
+        form: bytes,
+    ) -> tuple[str, str, bytes, str]:
+        refused = self._refused(path, headers, writer)
+        if refused is not None:
+            return (*refused, "")
+        reply = self.page.answer(
+            method, path, query, headers, form, self.token, self.port, self.tls is not None
+        )
+        return reply.status, reply.ctype, reply.body, page.SECURITY_HEADERS + reply.headers
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        writer: asyncio.StreamWriter,
+    ) -> Answer:
+        refused = self._refused(path, headers, writer)
+        if refused is not None:
+            return refused
+        if path not in OPEN_PATHS and not token_matches(headers.get("authorization"), self.token):
+            return (
+                "401 Unauthorized",
+                "text/plain",
+                b"a bearer token is needed (the CLI reads it from the state folder)\n",
+            )
         if method == "POST":
             return self._post(path, query)
         return self._route(method, path)
