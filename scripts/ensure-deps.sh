@@ -43,6 +43,12 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
     missing+=(python3-venv)
 fi
+# Headless Chromium for the status page tests (tests/test_status_page_browser.py): driven by
+# Playwright's Python package (the dev extra) with this browser; `playwright install`, which
+# downloads a browser of its own, is never run. A font so that screenshots show text.
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+pkg_installed fonts-dejavu-core || missing+=(fonts-dejavu-core)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
@@ -63,6 +69,7 @@ for p in "${missing[@]}"; do
     case "$p" in
         python3|python3-venv|docker-registry|apache2-utils|mosquitto|etcd-server|curl) extra+=("$p") ;;
         openssh-server|openssh-client|util-linux|iproute2|openssl) extra+=("$p") ;;
+        chromium|chromium-driver|fonts-dejavu-core) extra+=("$p") ;;
     esac
 done
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -112,4 +119,5 @@ for c in docker dockerd git docker-registry htpasswd mosquitto_passwd; do
 done
 [[ -x /bin/busybox ]] || { echo "ensure-deps: /bin/busybox still missing" >&2; exit 1; }
 [[ -x /usr/sbin/sshd ]] || { echo "ensure-deps: /usr/sbin/sshd still missing" >&2; exit 1; }
+[[ -x /usr/bin/chromium ]] || { echo "ensure-deps: /usr/bin/chromium still missing" >&2; exit 1; }
 echo "ensure-deps: done" >&2
