@@ -162,3 +162,27 @@ def test_apps_from_kubernetes_may_not_run_commands(tmp_path: Path):
         ("spec.secrets[api].command", True)
     ]
     assert not (tmp_path / "store" / "calls").exists()
+
+
+async def test_a_git_source_reads_a_rotated_value_without_a_new_commit(tmp_path: Path):
+    from dockyard.sources.git import GitSource
+    from test_sources import Repo, running
+
+    program, data = stand_in_store(tmp_path / "store", "one")
+    repo = Repo(tmp_path / "repo")
+    secret = {"command": [str(program)], "refresh": "100ms"}
+    repo.write("app.yaml", app_with_secret("gitapp", secret))
+    sha = repo.commit()
+    source = GitSource(repo.url, "main", ".", interval=0.05, cache_dir=tmp_path / "c", environ={})
+    async with running(source) as updates:
+        first = await updates.next()
+        assert first.revision == sha and first.apps is not None
+        data.write_text("two")
+        second = await updates.next()
+        assert second.revision == sha and second.apps is not None
+        assert second.apps[0].secrets["api"].reveal() == b"two"
+        data.with_suffix(".fail").write_text("7")
+        failed = await updates.next()
+        assert failed.apps is None and failed.error is not None
+        assert "secret api" in failed.error and "fake-store exited 7" in failed.error
+        await updates.assert_quiet(0.5)  # the same failure is reported once

@@ -22,13 +22,16 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from dockyard.spec.errors import FieldError, SpecError
 from dockyard.spec.load import load_paths
+from dockyard.spec.secret_command import refresh_interval
 
 from .base import Emit, SourceUpdate
+from .folder import update_key
 
 log = logging.getLogger("dockyard.sources.git")
 
@@ -108,12 +111,29 @@ class GitSource:
     async def run(self, emit: Emit) -> None:
         synced: str | None = None  # commit of the last update emitted
         unreachable_reported = False
+        # Command secrets with `refresh`: the same commit is loaded again when due (checked
+        # at each fetch), so a rotated value rolls out without a new commit.
+        refresh: float | None = None
+        due = 0.0
+        last_key: tuple[object, ...] | None = None
         while True:
             try:
                 sha = await self._poll(first=synced is None)
+                now = time.monotonic()
                 if sha != synced:
-                    await self._sync(sha, emit)
+                    update = await self._sync(sha, emit)
                     synced = sha
+                elif refresh and now >= due and self._current == self.checkouts / sha:
+                    update = await asyncio.to_thread(self._load, sha, self._current)
+                    if update_key(update) != last_key:
+                        await emit(update)
+                else:
+                    update = None
+                if update is not None:
+                    last_key = update_key(update)
+                    if update.apps is not None:
+                        refresh = refresh_interval(a.app for a in update.apps)
+                    due = now + (refresh or 0.0)
             except GitError as exc:
                 log.warning("%s: %s (retrying in %g s)", self.id, exc, self.interval)
                 # Once something was emitted, a failing fetch keeps the last state: a
@@ -173,7 +193,7 @@ class GitSource:
             return None
         return out.strip() or None
 
-    async def _sync(self, sha: str, emit: Emit) -> None:
+    async def _sync(self, sha: str, emit: Emit) -> SourceUpdate:
         checkout = await self._checkout(sha)
         update = await asyncio.to_thread(self._load, sha, checkout)
         if update.apps is not None:
@@ -183,11 +203,12 @@ class GitSource:
             # Nothing refers to a broken commit's files: the last good checkout stays.
             if checkout != self._current:
                 await self._remove(checkout)
-            return
+            return update
         self._current = checkout
         for old in sorted(self.checkouts.iterdir()):
             if old != checkout:
                 await self._remove(old)
+        return update
 
     async def _checkout(self, sha: str) -> Path:
         target = self.checkouts / sha
