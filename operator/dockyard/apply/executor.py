@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from dockyard.engine.build import from_images
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
-from dockyard.engine.objects import BuildSpec
+from dockyard.engine.objects import BuildSpec, DesiredContainer
 from dockyard.engine.registry import PullError, pull_auth
 from dockyard.engine.transfer import ImageSources, ImageUnavailable, deliver_image, local_sources
 from dockyard.plan.operations import Kind, Operation, Plan
@@ -95,10 +95,16 @@ class Executor:
         self.reporter: Reporter = reporter or SilentReporter()
         self.image_sources: ImageSources = image_sources or local_sources
         self._notes: dict[str, str] = {}  # op id -> note, written by the op's own thread
+        self._created: dict[str, DesiredContainer] = {}  # the plan's new containers by name
 
     async def run(self, plan: Plan) -> ApplyResult:
         started_at = time.monotonic()
         ops = {op.id: op for op in plan.operations}
+        self._created = {
+            op.container.name: op.container
+            for op in plan.operations
+            if op.kind is Kind.CREATE_CONTAINER and op.container is not None
+        }
         dependents: dict[str, list[str]] = {op_id: [] for op_id in ops}
         waiting: dict[str, int] = {}
         for op in ops.values():
@@ -223,7 +229,10 @@ class Executor:
             assert op.container is not None
             e.create_container(op.container, self.secrets.get(op.app, {}))
         elif k is Kind.CONNECT_NETWORK:
-            e.connect(op.ref or "", op.image or "", op.aliases)
+            d = self._created.get(op.ref or "")  # its attachment's static addresses
+            nets = d.config.networks if d else ()
+            ref = next((n for n in nets if n.name == op.image), None)
+            e.connect(op.ref or "", op.image or "", op.aliases, ref)
         elif k is Kind.START_CONTAINER:
             if op.container is not None:
                 e.write_secrets(op.container, self.secrets.get(op.app, {}))

@@ -18,7 +18,13 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
-from dockyard.engine.objects import ContainerConfig, DesiredContainer, DesiredNetwork, DesiredVolume
+from dockyard.engine.objects import (
+    ContainerConfig,
+    DesiredContainer,
+    DesiredNetwork,
+    DesiredVolume,
+    NetworkRef,
+)
 from dockyard.spec import naming
 
 from .delivery import Delivery, copied, delivery
@@ -393,8 +399,11 @@ class Engine:
             lambda: self.api.create_network(
                 net.name,
                 driver=net.driver,
+                options=dict(net.driver_opts) or None,
+                ipam=_ipam_body(net),
                 internal=net.internal,
                 labels=labels,
+                enable_ipv6=net.enable_ipv6,
                 check_duplicate=True,
             ),
         )
@@ -531,11 +540,23 @@ class Engine:
             return False
         return bool(state.get("Status") in ("removing", "dead"))
 
-    def connect(self, container: str, network: str, aliases: tuple[str, ...]) -> None:
+    def connect(
+        self,
+        container: str,
+        network: str,
+        aliases: tuple[str, ...],
+        ref: NetworkRef | None = None,
+    ) -> None:
+        """Attach a created container to one more network (`ref`: its static addresses)."""
         self._call(
             f"connect {container} to {network}",
             lambda: self.api.connect_container_to_network(
-                container, network, aliases=list(aliases)
+                container,
+                network,
+                aliases=list(aliases),
+                ipv4_address=ref.ipv4_address if ref else None,
+                ipv6_address=ref.ipv6_address if ref else None,
+                mac_address=ref.mac_address if ref else None,
             ),
         )
 
@@ -762,8 +783,17 @@ def container_body(
         first = config.networks[0]
         host["NetworkMode"] = first.name
         endpoint: dict[str, Any] = {"Aliases": list(first.aliases)}
-        if first.ipv4_address:
-            endpoint["IPAMConfig"] = {"IPv4Address": first.ipv4_address}
+        ipam = {
+            k: v
+            for k, v in (("IPv4Address", first.ipv4_address), ("IPv6Address", first.ipv6_address))
+            if v
+        }
+        if ipam:
+            endpoint["IPAMConfig"] = ipam
+        if first.mac_address:
+            # Engines before API 1.44 read the primary network's MAC from the config.
+            body["MacAddress"] = first.mac_address
+            endpoint["MacAddress"] = first.mac_address
         body["NetworkingConfig"] = {"EndpointsConfig": {first.name: endpoint}}
 
     if config.cpus is not None:
@@ -789,7 +819,79 @@ def container_body(
         host["ReadonlyRootfs"] = True
     if config.privileged:
         host["Privileged"] = True
+    _compose_keys(config, body, host)
     return body
+
+
+def _ipam_body(net: DesiredNetwork) -> dict[str, Any] | None:
+    if net.ipam is None:
+        return None
+    pools = []
+    for p in net.ipam.pools:
+        pool: dict[str, Any] = {"Subnet": p.subnet}
+        if p.gateway:
+            pool["Gateway"] = p.gateway
+        if p.ip_range:
+            pool["IPRange"] = p.ip_range
+        if p.aux_addresses:
+            pool["AuxiliaryAddresses"] = dict(p.aux_addresses)
+        pools.append(pool)
+    return {
+        "Driver": net.ipam.driver or "default",
+        "Config": pools,
+        "Options": dict(net.ipam.options),
+    }
+
+
+def _compose_keys(config: ContainerConfig, body: dict[str, Any], host: dict[str, Any]) -> None:
+    """The settings that Compose services carry beyond the first release's set."""
+    if config.tty:
+        body["Tty"] = True
+    if config.stdin_open:
+        body["OpenStdin"] = True
+    if config.domainname:
+        body["Domainname"] = config.domainname
+    if config.log_driver or config.log_options:
+        host["LogConfig"] = {
+            "Type": config.log_driver or "",
+            "Config": dict(config.log_options),
+        }
+    if config.ulimits:
+        host["Ulimits"] = [{"Name": n, "Soft": s, "Hard": h} for n, s, h in config.ulimits]
+    if config.sysctls:
+        host["Sysctls"] = dict(config.sysctls)
+    if config.shm_size is not None:
+        host["ShmSize"] = config.shm_size
+    for key, values in (
+        ("Dns", config.dns),
+        ("DnsSearch", config.dns_search),
+        ("DnsOptions", config.dns_options),
+        ("SecurityOpt", config.security_opt),
+        ("GroupAdd", config.group_add),
+    ):
+        if values:
+            host[key] = list(values)
+    if config.extra_hosts:
+        host["ExtraHosts"] = [f"{name}:{ip}" for name, ip in config.extra_hosts]
+    if config.pid_mode:
+        host["PidMode"] = config.pid_mode
+    if config.ipc_mode:
+        host["IpcMode"] = config.ipc_mode
+    if config.oom_score_adj is not None:
+        host["OomScoreAdj"] = config.oom_score_adj
+    if config.cgroup_parent:
+        host["CgroupParent"] = config.cgroup_parent
+    if config.device_requests:
+        host["DeviceRequests"] = [
+            {
+                "Driver": r.driver,
+                "Count": r.count,
+                "DeviceIDs": list(r.device_ids),
+                "Capabilities": [list(r.capabilities)] if r.capabilities else [],
+                "Options": dict(r.options),
+            }
+            for r in config.device_requests
+        ]
 
 
 def _container(raw: Mapping[str, Any]) -> ObservedContainer:

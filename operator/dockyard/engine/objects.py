@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any
 
 from dockyard.spec import naming
 
@@ -42,6 +43,8 @@ class NetworkRef:
     name: str  # engine network name
     aliases: tuple[str, ...]
     ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    mac_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,15 @@ class HealthSpec:
     timeout: float | None
     retries: int | None
     start_period: float | None
+
+
+@dataclass(frozen=True)
+class DeviceRequestSpec:
+    driver: str
+    count: int  # -1: all; 0 with device_ids
+    device_ids: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    options: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -86,13 +98,46 @@ class ContainerConfig:
     # Keyed content hashes of inputs whose change recreates the container (onChange
     # recreate): ("secret:NAME" | "file:PATH", hash). Not sent to the engine.
     inputs: tuple[tuple[str, str], ...] = ()
+    # Fields added after the first release: left out of the hash (and the summary) while
+    # they hold their default, so a container made before them is not replaced.
+    log_driver: str | None = None
+    log_options: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard)
+    sysctls: tuple[tuple[str, str], ...] = ()
+    shm_size: int | None = None
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, ip)
+    security_opt: tuple[str, ...] = ()
+    tty: bool = False
+    stdin_open: bool = False
+    pid_mode: str | None = None
+    ipc_mode: str | None = None
+    group_add: tuple[str, ...] = ()
+    oom_score_adj: int | None = None
+    cgroup_parent: str | None = None
+    domainname: str | None = None
+    device_requests: tuple[DeviceRequestSpec, ...] = ()
+
+    def _declared(self) -> dict[str, Any]:
+        """asdict() without the later fields that hold their default."""
+        out = asdict(self)
+        for f in fields(self):
+            if f.name in _LATER and f.default is not MISSING and getattr(self, f.name) == f.default:
+                del out[f.name]
+        for net in out["networks"]:
+            for key in _LATER_NETWORK:
+                if net[key] is None:
+                    del net[key]
+        return out
 
     def summary(self) -> str:
         """The config as compact JSON for the container's `dev.dockyard.config` label: what
         the user declared (env, labels and inputs as maps; dockyard's own labels left
         out), so a later plan can name the fields that changed. Holds no secret value,
         only the inputs' hashes."""
-        fields = asdict(self)
+        fields = self._declared()
         fields["env"] = dict(self.env)
         fields["labels"] = {k: v for k, v in self.labels if not k.startswith(naming.LABEL_PREFIX)}
         fields["inputs"] = dict(self.inputs)
@@ -104,7 +149,7 @@ class ContainerConfig:
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     def hash(self) -> str:
-        fields = asdict(self)
+        fields = self._declared()
         if not fields["inputs"]:
             del fields["inputs"]  # hashes of configs without inputs stay what they were
         for mount in fields["mounts"]:
@@ -113,6 +158,32 @@ class ContainerConfig:
                 mount["source"] = f"manifest:{manifest_path}"
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+_LATER = frozenset(
+    {
+        "log_driver",
+        "log_options",
+        "ulimits",
+        "sysctls",
+        "shm_size",
+        "dns",
+        "dns_search",
+        "dns_options",
+        "extra_hosts",
+        "security_opt",
+        "tty",
+        "stdin_open",
+        "pid_mode",
+        "ipc_mode",
+        "group_add",
+        "oom_score_adj",
+        "cgroup_parent",
+        "domainname",
+        "device_requests",
+    }
+)
+_LATER_NETWORK = ("ipv6_address", "mac_address")
 
 
 @dataclass(frozen=True)
@@ -170,11 +241,39 @@ class DesiredNetwork:
     internal: bool
     external: bool
     labels: tuple[tuple[str, str], ...] = ()
+    driver_opts: tuple[tuple[str, str], ...] = ()
+    enable_ipv6: bool = False
+    ipam: IpamSpec | None = None
 
     @property
     def config_hash(self) -> str:
-        blob = json.dumps([self.driver, self.internal, sorted(self.labels)])
+        parts: list[Any] = [self.driver, self.internal, sorted(self.labels)]
+        # Added later: only in the hash when used, so existing networks keep theirs.
+        later = {
+            "driver_opts": dict(self.driver_opts),
+            "enable_ipv6": self.enable_ipv6,
+            "ipam": asdict(self.ipam) if self.ipam else None,
+        }
+        later = {k: v for k, v in later.items() if v}
+        if later:
+            parts.append(later)
+        blob = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class IpamPoolSpec:
+    subnet: str
+    gateway: str | None = None
+    ip_range: str | None = None
+    aux_addresses: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class IpamSpec:
+    driver: str | None
+    pools: tuple[IpamPoolSpec, ...]
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,17 @@ from dockyard.engine.objects import (
     DesiredContainer,
     DesiredNetwork,
     DesiredVolume,
+    DeviceRequestSpec,
     HealthSpec,
+    IpamPoolSpec,
+    IpamSpec,
     MountSpec,
     NetworkRef,
     PortSpec,
 )
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
-from dockyard.spec.models import Service, UpdateStrategy
+from dockyard.spec.models import AppNetwork, Service, UpdateStrategy
 from dockyard.spec.validate import DEFAULT_NETWORK, published_ports
 
 from .images import registry_login
@@ -54,6 +57,9 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
             internal=net.internal,
             external=net.external,
             labels=tuple(sorted(net.labels.items())),
+            driver_opts=tuple(sorted(net.driver_opts.items())),
+            enable_ipv6=net.enable_ipv6,
+            ipam=_ipam(net),
         )
         for net in app.spec.networks
     )
@@ -118,6 +124,19 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         volumes=volumes,
         depends_on=depends,
         updates={s.name: _strategy(s) for s in app.spec.services if s.update is not None},
+    )
+
+
+def _ipam(net: AppNetwork) -> IpamSpec | None:
+    if net.ipam is None:
+        return None
+    return IpamSpec(
+        driver=net.ipam.driver,
+        pools=tuple(
+            IpamPoolSpec(p.subnet, p.gateway, p.ip_range, tuple(sorted(p.aux_addresses.items())))
+            for p in net.ipam.config
+        ),
+        options=tuple(sorted(net.ipam.options.items())),
     )
 
 
@@ -232,7 +251,11 @@ def _container_config(
         for att in attachments:
             engine_name = net_names.get(att.name) or naming.network_name(app, att.name)
             aliases = tuple(dict.fromkeys([*names, *att.aliases]))
-            networks.append(NetworkRef(engine_name, aliases, att.ipv4_address))
+            networks.append(
+                NetworkRef(
+                    engine_name, aliases, att.ipv4_address, att.ipv6_address, att.mac_address
+                )
+            )
 
     health: HealthSpec | None = None
     hc = svc.healthcheck
@@ -279,6 +302,34 @@ def _container_config(
         ),
         read_only=svc.read_only,
         privileged=svc.privileged,
+        log_driver=svc.logging.driver if svc.logging else None,
+        log_options=tuple(sorted(svc.logging.options.items())) if svc.logging else (),
+        ulimits=tuple((u.name, u.soft, u.hard) for u in svc.ulimits),
+        sysctls=tuple(sorted(svc.sysctls.items())),
+        shm_size=svc.shm_size,
+        dns=tuple(svc.dns),
+        dns_search=tuple(svc.dns_search),
+        dns_options=tuple(svc.dns_options),
+        extra_hosts=tuple((h.hostname, h.ip) for h in svc.extra_hosts),
+        security_opt=tuple(svc.security_opt),
+        tty=svc.tty,
+        stdin_open=svc.stdin_open,
+        pid_mode=svc.pid_mode,
+        ipc_mode=svc.ipc_mode,
+        group_add=tuple(svc.group_add),
+        oom_score_adj=svc.oom_score_adj,
+        cgroup_parent=svc.cgroup_parent,
+        domainname=svc.domainname,
+        device_requests=tuple(
+            DeviceRequestSpec(
+                driver=r.driver or "",
+                count=r.count if r.count is not None else (0 if r.device_ids else -1),
+                device_ids=tuple(r.device_ids),
+                capabilities=tuple(r.capabilities),
+                options=tuple(sorted(r.options.items())),
+            )
+            for r in (res.devices if res else [])
+        ),
     )
 
 

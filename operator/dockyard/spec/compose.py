@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from . import compose_keys
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
 from .imageref import HINT as IMAGE_HINT
@@ -705,6 +706,16 @@ class _Importer:
                 out["labels"] = _labels(value)
             elif key == "name":
                 pass
+            elif key == "driver_opts":
+                if value:
+                    out["driverOpts"] = {str(k): _scalar(v) for k, v in value.items()}
+            elif key == "enable_ipv6":
+                if value:
+                    out["enableIpv6"] = True
+            elif key == "ipam":
+                ipam = self._ipam(f"{path}.ipam", value or {})
+                if ipam:
+                    out["ipam"] = ipam
             elif key == "attachable":
                 self.note(f"{path}.{key}", "a Swarm setting; standalone containers can attach")
             elif key.startswith("x-"):
@@ -714,6 +725,39 @@ class _Importer:
                     f"{path}.{key}", "no equivalent for this network option (Docker's default used)"
                 )
         self._resource_name(path, raw, net.get("name"), bool(external), out, self.net_names)
+        return out
+
+    def _ipam(self, path: str, value: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key == "driver":
+                out["driver"] = str(item)
+            elif key == "options":
+                if item:
+                    out["options"] = {str(k): _scalar(v) for k, v in item.items()}
+            elif key == "config":
+                pools = []
+                for index, pool in enumerate(item or []):
+                    entry: dict[str, Any] = {}
+                    for pkey, pval in (pool or {}).items():
+                        if pkey in ("subnet", "gateway", "ip_range"):
+                            entry[_camel(pkey)] = str(pval)
+                        elif pkey == "aux_addresses":
+                            entry["auxAddresses"] = {str(k): str(v) for k, v in pval.items()}
+                        else:
+                            self.unsupported(f"{path}.config[{index}].{pkey}", "no such option")
+                    if "subnet" not in entry:
+                        self.error(
+                            f"{path}.config[{index}]",
+                            "an address pool needs a subnet",
+                            "write e.g. subnet: 172.28.0.0/16",
+                        )
+                        continue
+                    pools.append(entry)
+                if pools:
+                    out["config"] = pools
+            else:
+                self.unsupported(f"{path}.{key}", "no such ipam option")
         return out
 
     def _resource_name(
@@ -815,8 +859,13 @@ class _Importer:
                 f"{ctx.deploy_restart}",
             )
         resources = {**ctx.legacy_resources, **ctx.resources}
+        gpus = out.pop("_deviceRequests", [])
+        if gpus:
+            resources["devices"] = [*resources.get("devices", []), *gpus]
         if resources:
-            out["resources"] = _ordered(resources, ["cpus", "memory", "memoryReservation", "pids"])
+            out["resources"] = _ordered(
+                resources, ["cpus", "memory", "memoryReservation", "pids", "devices"]
+            )
         if ctx.replicas is not None:
             out["replicas"] = ctx.replicas
         if "networkMode" in out and "networks" in out:
@@ -828,6 +877,7 @@ class _Importer:
         if "image" not in out and "build" not in out:
             self.error(ctx.path, "a service needs image or build", "add image: or build:")
         self._container_name(ctx, svc.get("container_name"))
+        compose_keys.service_mac_address(self, ctx, DEFAULT_NETWORK)
         extra = [ctx.raw] if ctx.raw != out["name"] else []
         if extra and "networkMode" not in out:
             # Keep the Compose names resolvable: other services may reach `web_app` by name.
@@ -1292,6 +1342,7 @@ class _Importer:
 
     def _s_networks(self, ctx: _ServiceCtx, value: Any) -> None:
         attachments: list[dict[str, Any]] = []
+        raw_names: list[str] = []
         for net, config in (value or {}).items():
             path = f"{ctx.path}.networks.{net}"
             if net not in self.net_names:
@@ -1307,9 +1358,11 @@ class _Importer:
                     att["aliases"] = [str(a) for a in item or []]
                 elif key == "ipv4_address":
                     att["ipv4Address"] = str(item)
-                else:
+                elif not compose_keys.attachment_options(self, path, key, item, att):
                     self.unsupported(f"{path}.{key}", "no equivalent for this network option")
             attachments.append(att)
+            raw_names.append(net)
+        compose_keys.order_networks(attachments, raw_names)
         if attachments:
             ctx.out["networks"] = attachments
 
@@ -1322,11 +1375,20 @@ class _Importer:
                     f"{ctx.path}.network_mode",
                     "bridge is Docker's default network: no name resolution between services",
                 )
-        else:
-            self.unsupported(
+        elif mode.startswith(("service:", "container:")):
+            self.error(
                 f"{ctx.path}.network_mode",
-                f"{mode}: sharing another container's network is not supported; dockyard "
-                "supports host, none and bridge",
+                f"{mode}: sharing another container's network namespace is not something "
+                "dockyard does: it replaces each service's containers on their own, and the "
+                "namespace would go with the other container",
+                "attach both services to one network (they reach each other by name), "
+                "or run both processes in one service",
+            )
+        else:
+            self.error(
+                f"{ctx.path}.network_mode",
+                f"{mode!r} is not a network mode dockyard knows",
+                "use host, none or bridge, or attach the service to networks:",
             )
 
     def _s_depends_on(self, ctx: _ServiceCtx, value: Any) -> None:
@@ -1460,8 +1522,8 @@ class _Importer:
                     if res == "memory":
                         ctx.resources["memoryReservation"] = res_value
                     elif res == "devices":
-                        self.unsupported(
-                            f"{path}.reservations.devices", "device (GPU) reservations"
+                        ctx.resources["devices"] = compose_keys.device_requests(
+                            self, f"{path}.reservations.devices", res_value
                         )
                     else:
                         self.unsupported(
@@ -1636,37 +1698,21 @@ _SERVICE_KEYS: dict[str, Callable[[_Importer, _ServiceCtx, Any], None]] = {
     "profiles": _Importer._s_profiles,
 }
 
+_SERVICE_KEYS.update(compose_keys.SERVICE_KEYS)
+
 _SWARM = "a Swarm-only setting"
 _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "platform": "dockyard uses the engine's own platform",
     "runtime": "no equivalent: the engine's default runtime is used",
     "links": "legacy; services on a shared network reach each other by name",
     "external_links": "no equivalent: attach the service to the other container's network",
-    "extra_hosts": "no equivalent for extra /etc/hosts entries",
-    "dns": "no equivalent: the engine's DNS settings are used",
-    "dns_search": "no equivalent: the engine's DNS settings are used",
-    "dns_opt": "no equivalent: the engine's DNS settings are used",
-    "domainname": "no equivalent",
-    "logging": "no equivalent: the engine's default log driver is used",
-    "ulimits": "no equivalent: the engine's default ulimits apply",
-    "sysctls": "no equivalent",
-    "ipc": "no equivalent: containers get a private IPC namespace",
-    "pid": "no equivalent: containers get a private PID namespace",
     "uts": "no equivalent",
     "userns_mode": "no equivalent",
     "cgroup": "no equivalent",
-    "cgroup_parent": "no equivalent",
-    "security_opt": "no equivalent: the engine's default security profile applies",
-    "shm_size": "no equivalent: Docker's default /dev/shm size (64M) applies",
     "volumes_from": "no equivalent: mount the same named volumes instead",
     "configs": "dockyard has no configs; mount the file with a bind volume instead",
-    "stdin_open": "no equivalent: dockyard runs services detached",
-    "tty": "no equivalent: dockyard runs services without a terminal",
     "attach": "no equivalent: dockyard never attaches to output",
-    "mac_address": "no equivalent",
     "oom_kill_disable": "no equivalent",
-    "oom_score_adj": "no equivalent",
-    "group_add": "no equivalent",
     "isolation": "Windows-only setting",
     "storage_opt": "no equivalent",
     "memswap_limit": "no equivalent",
@@ -1681,7 +1727,6 @@ _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "cpuset": "no equivalent",
     "blkio_config": "no equivalent",
     "device_cgroup_rules": "no equivalent",
-    "gpus": "no equivalent: GPU requests are not supported",
     "annotations": "no equivalent",
     "credential_spec": "Windows-only setting",
     "develop": "Compose watch is a development feature without an equivalent",
@@ -1740,6 +1785,23 @@ _SERVICE_ORDER = [
     "devices",
     "readOnly",
     "privileged",
+    "logging",
+    "ulimits",
+    "sysctls",
+    "shmSize",
+    "dns",
+    "dnsSearch",
+    "dnsOptions",
+    "extraHosts",
+    "securityOpt",
+    "tty",
+    "stdinOpen",
+    "pidMode",
+    "ipcMode",
+    "groupAdd",
+    "oomScoreAdj",
+    "cgroupParent",
+    "domainname",
 ]
 _MOUNT_ORDER = ["volume", "hostPath", "tmpfs", "mountPath", "readOnly"]
 

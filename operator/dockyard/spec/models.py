@@ -239,7 +239,10 @@ class VolumeMount(Model):
 class NetworkAttachment(Model):
     name: str
     aliases: list[str] = Field(default_factory=list)
+    # A static address: the network must declare an `ipam` subnet that holds it.
     ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    mac_address: str | None = None
 
 
 class Healthcheck(Model):
@@ -276,11 +279,67 @@ class DependsOn(Model):
     condition: Literal["started", "healthy", "completed"] = "started"
 
 
+class DeviceRequest(Model):
+    """Devices (GPUs) the engine's device driver hands the container (`docker run --gpus`)."""
+
+    driver: str | None = None
+    count: int | None = Field(default=None, ge=-1)  # -1: all of them
+    device_ids: list[str] = Field(default_factory=list)
+    capabilities: list[str] = Field(default_factory=list)  # e.g. [gpu]
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _count_or_ids(self) -> DeviceRequest:
+        if self.count is not None and self.device_ids:
+            raise ValueError("set count or deviceIds, not both")
+        return self
+
+
 class Resources(Model):
     cpus: float | None = Field(default=None, gt=0)
     memory: Size | None = None
     memory_reservation: Size | None = None
     pids: int | None = Field(default=None, ge=1)
+    devices: list[DeviceRequest] = Field(default_factory=list)
+
+
+class Logging(Model):
+    """The container's log driver and its options (e.g. json-file with max-size, max-file)."""
+
+    driver: str | None = None  # unset: the engine's default driver
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Ulimit(Model):
+    name: str
+    soft: int = Field(ge=-1)
+    hard: int = Field(ge=-1)
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> Ulimit:
+        if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
+            raise ValueError(f"the soft limit ({self.soft}) is above the hard one ({self.hard})")
+        return self
+
+
+class HostEntry(Model):
+    """One extra line of the container's /etc/hosts."""
+
+    hostname: str
+    ip: str
+
+
+def _namespace_mode(kinds: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in kinds:
+            raise ValueError(f"{value!r} is not one of {', '.join(kinds)}")
+        return value
+
+    return AfterValidator(check)
+
+
+PidMode = Annotated[str, _namespace_mode(("host",))]
+IpcMode = Annotated[str, _namespace_mode(("host", "private", "shareable", "none"))]
 
 
 class HostWaves(Model):
@@ -345,6 +404,24 @@ class Service(Model):
     devices: list[Device] = Field(default_factory=list)
     read_only: bool = False
     privileged: bool = False
+    # What Compose services set on the container and its host config (docs/manifest.md).
+    logging: Logging | None = None
+    ulimits: list[Ulimit] = Field(default_factory=list)
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    shm_size: Size | None = None
+    dns: list[str] = Field(default_factory=list)
+    dns_search: list[str] = Field(default_factory=list)
+    dns_options: list[str] = Field(default_factory=list)
+    extra_hosts: list[HostEntry] = Field(default_factory=list)
+    security_opt: list[str] = Field(default_factory=list)
+    tty: bool = False
+    stdin_open: bool = False
+    pid_mode: PidMode | None = None
+    ipc_mode: IpcMode | None = None
+    group_add: list[str] = Field(default_factory=list)
+    oom_score_adj: int | None = Field(default=None, ge=-1000, le=1000)
+    cgroup_parent: str | None = None
+    domainname: str | None = None
 
     @model_validator(mode="after")
     def _image_or_build(self) -> Service:
@@ -366,6 +443,21 @@ class AppVolume(Model):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class IpamPool(Model):
+    subnet: str
+    gateway: str | None = None
+    ip_range: str | None = None
+    aux_addresses: dict[str, str] = Field(default_factory=dict)
+
+
+class Ipam(Model):
+    """The network's address plan (Compose `ipam`): what static addresses need."""
+
+    driver: str | None = None
+    config: list[IpamPool] = Field(default_factory=list)
+    options: dict[str, str] = Field(default_factory=dict)
+
+
 class AppNetwork(Model):
     name: ObjectName
     # The network's name on the engine, used as is (Compose's `networks.*.name`);
@@ -373,7 +465,10 @@ class AppNetwork(Model):
     engine_name: ObjectName | None = None
     external: bool = False
     driver: str = "bridge"
+    driver_opts: dict[str, str] = Field(default_factory=dict)
     internal: bool = False
+    enable_ipv6: bool = False
+    ipam: Ipam | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import naming
+from .addresses import check_addresses
 from .errors import FieldError
 from .imageref import HINT as IMAGE_HINT
 from .imageref import reference_problem
@@ -30,6 +31,7 @@ def validate_app(app: App) -> list[FieldError]:
     _check_waves(app, errors)
     _check_registries(app, sec_names, errors)
     _check_engine_names(app, errors)
+    errors.extend(check_addresses(app))
     return errors
 
 

