@@ -48,7 +48,8 @@ STATIC = {
     "favicon.svg": "image/svg+xml",
 }
 # Every page answer: no caching of fleet data, no framing (clickjacking), scripts and
-# styles from us only, nothing loaded from elsewhere, no Referer with a ?token= in it.
+# styles from us only, nothing loaded from elsewhere, no Referer to other sites (and not
+# `no-referrer`: Chrome then sends `Origin: null` with the sign-in form, which is refused).
 SECURITY_HEADERS = (
     "Cache-Control: no-store\r\n"
     "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -56,7 +57,7 @@ SECURITY_HEADERS = (
     "base-uri 'none'\r\n"
     "X-Content-Type-Options: nosniff\r\n"
     "X-Frame-Options: DENY\r\n"
-    "Referrer-Policy: no-referrer\r\n"
+    "Referrer-Policy: same-origin\r\n"
 )
 # Agents' reports are read at most this often, however many browsers poll.
 FLEET_TTL = 1.0
