@@ -219,3 +219,19 @@ def test_way_back_to_compose_keeps_the_data(
     page = web.exec_run(["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]).output
     assert page.decode().strip() == "kept"
     assert compose_ps(project) == [f"{app_name}-db-1", f"{app_name}-web-1", f"{app_name}-worker-1"]
+
+
+def test_imported_manifest_takes_the_stack_over_the_same_way(
+    docker_client: DockerClient, app_name: str, project: Path
+) -> None:
+    compose(project, "up", "-d", "--wait")
+    write_data(docker_client, app_name)
+    created = docker_client.volumes.get(f"{app_name}_db_data").attrs["CreatedAt"]
+    manifest = project.parent / "app.yaml"
+    dockyard("import", "compose", "-f", str(project), "-o", str(manifest))
+
+    dockyard("apply", "-f", str(manifest))
+
+    assert_taken_over(docker_client, app_name, created)
+    assert compose_ps(project) == []
+    assert "nothing to do" in dockyard("apply", "-f", str(project))
