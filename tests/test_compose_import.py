@@ -1464,7 +1464,7 @@ services:
     totally_new_key: 1
   db: {image: y}
 configs:
-  app: {file: ./app.conf}
+  app: {external: true}
 """
 
 
@@ -1476,7 +1476,7 @@ def test_unsupported_keys_are_listed(tmp_path: Path) -> None:
         "services.web.deploy.resources.reservations.generic_resources",
         "services.web.healthcheck.start_interval",
         "services.web.totally_new_key",
-        "configs",
+        "configs.app.external",
     }
     assert all(w.reason for w in result.warnings)
     notes = {n.path for n in result.notes}

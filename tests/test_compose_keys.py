@@ -289,3 +289,48 @@ def test_a_new_field_changes_the_hash() -> None:
     ):
         seen.add(replace(config, **change).hash())  # type: ignore[arg-type]
     assert len(seen) == 6
+
+
+def test_configs_from_file_content_and_environment(tmp_path: Path) -> None:
+    app = imp(
+        tmp_path,
+        """
+        services:
+          web:
+            image: x
+            configs:
+              - app_conf
+              - {source: inline, target: /etc/inline.txt, mode: 0440}
+              - {source: greeting, target: greeting.txt, uid: "100"}
+        configs:
+          app_conf: {file: ./app.conf}
+          inline: {content: "port $$PORT"}
+          greeting: {environment: GREETING}
+        secrets:
+          inline: {content: not a config}
+        """,
+    )
+    web = service(app)
+    assert web["volumeMounts"] == [
+        {"hostPath": "./app.conf", "mountPath": "/app_conf", "readOnly": True}
+    ]
+    assert web["secrets"] == [
+        {"name": "config-inline", "mountPath": "/etc/inline.txt", "mode": 0o440},
+        {"name": "greeting", "mountPath": "/greeting.txt", "mode": 0o444, "uid": 100},
+    ]
+    assert app["spec"]["secrets"] == [
+        {"name": "inline", "content": "not a config"},
+        {"name": "config-inline", "content": "port $$PORT"},  # `$$`: written for the loader
+        {"name": "greeting", "env": "GREETING"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("services:\n  web: {image: x, configs: [nope]}\n", "services.web.configs[0]"),
+        ("services:\n  web: {image: x}\nconfigs: {c: {file: a, content: b}}\n", "configs.c"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path: Path, text: str, path: str) -> None:
+    assert path in refused(tmp_path, text)

