@@ -34,7 +34,7 @@ from dockyard.engine.errors import EngineError
 
 from ..access import token_matches
 from .events import EventLog
-from .view import HostFacts, Live, app_row, apps_view, devices_view, hosts_view
+from .view import Devices, HostFacts, Live, app_row, apps_view, classify, devices_page, hosts_view
 
 if TYPE_CHECKING:
     from ..reconciler import Controller, _Host
@@ -60,7 +60,7 @@ SECURITY_HEADERS = (
     "Referrer-Policy: same-origin\r\n"
 )
 # Agents' reports are read at most this often, however many browsers poll.
-FLEET_TTL = 1.0
+FLEET_TTL = 2.0
 MAX_QUERY = 100
 _SESSION_SALT = b"dockyard status page session v1"
 _APP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -104,7 +104,7 @@ class StatusPage:
         self.events = EventLog()
         self._versions: dict[str, str] = {}
         self._probing: dict[str, asyncio.Task[None]] = {}
-        self._fleet: tuple[float, Mapping[str, Any]] | None = None
+        self._fleet: tuple[float, Devices] | None = None
         # Stubs of the controller in tests have no listeners: nothing to record then.
         listeners = getattr(controller, "status_listeners", None)
         if listeners is not None:
@@ -201,9 +201,11 @@ class StatusPage:
             "events": self.events.recent(),
             "fleet": None,
         }
-        agents = self._agents()
-        if agents is not None:
-            view["fleet"] = devices_view(agents, _page(params.get("devices")), params.get("dq", ""))
+        devices = self._devices()
+        if devices is not None:
+            view["fleet"] = devices_page(
+                devices, _page(params.get("devices")), params.get("dq", "")
+            )
         return view
 
     def app_detail(self, name: str) -> dict[str, Any] | None:
@@ -287,14 +289,15 @@ class StatusPage:
         with contextlib.suppress(RuntimeError):  # no running loop: not served
             self._probing[host.name] = asyncio.get_running_loop().create_task(probe())
 
-    def _agents(self) -> Mapping[str, Any] | None:
+    def _devices(self) -> Devices | None:
+        """The edge devices classified, at most once per FLEET_TTL however many poll."""
         source = self.routes.get("/agents")
         if source is None:
             return None
         now = time.monotonic()
         if self._fleet is None or now - self._fleet[0] > FLEET_TTL:
-            view = source()
-            self._fleet = (now, view if isinstance(view, Mapping) else {})
+            agents = source()
+            self._fleet = (now, classify(agents if isinstance(agents, Mapping) else {}))
         return self._fleet[1]
 
 

@@ -269,30 +269,51 @@ def device_state(agent: Mapping[str, Any]) -> tuple[str, str]:
     return "converging", ", ".join(slow) + (f" ({errors[0]})" if errors else "")
 
 
-def devices_view(
-    agents: Mapping[str, Mapping[str, Any]], page: int = 1, query: str = ""
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Devices:
+    """Every device classified once: counts by state, the ones needing attention sorted."""
+
+    total: int
+    counts: dict[str, int]
+    attention: list[dict[str, Any]]
+
+
+def classify(agents: Mapping[str, Mapping[str, Any]]) -> Devices:
+    order = {s: i for i, s in enumerate((*DEVICE_ORDER, *FINE))}
+    counts: Counter[str] = Counter()
+    attention: list[dict[str, Any]] = []
+    for name, agent in agents.items():
+        state, detail = device_state(agent)
+        counts[state] += 1
+        if state not in FINE:
+            attention.append(
+                {
+                    "name": name,
+                    "state": state,
+                    "detail": detail,
+                    "revision": agent.get("revision"),
+                    "lastReport": agent.get("lastReport"),
+                }
+            )
+    attention.sort(key=lambda d: (order.get(d["state"], 99), d["name"]))
+    ordered = dict(sorted(counts.items(), key=lambda c: order.get(c[0], 99)))
+    return Devices(len(agents), ordered, attention)
+
+
+def devices_page(devices: Devices, page: int = 1, query: str = "") -> dict[str, Any]:
     """Counts by state over every device; the ones that need attention, worst first,
     a page at a time (optionally those whose name or state contains `query`)."""
-    states = {name: device_state(agent) for name, agent in agents.items()}
-    counts = Counter(state for state, _ in states.values())
-    order = {s: i for i, s in enumerate((*DEVICE_ORDER, *FINE))}
-    attention: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "state": state,
-            "detail": detail,
-            "revision": agents[name].get("revision"),
-            "lastReport": agents[name].get("lastReport"),
-        }
-        for name, (state, detail) in states.items()
-        if state not in FINE
-    ]
+    attention = devices.attention
     if query:
         q = query.lower()
         attention = [d for d in attention if q in d["name"].lower() or q in d["state"]]
-    attention.sort(key=lambda d: (order.get(d["state"], 99), d["name"]))
     view = paged(attention, page)
-    view["counts"] = dict(sorted(counts.items(), key=lambda c: order.get(c[0], 99)))
-    view["devices"] = len(agents)
+    view["counts"] = devices.counts
+    view["devices"] = devices.total
     return view
+
+
+def devices_view(
+    agents: Mapping[str, Mapping[str, Any]], page: int = 1, query: str = ""
+) -> dict[str, Any]:
+    return devices_page(classify(agents), page, query)
