@@ -112,6 +112,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         print(f"removed test hosts left by a killed run: {swept}", file=sys.stderr)
 
 
+def _remove_orphan_histories(client: DockerClient) -> None:
+    """Revision records (engine/records.py) of apps no longer on the engine (the apps of
+    tests whose own cleanup removes only what carries the app label), and the helpers of
+    a writer that was killed."""
+    label = "dev.dockyard.history"
+    helpers = client.api.containers(all=True, filters={"label": f"{label}-helper"})
+    _remove_all(helpers, lambda c: client.api.remove_container(c["Id"], force=True, v=True))
+    listed = [*client.api.containers(all=True), *client.api.networks()]
+    live = {(obj.get("Labels") or {}).get(APP_LABEL) for obj in listed}
+    orphans = [
+        v
+        for v in client.volumes.list(filters={"label": label})
+        if v.attrs["Labels"].get(label) not in live
+    ]
+    _remove_all(orphans, lambda v: v.remove(force=True))
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[DockerClient]:
     """A client for the local engine, started on demand; sweeps test leftovers at the end."""
@@ -132,6 +149,7 @@ def docker_client() -> Iterator[DockerClient]:
         # its objects carry the same label (each test also removes its own).
         if not _other_sessions():
             remove_labelled(client, f"{TEST_LABEL}=1")
+            _remove_orphan_histories(client)
         with contextlib.suppress(OSError):
             (SESSIONS / str(os.getpid())).unlink()
         client.close()
@@ -143,5 +161,8 @@ def app_name(docker_client: DockerClient) -> Iterator[str]:
     name = unique_name("t")
     yield name
     remove_labelled(docker_client, f"{APP_LABEL}={name}")
+    # The app's revision history (engine/records.py) is kept apart from its objects.
+    history = docker_client.volumes.list(filters={"label": f"dev.dockyard.history={name}"})
+    _remove_all(history, lambda v: v.remove(force=True))
     # Secret files dockyard wrote for the app's containers on the host's tmpfs.
     SecretStore().forget_app(name)

@@ -68,7 +68,8 @@ def apply(
 ) -> None:
     """Converge the engine to the manifests: create what is missing, replace what
     changed, remove what the apps no longer want. With DockerHost manifests among the
-    files, replicas are placed on those hosts (see docs/hosts.md). Exits non-zero if
+    files, replicas are placed on those hosts (see docs/hosts.md). Each app it changes gets
+    a revision, recorded on the engine (see `dockyard history`). Exits non-zero if
     anything failed."""
     import asyncio
 
@@ -114,6 +115,10 @@ def apply(
             )
         )
     summary(console, result)
+    from .app_history import record_apply  # a revision per app changed: `dockyard history`
+
+    for problem in record_apply(engine, runnable, result):
+        errors.print(f"[yellow]warning:[/] {escape(problem)}")
     if not result.ok:
         for failure in result.failed:
             errors.print(f"[red]failed:[/] {failure.op.describe()}: {escape(failure.error or '')}")

@@ -37,7 +37,7 @@ from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import App, DockerHost
 
-from .history import HistoryStore, Pin, Revision
+from .history import HistoryStore, Pin, Revision, read_newest, write_each
 from .image_poll import REASON as IMAGE_PULL_FAILED
 from .image_poll import ImageWatch
 from .inputs import InputRecord
@@ -150,6 +150,13 @@ class Controller:
         self.sources_ready: set[str] = set()
         self.ownership = Ownership(self.settings.state_dir)
         self.history = HistoryStore(self.settings.state_dir)
+        # The history lives on the app's hosts (docs/rollouts.md): read once per app before
+        # its first reconcile, written back after each save (one writer per app at a time).
+        self.history.on_save = self._history_saved
+        self._history_read: set[str] = set()
+        self._history_unsent: dict[str, dict[str, Any]] = {}
+        self._history_writers: dict[str, asyncio.Task[None]] = {}
+        self._app_hosts: dict[str, list[str]] = {}
         self.inputs = InputRecord(self.settings.state_dir)
         self.apps: dict[str, _AppState] = {}
         self._stopping = asyncio.Event()
@@ -199,6 +206,8 @@ class Controller:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # What was recorded reaches the hosts before the controller goes.
+            await asyncio.gather(*self._history_writers.values(), return_exceptions=True)
             for host in self.hosts.values():
                 await host.cache.stop()
 
@@ -444,6 +453,7 @@ class Controller:
             await self._prune(name)
             return
         st = self._state(name)
+        await self._read_history(name)
         wanted, pin = self._target(name, source_wanted)
         paused = pin is not None and pin.revision == 0
         placement = self._place(wanted, st)
@@ -457,6 +467,7 @@ class Controller:
             or (h.cache.synced and _has_objects(h.cache.state, name))
         ]
         local_only = [h.name for h in hosts] == [DEFAULT_HOST]
+        self._app_hosts[name] = [h.name for h in hosts]
         if local_only and self.cache.down:
             raise EngineError(f"engine {self.engine.name} is not reachable")
         unknown: dict[str, list[str]] = {}
@@ -558,6 +569,49 @@ class Controller:
             self.queue.add_after(name, wait)
 
     # ---- revisions and rollouts ------------------------------------------------------------
+
+    async def _read_history(self, name: str) -> None:
+        """Once per app: take the newest history its hosts hold (another machine's
+        `dockyard apply`, or this controller before a restart with another state folder)."""
+        if name in self._history_read:
+            return
+        self._history_read.add(name)
+        engines = [h.engine for h in self.hosts.values() if h.cache.synced and not h.dark]
+        record, problems = await asyncio.to_thread(read_newest, name, engines)
+        for problem in problems:
+            log.warning("app %s: history not read from %s", name, problem)
+        if self.history.adopt(name, record):
+            log.info("app %s: history read from its hosts", name)
+
+    def _history_saved(self, name: str, record: dict[str, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not running (a test or a tool): the state folder has it
+        self._history_unsent[name] = record
+        if name not in self._history_writers:
+            self._busy += 1  # settles count it: it talks to the engines
+            self._history_writers[name] = loop.create_task(self._write_history(name))
+
+    async def _write_history(self, name: str) -> None:
+        try:
+            while name in self._history_unsent:
+                record = self._history_unsent.pop(name)
+                hosts = [
+                    self.hosts[h]
+                    for h in self._app_hosts.get(name, [DEFAULT_HOST])
+                    if h in self.hosts and not self.hosts[h].dark
+                ]
+                wanted = self.wanted.get(name)
+                images = [c.config.image for c in wanted.desired.containers] if wanted else []
+                problems = await asyncio.to_thread(
+                    write_each, name, record, [h.engine for h in hosts], images
+                )
+                for problem in problems:
+                    log.warning("app %s: history not stored on %s", name, problem)
+        finally:
+            self._history_writers.pop(name, None)
+            self._busy -= 1
 
     def _target(self, name: str, wanted: Wanted) -> tuple[Wanted, Pin | None]:
         """What to run: what the source wants, unless a rollback pinned another revision
