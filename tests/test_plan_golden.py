@@ -574,3 +574,30 @@ def test_delete_after_take_over_removes_adopted_network_and_volume(load: Load) -
     assert not gone.containers and not gone.networks and not gone.volumes
     kept = simulate(plan_delete("shop", after), after)
     assert [v.name for v in kept.volumes] == ["shop_data"]
+
+
+PUBLISHED = """\
+apiVersion: dockyard.dev/v1alpha1
+kind: App
+metadata: {name: edge}
+spec:
+  services:
+    - {name: a, image: nginx:1.27, restart: always, ports: [{target: 80, published: 8081}]}
+    - {name: b, image: nginx:1.27, restart: always, ports: [{target: 80, published: 8082}]}
+    - {name: c, image: nginx:1.27, restart: always, ports: [{target: 80, published: 8083}]}
+"""
+
+
+def test_compose_services_publishing_ports_are_taken_over_in_a_chain(load: Load) -> None:
+    # A start that publishes ports waits for the plan's stops, but not for the stops that
+    # wait for it in turn (the next take-over): that would be a cycle.
+    desired = load(PUBLISHED)
+    state = composed(applied(desired, ObservedState(images=images("nginx:1.27"))), "edge")
+    plan = plan_app(desired, state)
+    by_id = {op.id: op for op in plan.operations}
+    assert "start-container:edge-a-1" in by_id["stop-container:edge-b-1"].deps
+    assert "start-container:edge-b-1" in by_id["stop-container:edge-c-1"].deps
+    assert "stop-container:edge-c-1" not in by_id["start-container:edge-a-1"].deps
+    for seed in range(10):
+        after = simulate(plan, state, rng=random.Random(seed))
+        assert plan_app(desired, after).empty

@@ -511,8 +511,8 @@ def _compose_conflict(d: DesiredContainer, obs: ObservedContainer) -> str | None
 def _unwanted_cause(app: str, c: ObservedContainer, wanted: set[str]) -> str:
     if c.compose_project is not None:
         return (
-            f"Compose's container of project {app} for service {c.compose_service}, "
-            f"which the app does not have"
+            f"Compose's container of project {app} (service {c.compose_service}) that the app "
+            f"does not want"
         )
     if c.service and c.replica:
         expected = naming.container_name(app, c.service, c.replica)
