@@ -178,7 +178,8 @@ def one_run(args: argparse.Namespace, client: docker.DockerClient) -> dict[str, 
         before = {c.id for c in client.containers.list(filters={"name": PROJECT})}
         take_over = [str(DOCKYARD), "apply", "-q", "-f", str(path)]
         dockyard_took, dockyard_gaps = measured(take_over, folder, probers)
-        after = [c for c in client.containers.list(all=True) if c.name.startswith(f"{PROJECT}-")]
+        found = client.containers.list(all=True, filters={"name": PROJECT})
+        after = [c for c in found if c.name.startswith(f"{PROJECT}-")]
         replaced = sum(1 for c in after if c.id not in before)
         owned = sum(1 for c in after if c.labels.get("dev.dockyard.managed-by") == "dockyard")
         if owned != args.services:
