@@ -5,6 +5,7 @@ fleet scale it answers with counts and a page of devices, fast."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import threading
@@ -173,14 +174,13 @@ def test_ten_thousand_devices_are_counted_and_paged():
     assert "port 8080 is taken" in only["items"][0]["detail"]
 
 
-@pytest.fixture
-def big_fleet_server(tmp_path: Path) -> Iterator[HealthServer]:
-    """A controller's control port (not reconciling: no source) whose /agents is a fleet of
-    DEVICES devices, served from a thread's event loop."""
-    agents = fleet_of(DEVICES)
+@contextlib.contextmanager
+def serving_fleet(state_dir: Path, agents: dict[str, Any]) -> Iterator[HealthServer]:
+    """A controller's control port (not reconciling: no source) whose /agents is `agents`,
+    served from a thread's event loop."""
     loop = asyncio.new_event_loop()
-    controller = Controller(Engine(), [], Settings(state_dir=tmp_path))
-    server = HealthServer(controller, "127.0.0.1", 0, tmp_path)
+    controller = Controller(Engine(), [], Settings(state_dir=state_dir))
+    server = HealthServer(controller, "127.0.0.1", 0, state_dir)
     server.routes["/agents"] = lambda: agents
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -193,6 +193,12 @@ def big_fleet_server(tmp_path: Path) -> Iterator[HealthServer]:
         thread.join(10)
         loop.close()
         controller.engine.close()
+
+
+@pytest.fixture
+def big_fleet_server(tmp_path: Path) -> Iterator[HealthServer]:
+    with serving_fleet(tmp_path, fleet_of(DEVICES)) as server:
+        yield server
 
 
 def test_the_page_data_stays_small_and_fast_with_ten_thousand_devices(

@@ -20,6 +20,7 @@ from docker import DockerClient
 from conftest import remove_labelled
 from controller_fixtures import DockyardRun, dockyard_run, eventually, manifest, service, write
 from helpers import APP_LABEL, REPO_ROOT, TEST_LABELS, unique_name
+from test_status_page import DEVICES, fleet_of, serving_fleet
 
 pytestmark = pytest.mark.engine
 
@@ -222,3 +223,27 @@ def test_an_apps_revisions_say_what_changed(page: Any, fleet: Fleet, tmp_path: P
     assert "#2" in newest and "service web: env" in newest and "running now" in newest, newest
     assert "first revision" in revisions.nth(1).inner_text()
     screenshot(page, tmp_path, "revisions")
+
+
+def test_ten_thousand_devices_read_as_counts_and_pages(browser: Any, tmp_path: Path):
+    with serving_fleet(tmp_path, fleet_of(DEVICES)) as server:
+        tab = browser.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(f"http://127.0.0.1:{server.port}/ui/?token={server.token}")
+        rows = tab.locator("#devices tbody tr[data-device]")
+        tab.wait_for_selector("#fleet-section:not([hidden]) #devices tbody tr[data-device]")
+        assert tab.locator("#device-total").inner_text() == f"{DEVICES} device(s)"
+        assert tab.locator('#device-counts .tile[data-state="offline"] .n').inner_text() == "200"
+        assert rows.count() == 50 and rows.first.locator(".badge").inner_text() == "offline"
+        first = rows.first.get_attribute("data-device")
+        tab.click("#devices-pager button:has-text('Next')")
+        tab.wait_for_selector("#devices-pager:has-text('page 2 of')")
+        assert rows.first.get_attribute("data-device") != first
+        tab.fill("#device-filter", "converging")
+        tab.wait_for_selector("#devices-pager:has-text('page 1 of 3')")
+        assert {b.inner_text() for b in rows.locator(".badge").all()} == {"converging"}
+        assert "port 8080 is taken" in rows.first.inner_text()
+        screenshot(tab, tmp_path, "devices")
+        tab.close()
+        assert errors == [], errors
