@@ -220,3 +220,34 @@ async def test_the_controller_continues_the_history_dockyard_apply_began(
     assert [r["number"] for r in record["revisions"]] == [1, 2, 3]
     assert record["revisions"][2]["source"] != "dockyard apply"  # the controller's source
     assert record["current"] == 3
+
+
+async def test_a_revision_apply_saw_fail_is_not_retried_by_a_controller(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    folder = tmp_path / "apps"
+    update = {"order": "start-first", "monitor": "300ms"}
+    good = {"test": ["CMD", "true"], "interval": "300ms", "retries": 1}
+    bad = {"test": ["CMD", "false"], "interval": "300ms", "timeout": "1s", "retries": 1}
+
+    def doc(version: str, health: dict[str, object]) -> str:
+        env = [{"name": "VERSION", "value": version}]
+        return manifest(app_name, [service("web", env=env, update=update, healthcheck=health)])
+
+    write(folder, "app.yaml", doc("1", good))
+    assert cli("apply", "-q", "-f", str(folder)).returncode == 0
+    write(folder, "app.yaml", doc("2", bad))
+    failed = cli("apply", "-q", "-f", str(folder))
+    assert failed.returncode == 1 and "rolled back" in failed.stderr
+    record = json.loads(record_on(docker_client, app_name))
+    assert [r["outcome"] for r in record["revisions"]] == ["complete", "rolled-back"]
+    assert record["pin"]["revision"] == 1 and record["current"] == 1
+    kept = ids(docker_client, app_name)
+    # A controller that wants the same bad spec, from a fresh state folder, keeps revision 1.
+    async with run_controller(folder, tmp_path / "state") as controller:
+        await eventually(lambda: controller.apps[app_name].status.appRevision == 1, timeout=30)
+        await settle(controller, quiet=1.0)
+        assert ids(docker_client, app_name) == kept
+        assert version_of(docker_client, f"{app_name}-web-1") == "1"
+        degraded = controller.apps[app_name].status.condition("Degraded")
+        assert degraded is not None and degraded.reason == "RolledBack"
