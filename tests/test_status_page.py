@@ -18,7 +18,7 @@ import pytest
 
 from controller_fixtures import DockyardRun, dockyard_run, eventually
 from dockyard.controller.http import HealthServer
-from dockyard.controller.page.view import PAGE_SIZE, devices_view
+from dockyard.controller.page.view import PAGE_SIZE, app_state, devices_view, rollout_of
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
 from dockyard.mqtt.publisher import agents_view
@@ -219,3 +219,46 @@ def test_the_page_data_stays_small_and_fast_with_ten_thousand_devices(
     assert fleet["devices"] == DEVICES and fleet["page"] == 3 and len(fleet["items"]) == PAGE_SIZE
     assert len(body) < 64_000
     assert sorted(times)[2] < 0.5
+
+
+# ---- what the page calls an app ------------------------------------------------------------
+
+
+def status_of(progressing: tuple[str, str, str], *containers: dict[str, Any]) -> dict[str, Any]:
+    status, reason, message = progressing
+    return {
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "NotReady", "message": ""},
+            {"type": "Degraded", "status": "False", "reason": "AsExpected", "message": ""},
+            {"type": "Progressing", "status": status, "reason": reason, "message": message},
+        ],
+        "services": [{"name": "web", "desired": 3, "containers": list(containers)}],
+        "rollout": {"revision": 4, "phase": "rolling-out"},
+    }
+
+
+STOPPED = {"name": "shop-web-2", "host": "edge-2", "state": "exited", "status": "Exited (137)"}
+
+
+def test_a_container_stopped_by_a_rollout_is_not_called_degraded():
+    wave = "wave 2/3: edge-2, edge-3"
+    st = status_of(("True", "RollingUpdate", wave), STOPPED)
+    assert app_state(st)[0] == "Progressing"
+    rollout = rollout_of(st)
+    assert rollout is not None
+    assert rollout["wave"] == {"number": 2, "of": 3, "hosts": ["edge-2", "edge-3"]}
+    batch = "service web: replacing shop-web-2 (stop-first, 1/3 done)"
+    rollout = rollout_of(status_of(("True", "RollingUpdate", batch), STOPPED))
+    assert rollout is not None and rollout["batch"] == {"done": 1, "of": 3}
+    assert rollout["service"] == "web"
+
+
+def test_a_container_left_down_makes_the_app_degraded_with_its_exit_code():
+    st = status_of(("True", "Converging", "shop-web-2 is exited"), STOPPED)
+    assert app_state(st) == (
+        "Degraded",
+        "ContainerFailed",
+        "shop-web-2 on edge-2 is exited (exit code 137)",
+    )
+    done = {**STOPPED, "status": "Exited (0) 3 seconds ago"}  # a one-shot that finished
+    assert app_state(status_of(("True", "Converging", ""), done))[0] == "Progressing"
