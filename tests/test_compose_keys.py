@@ -334,3 +334,30 @@ def test_configs_from_file_content_and_environment(tmp_path: Path) -> None:
 )
 def test_config_errors_name_the_key(tmp_path: Path, text: str, path: str) -> None:
     assert path in refused(tmp_path, text)
+
+
+def test_links_become_links_and_dependencies(tmp_path: Path) -> None:
+    app = imp(
+        tmp_path,
+        """
+        services:
+          db: {image: x}
+          cache_1: {image: x}
+          web: {image: x, links: ["db:database", db, cache_1]}
+        """,
+    )
+    web = service(app)
+    assert web["links"] == [
+        {"service": "db", "alias": "database"},
+        {"service": "db"},
+        {"service": "cache_1"},
+    ]
+    assert web["dependsOn"] == [{"service": "db"}, {"service": "cache_1"}]
+    loaded = load_text(yaml_of(app), "app.yaml", tmp_path, environ={}).apps[0]
+    (d,) = [c for c in desired_app(loaded, {}).containers if c.service == "web"]
+    assert d.config.links == ("shop-db-1:database", "shop-db-1:db", "shop-cache_1-1:cache_1")
+    endpoint = container_body(d.config, d.labels, [])["NetworkingConfig"]["EndpointsConfig"]
+    assert endpoint["shop_default"]["Links"] == list(d.config.links)
+    assert "links to undefined service 'nope'" in refused(
+        tmp_path, "services:\n  web: {image: x, links: [nope]}\n"
+    )

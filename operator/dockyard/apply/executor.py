@@ -232,7 +232,8 @@ class Executor:
             d = self._created.get(op.ref or "")  # its attachment's static addresses
             nets = d.config.networks if d else ()
             ref = next((n for n in nets if n.name == op.image), None)
-            e.connect(op.ref or "", op.image or "", op.aliases, ref)
+            links = d.config.links if d else ()
+            e.connect(op.ref or "", op.image or "", op.aliases, ref, links)
         elif k is Kind.START_CONTAINER:
             if op.container is not None:
                 e.write_secrets(op.container, self.secrets.get(op.app, {}))

@@ -546,8 +546,10 @@ class Engine:
         network: str,
         aliases: tuple[str, ...],
         ref: NetworkRef | None = None,
+        links: tuple[str, ...] = (),
     ) -> None:
-        """Attach a created container to one more network (`ref`: its static addresses)."""
+        """Attach a created container to one more network (`ref`: its static addresses;
+        `links`: Compose links, `container:alias`)."""
         self._call(
             f"connect {container} to {network}",
             lambda: self.api.connect_container_to_network(
@@ -557,6 +559,7 @@ class Engine:
                 ipv4_address=ref.ipv4_address if ref else None,
                 ipv6_address=ref.ipv6_address if ref else None,
                 mac_address=ref.mac_address if ref else None,
+                links=[tuple(link.split(":", 1)) for link in links] or None,
             ),
         )
 
@@ -790,6 +793,8 @@ def container_body(
         }
         if ipam:
             endpoint["IPAMConfig"] = ipam
+        if config.links:
+            endpoint["Links"] = list(config.links)
         if first.mac_address:
             # Engines before API 1.44 read the primary network's MAC from the config.
             body["MacAddress"] = first.mac_address

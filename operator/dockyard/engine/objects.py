@@ -119,6 +119,7 @@ class ContainerConfig:
     cgroup_parent: str | None = None
     domainname: str | None = None
     device_requests: tuple[DeviceRequestSpec, ...] = ()
+    links: tuple[str, ...] = ()  # "container:alias", on every network (as Compose)
 
     def _declared(self) -> dict[str, Any]:
         """asdict() without the later fields that hold their default."""
@@ -181,6 +182,7 @@ _LATER = frozenset(
         "cgroup_parent",
         "domainname",
         "device_requests",
+        "links",
     }
 )
 _LATER_NETWORK = ("ipv6_address", "mac_address")

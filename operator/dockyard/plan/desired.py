@@ -26,7 +26,7 @@ from dockyard.engine.objects import (
 )
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
-from dockyard.spec.models import AppNetwork, Service, UpdateStrategy
+from dockyard.spec.models import App, AppNetwork, Service, UpdateStrategy
 from dockyard.spec.validate import DEFAULT_NETWORK, published_ports
 
 from .images import registry_login
@@ -94,6 +94,8 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         build = _build_spec(svc, build_tags.get(svc.name))
         image = build.tag if build else str(svc.image)
         config = _container_config(loaded, svc, image, net_names, vol_names)
+        if svc.links:
+            config = replace(config, links=_links(app, svc))
         recreate, live = _inputs(loaded, svc)
         if recreate:
             config = replace(config, inputs=recreate)
@@ -125,6 +127,18 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         depends_on=depends,
         updates={s.name: _strategy(s) for s in app.spec.services if s.update is not None},
     )
+
+
+def _links(app: App, svc: Service) -> tuple[str, ...]:
+    """Each linked service's containers, under the link's alias (Compose's own form)."""
+    out: list[str] = []
+    for link in svc.links:
+        target = app.service(link.service)
+        alias = link.alias or link.service
+        for replica in range(1, target.replicas + 1):
+            name = target.container_name or naming.container_name(app.name, target.name, replica)
+            out.append(f"{name}:{alias}")
+    return tuple(out)
 
 
 def _ipam(net: AppNetwork) -> IpamSpec | None:

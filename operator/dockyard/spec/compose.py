@@ -851,6 +851,7 @@ class _Importer:
     def _finish_service(self, ctx: _ServiceCtx, svc: dict[str, Any]) -> None:
         out = ctx.out
         compose_configs.service_configs(self, ctx, self.cfg_defs)
+        compose_keys.finish_links(self, ctx, self.svc_names)
         if "restart" not in out and ctx.deploy_restart is not None:
             out["restart"] = ctx.deploy_restart
         elif "restart" in out and ctx.deploy_restart not in (None, out["restart"]):
@@ -1706,7 +1707,6 @@ _SWARM = "a Swarm-only setting"
 _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "platform": "dockyard uses the engine's own platform",
     "runtime": "no equivalent: the engine's default runtime is used",
-    "links": "legacy; services on a shared network reach each other by name",
     "external_links": "no equivalent: attach the service to the other container's network",
     "uts": "no equivalent",
     "userns_mode": "no equivalent",
@@ -1803,6 +1803,7 @@ _SERVICE_ORDER = [
     "oomScoreAdj",
     "cgroupParent",
     "domainname",
+    "links",
 ]
 _MOUNT_ORDER = ["volume", "hostPath", "tmpfs", "mountPath", "readOnly"]
 

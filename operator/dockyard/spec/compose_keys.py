@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["SERVICE_KEYS", "attachment_options", "order_networks", "service_mac_address"]
+__all__ = [
+    "SERVICE_KEYS",
+    "attachment_options",
+    "finish_links",
+    "order_networks",
+    "service_mac_address",
+]
 
 
 class _Importer(Protocol):
@@ -37,6 +43,7 @@ Handler = Callable[[Any, Any, Any], None]
 # Kept by the service context until its networks are known (see service_mac_address).
 MAC_KEY = "_macAddress"
 PRIORITY_KEY = "_priority"
+LINKS_KEY = "_links"
 
 
 def _text(value: Any) -> str:
@@ -183,6 +190,37 @@ def _mac_address(imp: _Importer, ctx: _Ctx, value: Any) -> None:
         ctx.out[MAC_KEY] = _text(value)
 
 
+def _links(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    if value:
+        ctx.out[LINKS_KEY] = _strings(value)
+
+
+def finish_links(imp: _Importer, ctx: _Ctx, services: dict[str, str]) -> None:
+    """`links: [db, "db:database"]`: a link per entry, and (as Compose) db started first."""
+    raw = ctx.out.pop(LINKS_KEY, None)
+    links: list[dict[str, str]] = []
+    for index, text in enumerate(raw or []):
+        target, _, alias = text.partition(":")
+        if target not in services:
+            imp.error(
+                f"{ctx.path}.links[{index}]",
+                f"service {ctx.raw!r} links to undefined service {target!r}",
+                "link to a service of this file (external_links are not carried)",
+            )
+            continue
+        link = {"service": services[target]}
+        if alias and alias != target:
+            link["alias"] = alias
+        elif target != services[target]:
+            link["alias"] = target  # the Compose name resolves, as it did
+        links.append(link)
+        deps = ctx.out.setdefault("dependsOn", [])
+        if not any(d["service"] == services[target] for d in deps):
+            deps.append({"service": services[target]})
+    if links:
+        ctx.out["links"] = links
+
+
 def _gpus(imp: _Importer, ctx: _Ctx, value: Any) -> None:
     # `gpus: all`, or a list of device requests with capabilities [gpu] implied.
     items = [{"count": "all"}] if value == "all" else list(value or [])
@@ -317,4 +355,5 @@ SERVICE_KEYS: dict[str, Handler] = {
     "domainname": _scalar("domainname"),
     "mac_address": _mac_address,
     "gpus": _gpus,
+    "links": _links,
 }

@@ -322,6 +322,14 @@ class Ulimit(Model):
         return self
 
 
+class Link(Model):
+    """A legacy Compose link: `alias` resolves to the service's containers, for the
+    linking container only (the service's own name resolves for everyone anyway)."""
+
+    service: str
+    alias: str | None = None
+
+
 class HostEntry(Model):
     """One extra line of the container's /etc/hosts."""
 
@@ -422,6 +430,7 @@ class Service(Model):
     oom_score_adj: int | None = Field(default=None, ge=-1000, le=1000)
     cgroup_parent: str | None = None
     domainname: str | None = None
+    links: list[Link] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _image_or_build(self) -> Service:

@@ -103,6 +103,23 @@ def _check_references(
                     f"services are: {', '.join(sorted(services)) or 'none'}",
                 )
             )
+    for link in svc.links:
+        if link.service not in services or link.service == svc.name:
+            errors.append(
+                FieldError(
+                    f"{base}.links[{link.service}]",
+                    f"no other service named {link.service!r} in this app",
+                    f"services are: {', '.join(sorted(services)) or 'none'}",
+                )
+            )
+        elif not any(d.service == link.service for d in svc.depends_on):
+            errors.append(
+                FieldError(
+                    f"{base}.links[{link.service}]",
+                    f"a link needs {link.service!r} started first",
+                    f"add dependsOn: [{{service: {link.service}}}]",
+                )
+            )
     for mount in svc.volume_mounts:
         if mount.volume is not None and mount.volume not in volumes:
             errors.append(
