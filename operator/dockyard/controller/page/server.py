@@ -108,7 +108,14 @@ class StatusPage:
         # Stubs of the controller in tests have no listeners: nothing to record then.
         listeners = getattr(controller, "status_listeners", None)
         if listeners is not None:
-            listeners.append(self.events.on_status)
+            listeners.append(self._on_status)
+
+    def _on_status(self, name: str, status: Any) -> None:
+        """After every reconcile: the app's change, and the hosts' (a dark host is seen by
+        the reconciles of its apps, whether or not a browser is looking)."""
+        self.events.on_status(name, status)
+        for host in list(self.controller.hosts.values()):
+            self.events.host_seen(host.name, host.cache.connected and not host.dark)
 
     # ---- requests ------------------------------------------------------------------------
 
