@@ -601,3 +601,20 @@ def test_compose_services_publishing_ports_are_taken_over_in_a_chain(load: Load)
     for seed in range(10):
         after = simulate(plan, state, rng=random.Random(seed))
         assert plan_app(desired, after).empty
+
+
+def test_compose_service_with_an_update_strategy_is_taken_over_by_a_rollout(
+    load: Load,
+) -> None:
+    from dockyard.apply.rollout import rolling_changes
+
+    text = SHOP.replace(
+        "      replicas: 2\n", "      replicas: 2\n      update: {order: start-first}\n"
+    )
+    state = composed(applied(load(text)), "shop")
+    rolling = rolling_changes(load(text), state)
+    assert set(rolling) == {"shop-web-1", "shop-web-2"}
+    assert all(cause.startswith("take over Compose's container") for cause in rolling.values())
+    # The rest is taken over by the first plan, one at a time; web waits for its rollout.
+    first = plan_app(load(text), state, hold=set(rolling))
+    assert targets(first, Kind.REMOVE_CONTAINER) == ["shop-db-1", "shop-worker-1"]
