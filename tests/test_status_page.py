@@ -175,12 +175,14 @@ def test_ten_thousand_devices_are_counted_and_paged():
 
 
 @contextlib.contextmanager
-def serving_fleet(state_dir: Path, agents: dict[str, Any]) -> Iterator[HealthServer]:
+def serving_fleet(
+    state_dir: Path, agents: dict[str, Any], host: str = "127.0.0.1"
+) -> Iterator[HealthServer]:
     """A controller's control port (not reconciling: no source) whose /agents is `agents`,
     served from a thread's event loop."""
     loop = asyncio.new_event_loop()
     controller = Controller(Engine(), [], Settings(state_dir=state_dir))
-    server = HealthServer(controller, "127.0.0.1", 0, state_dir)
+    server = HealthServer(controller, host, 0, state_dir)
     server.routes["/agents"] = lambda: agents
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -219,6 +221,14 @@ def test_the_page_data_stays_small_and_fast_with_ten_thousand_devices(
     assert fleet["devices"] == DEVICES and fleet["page"] == 3 and len(fleet["items"]) == PAGE_SIZE
     assert len(body) < 64_000
     assert sorted(times)[2] < 0.5
+
+
+def test_beyond_loopback_without_mutual_tls_the_page_is_not_served(tmp_path: Path):
+    with serving_fleet(tmp_path, {}, host="0.0.0.0") as server:
+        for path in ("/ui/", f"/ui/?token={server.token}", "/ui/api/view"):
+            code, headers, body = ask(server.port, "GET", path)
+            assert code == 403 and "set-cookie" not in headers and b"mutual TLS" in body
+        assert ask(server.port, "GET", "/healthz")[0] == 200
 
 
 # ---- what the page calls an app ------------------------------------------------------------
