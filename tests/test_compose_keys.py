@@ -361,3 +361,52 @@ def test_links_become_links_and_dependencies(tmp_path: Path) -> None:
     assert "links to undefined service 'nope'" in refused(
         tmp_path, "services:\n  web: {image: x, links: [nope]}\n"
     )
+
+
+def test_include_adds_the_included_projects_with_their_own_paths(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "pw.txt").write_text("pw")
+    (tmp_path / "db" / "compose.yaml").write_text(
+        textwrap.dedent(
+            """\
+            include: [cache.yaml]
+            services:
+              db:
+                image: y
+                volumes: ["./data:/data", "dbdata:/var/lib"]
+                secrets: [pw]
+            volumes: {dbdata: {}}
+            secrets: {pw: {file: ./pw.txt}}
+            """
+        )
+    )
+    (tmp_path / "db" / "cache.yaml").write_text("services:\n  cache: {image: z}\n")
+    app = imp(
+        tmp_path,
+        """
+        include:
+          - db/compose.yaml
+        services:
+          web: {image: x, depends_on: [db, cache]}
+        """,
+    )
+    assert [s["name"] for s in app["spec"]["services"]] == ["cache", "db", "web"]
+    assert service(app, "db")["volumeMounts"][0]["hostPath"] == "./db/data"
+    assert app["spec"]["secrets"] == [{"name": "pw", "file": "./db/pw.txt"}]
+    assert app["spec"]["volumes"] == [{"name": "dbdata"}]
+
+
+@pytest.mark.parametrize(
+    ("included", "message"),
+    [
+        ("services:\n  web: {image: other}\n", "defined both in compose.yaml and in the included"),
+        ("include: [compose.yaml]\nservices: {}\n", "includes itself"),
+    ],
+)
+def test_include_conflicts_and_cycles_are_refused(
+    tmp_path: Path, included: str, message: str
+) -> None:
+    (tmp_path / "inc.yaml").write_text(included.replace("compose.yaml", "inc.yaml"))
+    text = "include: [inc.yaml]\nservices:\n  web: {image: x}\n"
+    assert message in refused(tmp_path, text)
+    assert "does not exist" in refused(tmp_path, "include: [nope.yaml]\nservices: {}\n")

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from . import compose_configs, compose_keys
+from . import compose_configs, compose_include, compose_keys
 from .envfile import read_env_file
 from .errors import FieldError, SpecError
 from .imageref import HINT as IMAGE_HINT
@@ -327,6 +327,7 @@ class _Importer:
             doc = self._read_file(file)
             if doc is None:
                 continue
+            doc = self._with_includes(doc, file, (file.resolve(),))
             doc = self._resolve_extends(doc, file, set())
             merged = doc if index == 0 else _merge(merged, doc, ())
         self.raise_if_errors()
@@ -450,6 +451,51 @@ class _Importer:
         return node
 
     # -- extends ------------------------------------------------------------------------------
+
+    def _with_includes(
+        self, doc: dict[str, Any], file: Path, stack: tuple[Path, ...]
+    ) -> dict[str, Any]:
+        """`doc` with the definitions of the files it includes (recursively) added; one
+        defined both here and in an included file, differently, is an error (as Compose)."""
+        value = doc.pop("include", None)
+        if value is None:
+            return doc
+        added: dict[str, dict[str, Any]] = {s: {} for s in compose_include.SECTIONS}
+        for inc in compose_include.entries(self, value, file):
+            sub: dict[str, Any] = {}
+            for i, part in enumerate(inc.files):
+                if part.resolve() in stack:
+                    self.error(inc.path, f"{part} includes itself", "remove the cycle", str(file))
+                    continue
+                if not part.is_file():
+                    self.error(
+                        inc.path, f"included file {part} does not exist", "fix the path", str(file)
+                    )
+                    continue
+                part_doc = self._read_file(part)
+                if part_doc is None:
+                    continue
+                part_doc = self._with_includes(part_doc, part, (*stack, part.resolve()))
+                part_doc = self._resolve_extends(part_doc, part, set())
+                sub = part_doc if i == 0 else _merge(sub, part_doc, ())
+            sub = _rebase_doc(sub, inc.project_dir, self.base_dir)
+            for section in compose_include.SECTIONS:
+                for name, definition in (sub.get(section) or {}).items():
+                    mine = (doc.get(section) or {}).get(name, added[section].get(name))
+                    if mine is not None and mine != definition:
+                        self.error(
+                            f"{section}.{name}",
+                            f"defined both in {file.name} and in the included {inc.path} "
+                            f"({', '.join(p.name for p in inc.files)}), differently",
+                            "define it in one place, as Compose requires",
+                            str(file),
+                        )
+                        continue
+                    added[section][name] = definition
+        for section, defs in added.items():
+            if defs:
+                doc[section] = {**defs, **(doc.get(section) or {})}
+        return doc
 
     def _resolve_extends(
         self, doc: dict[str, Any], file: Path, seen: set[tuple[str, str]]
@@ -597,10 +643,6 @@ class _Importer:
                 continue
             if key.startswith("x-"):
                 self.note(key, "extension field, ignored as Compose does")
-            elif key == "include":
-                self.unsupported(
-                    key, "include is not followed; pass the included files with -f instead"
-                )
             else:
                 self.unsupported(key, "not a Compose top-level key dockyard knows")
         if "version" in doc:
@@ -2023,6 +2065,29 @@ def _rebase_service(svc: dict[str, Any], from_dir: Path, to_dir: Path) -> dict[s
             else:
                 new.append(item)
         out["volumes"] = new
+    return out
+
+
+def _rebase_doc(doc: dict[str, Any], from_dir: Path, to_dir: Path) -> dict[str, Any]:
+    """An included project's relative paths, relative to this project's folder instead."""
+    if from_dir.resolve() == to_dir.resolve():
+        return doc
+    out = dict(doc)
+    services = out.get("services") or {}
+    out["services"] = {
+        name: _rebase_service(svc, from_dir, to_dir) if isinstance(svc, dict) else svc
+        for name, svc in services.items()
+    }
+    for section in ("secrets", "configs"):
+        defs = out.get(section) or {}
+        out[section] = {
+            name: (
+                {**d, "file": _rebase(str(d["file"]), from_dir, to_dir)}
+                if isinstance(d, dict) and d.get("file")
+                else d
+            )
+            for name, d in defs.items()
+        }
     return out
 
 
