@@ -148,8 +148,9 @@ async def worker_main(first: int, count: int, port: int, state: Path, reconnect_
         elif line == "stop":
             break
     await asyncio.gather(*(a.stop() for a in agents))
-    await asyncio.wait(tasks, timeout=30)
+    await asyncio.wait(tasks, timeout=10)
     print(json.dumps({"stopped": True}), flush=True)
+    os._exit(0)  # its state folders are the parent's temporary folder, removed there
 
 
 # ---- the broker -----------------------------------------------------------------------------
@@ -338,15 +339,38 @@ def edited(pub: Any, agents: list[str], before: dict[str, int], expect: int) -> 
     return len(changed) >= expect and converged_count(pub, changed, before) == len(changed)
 
 
-async def wait_until(what: str, predicate: Any, timeout: float = WAIT) -> float:
+def fleet_state(pub: Any, agents: list[str]) -> str:
+    """Where the agents are, as the publisher sees them (for the progress lines)."""
+    reports = pub.reports
+    counts: Counter[str] = Counter()
+    for agent in agents:
+        want = pub.published.get(agent, {}).get("revision")
+        if want is None:
+            counts["unpublished"] += 1
+        elif reports.revision(agent) is None:
+            counts["no report"] += 1
+        elif reports.revision(agent) != want:
+            counts["behind"] += 1
+        elif not reports.converged(agent):
+            counts["converging"] += 1
+        else:
+            counts["converged"] += 1
+    online = sum(1 for a in agents if pub.online.get(a) == "online")
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f"; {online} online"
+
+
+async def wait_until(
+    what: str, predicate: Any, timeout: float = WAIT, describe: Any = None
+) -> float:
     start = time.monotonic()
     last = 0.0
     while not predicate():
         now = time.monotonic()
+        detail = f": {describe()}" if describe is not None else ""
         if now - start > timeout:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s{detail}")
         if now - last > 10:
-            print(f"  … {what} ({now - start:.0f} s)", file=sys.stderr, flush=True)
+            print(f"  … {what} ({now - start:.0f} s){detail}", file=sys.stderr, flush=True)
             last = now
         await asyncio.sleep(0.05)
     return time.monotonic() - start
@@ -395,7 +419,7 @@ class Workers:
                 self.ask_one(p, "stop")
         for p in self.procs:
             try:
-                p.wait(60)
+                p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
@@ -442,7 +466,11 @@ async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> di
         pool = await asyncio.to_thread(
             Workers, n, workers, broker.port, work / "devices", reconnect_max
         )
-        await wait_until("start", lambda: converged_count(publisher, agents, None) == n)
+        await wait_until(
+            "start",
+            lambda: converged_count(publisher, agents, None) == n,
+            describe=lambda: fleet_state(publisher, agents),
+        )
         res["start_s"] = time.monotonic() - started
 
         for phase, (edit, site_edit) in (("edit_all", (2, 1)), ("edit_site", (2, 2))):
@@ -456,9 +484,17 @@ async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> di
 
             sites = max(1, min(10, n // 10))
             expect = n if phase == "edit_all" else len(range(0, n, sites))
+            sent: list[float] = []  # when the last of them was published
+
+            def done(b: dict[str, int] = before, e: int = expect, at: list[float] = sent) -> bool:
+                if not at and len(moved(publisher, agents, b)) >= e:
+                    at.append(time.monotonic())
+                return edited(publisher, agents, b, e)
+
             res[f"{phase}_s"] = await wait_until(
-                phase, lambda b=before, e=expect: edited(publisher, agents, b, e)
+                phase, done, describe=lambda: fleet_state(publisher, agents)
             )
+            res[f"{phase}_published_s"] = sent[0] - t0
             cpu1, rss1, peak1 = proc_sample(pid)
             await asyncio.sleep(2.5)  # the $SYS counters catch up
             bytes1, msgs1 = counter.snapshot()
@@ -515,6 +551,41 @@ async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> di
     return res
 
 
+def idle_agent(work: Path, seconds: float) -> dict[str, float]:
+    """One real `dockyard agent` process (its real Controller, on the local engine, no
+    apps: it creates nothing), idle for `seconds`: CPU and RSS, from /proc."""
+    broker = Mosquitto(work / "idle-broker")
+    broker.start()
+    exe = Path(sys.executable).parent / "dockyard"
+    agent = subprocess.Popen(
+        [
+            str(exe), "agent", "--broker", f"mqtt://127.0.0.1:{broker.port}",
+            "--id", "idle-device", "--state-dir", str(work / "idle-agent"),
+            "--log-level", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(5)  # connected, first relist done
+        cpu0, _, _ = proc_sample(agent.pid)
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        cpu1, rss, peak = proc_sample(agent.pid)
+        return {
+            "idle_agent_cpu_percent": 100 * (cpu1 - cpu0) / (time.monotonic() - t0),
+            "idle_agent_rss_mb": rss / 2**20,
+            "idle_agent_peak_rss_mb": peak / 2**20,
+        }
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(30)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait(5)
+        broker.stop()
+
+
 def _status_memory(publisher: Any) -> int:
     """Bytes held for the agents' reports (deep size of what the publisher keeps)."""
     seen: set[int] = set()
@@ -550,6 +621,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--reconnect-max", type=float, default=5.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--idle", type=float, default=20.0, help="seconds of the idle agent (0: skip it)"
+    )
     parser.add_argument("--worker", type=int, nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
@@ -576,6 +650,9 @@ def main() -> None:
             res = asyncio.run(one_size(n, Path(tmp), args.workers, args.reconnect_max))
             print(json.dumps(res), file=sys.stderr, flush=True)
             results.append(res)
+    if args.idle > 0:
+        with tempfile.TemporaryDirectory(prefix="fleet-bench-idle-") as tmp:
+            results[-1].update(idle_agent(Path(tmp), args.idle))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     keys = [k for k in results[0] if k != "n"]

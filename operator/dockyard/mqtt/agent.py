@@ -468,6 +468,10 @@ class Agent:
 
     async def _status_loop(self, client: Any) -> None:
         topic = topics.status(self.id, self._topic_prefix)
+        # A publish can time out on a busy broker while the link stays up: try again
+        # (jittered) rather than fall silent until the next reconnect. A dead link ends
+        # the message loop, which cancels this task.
+        retry = Backoff(0.5, max(0.5, self.options.reconnect_max))
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), timeout=self.options.heartbeat)
@@ -476,9 +480,11 @@ class Agent:
             try:
                 body = json.dumps(self.report(), default=str).encode()
                 await client.publish(topic, body, qos=1, retain=True)
+                retry.reset()
             except MqttError as exc:
-                log.warning("agent %s: status not sent: %s", self.id, exc)
-                return
+                log.warning("agent %s: status not sent (retrying): %s", self.id, exc)
+                self._dirty.set()
+                await asyncio.sleep(retry.next())
 
     async def wait_converged(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

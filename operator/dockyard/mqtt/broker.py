@@ -52,7 +52,7 @@ class BrokerConfig:
                 context.load_cert_chain(
                     str(self.cert_file), str(self.key_file) if self.key_file else None
                 )
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.host,
             self.port,
             username=self.username,
@@ -65,6 +65,9 @@ class BrokerConfig:
             timeout=10,
             max_inflight_messages=in_flight,
         )
+        if in_flight is not None:  # that many at once is the plan, not a backlog to warn of
+            client.pending_calls_threshold = max(client.pending_calls_threshold, in_flight)
+        return client
 
 
 def broker_config(
