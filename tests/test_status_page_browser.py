@@ -39,6 +39,8 @@ CHROMIUM_ARGS = [
 HEALTH = {"test": ["CMD", "true"], "interval": "300ms", "retries": 1}
 # Seconds a person may wait for the page to show what happened on the engine.
 SEEN_WITHIN = 10.0
+# A rollout's first batch (stop, start, health, 1 s monitor, 1 s delay) on a busy machine.
+ROLLOUT_STEP = 30.0
 
 
 def web_doc(app: str, version: str) -> str:
@@ -192,14 +194,14 @@ def test_a_rollout_moves_batch_by_batch_on_the_page(page: Any, fleet: Fleet, tmp
     )
     write(fleet.root / "apps", "web.yaml", web_doc(fleet.web, "2"))
     card = f'#rollouts .rollout[data-app="{fleet.web}"]'
-    page.wait_for_selector(f"{card} .batch", timeout=SEEN_WITHIN * 1000)
+    page.wait_for_selector(f"{card} .batch", timeout=ROLLOUT_STEP * 1000)
     # Past the first batch, so that the picture shows a bar on its way.
     page.wait_for_function(
         f"""() => {{
           const b = document.querySelector('{card} .batch b');
           return b && !b.textContent.startsWith('0/');
         }}""",
-        timeout=SEEN_WITHIN * 1000,
+        timeout=ROLLOUT_STEP * 1000,
     )
     text = page.locator(card).inner_text()
     assert "rolling-out" in text and "healthy" in text, text
