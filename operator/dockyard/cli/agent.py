@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import HostOpt, app, console, escape, fail, require_extra
+from .common import HostOpt, app, console, engine_for, escape, fail, require_extra
 from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_options
 from .policy import PolicyOpt
 
@@ -177,7 +177,6 @@ def agent_cmd(
 
     from dockyard.controller import logs
     from dockyard.controller.reconciler import Settings
-    from dockyard.engine.client import Engine
     from dockyard.mqtt.agent import Agent, AgentOptions
     from dockyard.mqtt.gates import parse_window
     from dockyard.mqtt.topics import check_agent_id
@@ -208,7 +207,7 @@ def agent_cmd(
     async def main_loop() -> None:
         import signal
 
-        agent = Agent(options, Engine(host), Settings(resync=durations[2]))
+        agent = Agent(options, engine_for(host), Settings(resync=durations[2]))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(agent.stop()))

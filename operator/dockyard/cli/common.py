@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,8 +45,27 @@ class _HelpFlag(TyperOption):
         return super().process_value(ctx, bool(value))
 
 
+class _Argument(TyperArgument):
+    """An argument shown as a person reads it: `APP`, `[APP]`, `SOURCE...`, without typer's
+    `{APP}` and `<list[str]>`; its help says what it takes."""
+
+    def display_type_rich(self, ctx: Any) -> str:
+        return ""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
 class Group(TyperGroup):
     """The command groups of the CLI (`dockyard`, `dockyard import`)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for command in self.commands.values():
+            for param in command.params:
+                if type(param) is TyperArgument:
+                    param.__class__ = _Argument
 
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
@@ -145,11 +164,24 @@ HostOpt = Annotated[
     typer.Option(
         "--host",
         "-H",
-        envvar="DOCKER_HOST",
         metavar="URL",
-        help="Docker engine URL (default: DOCKER_HOST, else the local socket).",
+        help="Docker engine URL: unix://, tcp:// or ssh:// (default: DOCKER_HOST with "
+        "DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, else the current docker context, else the "
+        "local socket).",
     ),
 ]
+
+
+def engine_for(host: str | None, **kwargs: Any) -> Engine:
+    """The engine of `--host`, else the one the docker CLI would use (cli/docker_env.py)."""
+    from .docker_env import DockerEnvError, resolve
+
+    try:
+        return resolve(host).engine(**kwargs)
+    except DockerEnvError as exc:
+        raise fail(str(exc)) from None
+
+
 ConcurrencyOpt = Annotated[
     int,
     typer.Option("--concurrency", "-j", min=1, metavar="N", help="Engine calls run at once."),
@@ -191,20 +223,40 @@ def load_apps(files: list[Path], applying: bool = True) -> list[LoadedApp]:
     return result.apps
 
 
+STDIN = "<stdin>"  # how `-f -` is named in messages
+
+
 def load_all(files: list[Path], applying: bool = True) -> LoadResult:
     from dockyard.spec.errors import SpecError
     from dockyard.spec.load import load_paths
 
     if not files:
         raise fail("no manifests given: pass -f FILE or -f DIR")
+    stdin = _stdin_file() if Path("-") in files else None
+    paths = [stdin if f == Path("-") and stdin else f for f in files]
+
+    def named(text: str) -> str:
+        return text.replace(str(stdin), STDIN) if stdin else text
+
     try:
-        result = load_paths(files)
+        result = load_paths(paths)
     except SpecError as exc:
         tail = "; nothing applied" if applying else ""
         errors.print(f"[red]invalid manifest ({len(exc.errors)} problem(s)){tail}:[/]")
         for err in exc.errors:
-            errors.print(f"  {escape(err.render())}")
+            errors.print(f"  {escape(named(err.render()))}")
         raise typer.Exit(1) from None
+    finally:
+        if stdin:
+            stdin.unlink(missing_ok=True)
+    if stdin:
+        import dataclasses
+
+        result = dataclasses.replace(
+            result,
+            apps=[dataclasses.replace(a, source=named(a.source)) for a in result.apps],
+            warnings=[named(w) for w in result.warnings],
+        )
     for warning in result.warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}")
     if any(": spec." not in w for w in result.warnings):
@@ -213,6 +265,24 @@ def load_all(files: list[Path], applying: bool = True) -> LoadResult:
             "`dockyard import compose --strict` makes that an error)"
         )
     return result
+
+
+def _stdin_file() -> Path:
+    """`-f -`: standard input, kept in a hidden file of the current folder while it loads, so
+    that relative paths in it (env files, secrets, build contexts) resolve against the
+    current folder, as `docker compose -f -` and `kubectl apply -f -` do."""
+    import tempfile
+
+    text = sys.stdin.read()
+    if not text.strip():
+        raise fail("-f -: nothing on standard input")
+    try:
+        fd, name = tempfile.mkstemp(dir=Path.cwd(), prefix=".dockyard-stdin-", suffix=".yaml")
+    except OSError:  # a read-only folder: relative paths then name nothing
+        fd, name = tempfile.mkstemp(prefix="dockyard-stdin-", suffix=".yaml")
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return Path(name)
 
 
 def check_hosts_or_exit(result: LoadResult) -> None:
@@ -251,6 +321,47 @@ def report_plan_errors(plans: list[AppPlan]) -> bool:
 class Format(StrEnum):
     text = "text"
     json = "json"
+    yaml = "yaml"
 
 
-OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="Output format.")]
+OutputOpt = Annotated[
+    Format,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output format; json and yaml are stable, documented in docs/cli.md.",
+    ),
+]
+
+
+def emit(data: Any, output: Format) -> None:
+    """A report as JSON or YAML on standard output, alone: messages go to standard error."""
+    if output is Format.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    else:
+        import json
+
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def results_json(results: Any) -> dict[str, Any]:
+    """An ApplyResult as `-o json` shows it: each operation with how it ended."""
+    ops = [
+        {
+            **r.op.to_json(),
+            "status": r.status,
+            "seconds": round(r.seconds, 3),
+            "error": r.error,
+            "note": r.note,
+        }
+        for r in results.results
+    ]
+    return {
+        "ok": bool(results.ok),
+        "seconds": round(results.seconds, 3),
+        "operations": ops,
+        "rolloutFailures": list(results.rollout_failures),
+    }

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import Format, console, errors, escape, fail
+from .common import Format, console, emit, errors, escape, fail
 
 DEFAULT_CONTROLLER = "http://127.0.0.1:9129"
 DEFAULT_STATE_DIR = Path("/var/lib/dockyard/controller")
@@ -146,8 +146,8 @@ def show_controller_status(statuses: dict[str, Any], app_name: str | None, outpu
         if app_name not in statuses:
             raise fail(f"the controller has no app named {app_name}")
         statuses = {app_name: statuses[app_name]}
-    if output is Format.json:
-        console.print_json(json.dumps(statuses))
+    if output is not Format.text:
+        emit(statuses, output)
         return
     from rich.table import Table
 

@@ -27,13 +27,17 @@ from .common import (
     app,
     check_hosts_or_exit,
     console,
+    emit,
+    engine_for,
     errors,
     escape,
     fail,
     load_all,
     plan_or_exit,
     report_plan_errors,
+    results_json,
 )
+from .containers import logs, ps
 from .controller_view import (
     DEFAULT_STATE_DIR,
     StateDirOpt,
@@ -51,7 +55,7 @@ from .revisions import history, rollback
 if TYPE_CHECKING:
     from dockyard.engine.observed import ObservedContainer
 
-__all__ = ["crds", "history", "main", "operator", "rollback"]
+__all__ = ["crds", "history", "logs", "main", "operator", "ps", "rollback"]
 
 SUMMARY_OVER = 50  # hosts or agents: more, and `hosts`/`status` summarise (cli/fleet.py)
 
@@ -64,6 +68,16 @@ def apply(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only failures and the summary.")
     ] = False,
+    output: OutputOpt = Format.text,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Then wait until every replica runs, and is healthy where it has a "
+            "healthcheck (a one-shot service: exited 0); exit 1 if not within --timeout.",
+        ),
+    ] = False,
+    timeout: Annotated[str, typer.Option(metavar="DURATION", help="How long --wait waits.")] = "5m",
     policy: PolicyOpt = None,
 ) -> None:
     """Converge the engine to the manifests: create what is missing, replace what
@@ -75,7 +89,6 @@ def apply(
 
     from dockyard.apply.converge import apply_plans
     from dockyard.apply.images import refresh_always_images
-    from dockyard.engine.client import Engine
 
     from .output import ConsoleReporter, summary
 
@@ -84,12 +97,15 @@ def apply(
         from .fleet import apply_fleet_cmd
 
         check_hosts_or_exit(result_all)
-        apply_fleet_cmd(result_all, host, concurrency, quiet)
+        apply_fleet_cmd(result_all, host, concurrency, quiet, output)
         return
+    report = output is not Format.text
+    quiet = quiet or report
+    wait_for = _duration(timeout) if wait else None
     loaded = result_all.apps  # loaded once: a secret's store command runs once
     if not loaded:
         raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = Engine(host)
+    engine = engine_for(host)
     pulled = refresh_always_images(engine, loaded)  # pullPolicy Always: see moved tags
     for message in pulled.errors:
         errors.print(f"[red]error:[/] {escape(message)}; what runs is left as it is")
@@ -98,8 +114,18 @@ def apply(
     runnable = [p for p in plans if not p.plan.errors]
     total = sum(len(p.plan.operations) for p in runnable)
     if total == 0:
-        if not has_errors:
+        if report:
+            nothing = {
+                "ok": not has_errors,
+                "seconds": 0.0,
+                "operations": [],
+                "rolloutFailures": [],
+            }
+            emit({"apps": [p.loaded.name for p in plans], "changed": False, **nothing}, output)
+        elif not has_errors:
             console.print(f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do")
+        if wait_for is not None and not has_errors:
+            _wait_ready(engine, loaded, wait_for, quiet)
         raise typer.Exit(1 if has_errors else 0)
     if not quiet:
         names = ", ".join(p.loaded.name for p in runnable)
@@ -114,7 +140,11 @@ def apply(
                 progress=None if quiet else lambda m: console.print(escape(m)),
             )
         )
-    summary(console, result)
+    if report:
+        applied = [p.loaded.name for p in runnable]
+        emit({"apps": applied, "changed": True, **results_json(result)}, output)
+    else:
+        summary(console, result)
     from .app_history import record_apply  # a revision per app changed: `dockyard history`
 
     for problem in record_apply(engine, runnable, result):
@@ -126,11 +156,54 @@ def apply(
             errors.print(f"[red]rollout failed:[/] {escape(message)}")
     if not result.ok or has_errors:
         raise typer.Exit(1)
+    if wait_for is not None:
+        _wait_ready(engine, loaded, wait_for, quiet)
+
+
+def _wait_ready(engine: Any, loaded: list[Any], timeout: float, quiet: bool) -> None:
+    """`apply --wait`: every replica of every service up (healthy where it has a check)."""
+    import time
+
+    from dockyard.engine.errors import EngineError
+
+    deadline = time.monotonic() + timeout
+    said: set[str] = set()
+    while True:
+        try:
+            observed = engine.snapshot()
+        except EngineError as exc:
+            raise fail(str(exc)) from None
+        waiting: list[str] = []
+        for item in loaded:
+            running = observed.app_containers(item.name)
+            for svc in item.app.spec.services:
+                mine = {c.replica: c for c in running if c.service == svc.name}
+                for n in range(1, svc.replicas + 1):
+                    c = mine.get(n)
+                    who = f"{item.name}-{svc.name}-{n}"
+                    if c is None:
+                        waiting.append(f"{who} (not created)")
+                    elif c.state == "exited" and c.exit_code == 0 and svc.restart == "no":
+                        continue  # a one-shot job that finished
+                    elif c.state != "running":
+                        waiting.append(f"{who} ({c.state})")
+                    elif svc.healthcheck is not None and c.health != "healthy":
+                        waiting.append(f"{who} ({c.health or 'no health yet'})")
+        if not waiting:
+            if not quiet:
+                console.print("every replica is ready")
+            return
+        if time.monotonic() >= deadline:
+            raise fail(f"not ready after {timeout:g}s: {', '.join(waiting)}")
+        fresh = [w for w in waiting if w not in said]
+        if fresh and not quiet:
+            console.print(f"waiting for {', '.join(fresh)}")
+            said.update(fresh)
+        time.sleep(0.5)  # the engine's own health probes set the pace; polling is cheap
 
 
 def _diff(files: list[Path], host: str | None, output: Format) -> None:
     from dockyard.apply.converge import merge
-    from dockyard.engine.client import Engine
 
     result_all = load_all(files)
     if result_all.hosts:
@@ -141,11 +214,13 @@ def _diff(files: list[Path], host: str | None, output: Format) -> None:
     loaded = result_all.apps  # loaded once: a secret's store command runs once
     if not loaded:
         raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = Engine(host)
+    engine = engine_for(host)
     plans = plan_or_exit(engine, loaded)
     merged = merge([p.plan for p in plans])
-    if output is Format.json:
-        console.print_json(merged.to_json())
+    if output is not Format.text:
+        import json
+
+        emit(json.loads(merged.to_json()), output)
     else:
         report_plan_errors(plans)
         for p in plans:
@@ -185,12 +260,32 @@ def plan_cmd(
 
 
 @app.command()
-def validate(files: FilesOpt = [], policy: PolicyOpt = None) -> None:  # noqa: B006
-    """Check manifests without touching any engine."""
+def validate(
+    files: FilesOpt = [],  # noqa: B006
+    output: OutputOpt = Format.text,
+    policy: PolicyOpt = None,
+) -> None:
+    """Check manifests without touching any engine. Problems go to standard error, each
+    with FILE:LINE and the field; exit code 1 if there is any."""
     result = load_all(files, applying=False)
     if not result.apps and not result.hosts:
         raise fail(f"no App or DockerHost manifests found in {', '.join(map(str, files))}")
     check_hosts_or_exit(result)
+    if output is not Format.text:
+        apps = [
+            {"name": a.name, "source": a.source, "services": [s.name for s in a.app.spec.services]}
+            for a in result.apps
+        ]
+        hosts = [
+            {
+                "name": h.metadata.name,
+                "url": h.spec.url,
+                "agent": h.spec.agent.id if h.spec.agent else None,
+            }
+            for h in result.hosts
+        ]
+        emit({"valid": True, "apps": apps, "hosts": hosts}, output)
+        return
     for item in result.apps:
         services = len(item.app.spec.services)
         console.print(f"{item.source}: App {item.name} is valid ({services} service(s))")
@@ -226,9 +321,7 @@ def status(
     """Apps, their services and containers. From a running controller: synced revision,
     conditions (Ready, Progressing, Degraded), replicas desired/running/healthy, restarts
     and the last error; otherwise what the engine holds."""
-    import json
 
-    from dockyard.engine.client import Engine
     from dockyard.engine.errors import EngineError
 
     statuses = controller_status(controller or "http://127.0.0.1:9129", bool(controller), state_dir)
@@ -246,7 +339,7 @@ def status(
 
                 show_agents_summary(view)
         return
-    engine = Engine(host)
+    engine = engine_for(host)
     try:
         observed = engine.snapshot()
     except EngineError as exc:
@@ -277,8 +370,8 @@ def status(
         }
     if app_name is not None and not report[app_name]:
         raise fail(f"no app named {app_name} on engine {engine.name}")
-    if output is Format.json:
-        console.print_json(json.dumps(report))
+    if output is not Format.text:
+        emit(report, output)
         return
     from rich.table import Table
 
@@ -328,9 +421,7 @@ def hosts(
     asked at once; exits 1 if any cannot be reached. Edge agents (spec.agent) show what
     they reported: online or offline, the revision they run, converged or not, read from
     --broker or else from a running `dockyard run --broker`."""
-    import json
 
-    from dockyard.engine.client import Engine
     from dockyard.fleet.hosts import ProbeTarget, probe_all, target_for_host
 
     wait = _duration(timeout)
@@ -341,11 +432,12 @@ def hosts(
         check_hosts_or_exit(result)
         targets = [target_for_host(h) for h in result.hosts]
     else:
-        where = host or "unix:///var/run/docker.sock"
+        from .docker_env import LOCAL_SOCKET
+
+        local = engine_for(host, name="local", pool_size=2)
+        where = local.url or LOCAL_SOCKET
         targets = [
-            ProbeTarget(
-                "local", where, {}, lambda t: Engine(host, name="local", timeout=t, pool_size=2)
-            )
+            ProbeTarget("local", where, {}, lambda t: engine_for(host, timeout=t, pool_size=2))
         ]
     for target in targets:
         for warning in target.warnings:
@@ -362,10 +454,8 @@ def hosts(
             url = os.environ.get("DOCKYARD_CONTROLLER", "http://127.0.0.1:9129")
             state = Path(os.environ.get("DOCKYARD_STATE_DIR") or DEFAULT_STATE_DIR)
             agents = agents_from_controller(url, state) or {}
-    if output is Format.json:
-        console.print_json(
-            json.dumps([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses])
-        )
+    if output is not Format.text:
+        emit([{**s.to_json(), "agent": agents.get(s.name)} for s in statuses], output)
     elif not every and len(statuses) > SUMMARY_OVER:
         from .fleet import show_hosts_summary
 
@@ -403,37 +493,90 @@ def hosts(
 
 @app.command()
 def delete(
-    app_name: Annotated[str, typer.Argument(metavar="APP", help="The app to remove.")],
+    app_name: Annotated[
+        str | None, typer.Argument(metavar="APP", help="The app to remove (or give -f).")
+    ] = None,
+    files: Annotated[
+        list[Path],
+        typer.Option(
+            "-f",
+            "--filename",
+            metavar="PATH",
+            help="Remove the apps these manifests name, on every host that holds them "
+            "(the DockerHosts among the files, and the local engine).",
+        ),
+    ] = [],  # noqa: B006 - typer reads the default
     volumes: Annotated[
         bool, typer.Option("--volumes", help="Also remove the app's named volumes (data!).")
     ] = False,
     host: HostOpt = None,
+    output: OutputOpt = Format.text,
 ) -> None:
     """Remove the app's containers and networks. Named volumes stay unless --volumes."""
+    if bool(app_name) == bool(files):
+        raise fail("name one app (dockyard delete APP) or give manifests (-f FILE|DIR)", 2)
+    engines: dict[str, Any] = {}
+    names = [app_name] if app_name else []
+    bad = False
+    if files:
+        result = load_all(files, applying=False)
+        names = [a.name for a in result.apps]
+        if not names:
+            raise fail(f"no App manifests found in {', '.join(map(str, files))}")
+        if result.hosts:
+            from dockyard.fleet.converge import connect_fleet
+
+            check_hosts_or_exit(result)
+            fleet = connect_fleet(result.hosts, engine_for(host))
+            for name, reason in sorted(fleet.unreachable.items()):
+                errors.print(f"[red]error:[/] host {name} is unreachable: {escape(reason)}")
+                bad = True
+            engines = {n: fleet.engines[n] for n in sorted(fleet.observed)}
+    if not engines:
+        engines = {"local": engine_for(host)}
+    deleted = []
+    for name in names:
+        for host_name, engine in engines.items():
+            done = _delete_on(engine, name, volumes, output, len(engines) > 1 and host_name)
+            if done is not None:
+                deleted.append({"app": name, "host": host_name, **done})
+                bad = bad or not done["ok"]
+    if output is not Format.text:
+        emit({"ok": not bad, "deleted": deleted}, output)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _delete_on(
+    engine: Any, app_name: str, volumes: bool, output: Format, host_name: str | bool
+) -> dict[str, Any] | None:
+    """Remove one app from one engine; None when the engine held nothing of it."""
     import asyncio
 
     from dockyard.apply.converge import delete_app
-    from dockyard.engine.client import Engine
     from dockyard.engine.errors import EngineError
 
     from .output import ConsoleReporter, summary
 
-    engine = Engine(host)
+    text = output is Format.text
+    where = f" on host {host_name}" if host_name else ""
     try:
-        with ConsoleReporter(console) as reporter:
+        with ConsoleReporter(console, quiet=not text) as reporter:
             plan, result = asyncio.run(delete_app(engine, app_name, volumes, reporter))
     except EngineError as exc:
         raise fail(str(exc)) from None
     if plan.empty:
-        console.print(f"nothing of app {app_name} on engine {engine.name}")
-        return
-    summary(console, result)
-    if not volumes:
-        kept = [v.name for v in engine.snapshot().volumes if v.app == app_name]
+        if text and not host_name:
+            console.print(f"nothing of app {app_name} on engine {engine.name}")
+        return None
+    kept = [] if volumes else [v.name for v in engine.snapshot().volumes if v.app == app_name]
+    if text:
+        if host_name:
+            console.print(f"app {app_name}{where}: ", end="")
+        summary(console, result)
         if kept:
             console.print(f"kept volume(s) {', '.join(kept)} (use --volumes to remove them)")
-    if not result.ok:
-        raise typer.Exit(1)
+    return {**results_json(result), "keptVolumes": kept}
 
 
 def _duration(value: str) -> float:
@@ -526,7 +669,6 @@ def run(
     from dockyard.controller import logs
     from dockyard.controller.http import HealthServer
     from dockyard.controller.reconciler import Controller, Settings
-    from dockyard.engine.client import Engine
     from dockyard.sources.parse import source_from_arg
 
     logs.setup(log_format.value, log_level)
@@ -562,7 +704,7 @@ def run(
     async def main_loop() -> None:
         import signal
 
-        controller = Controller(Engine(host), parsed, settings)
+        controller = Controller(engine_for(host), parsed, settings)
         server = HealthServer(controller, bind_host, bind_port, state_dir, tls)
         await server.start()
         loop = asyncio.get_running_loop()
@@ -595,24 +737,32 @@ def import_compose_cmd(
         typer.Option(
             "-f",
             "--file",
+            metavar="FILE",
             help="Compose file (repeatable; later files override earlier ones). "
             "Default: compose.yaml or docker-compose.yml in the current folder.",
         ),
     ] = [],  # noqa: B006
     env_file: Annotated[
         list[Path],
-        typer.Option("--env-file", help="Env file for interpolation (replaces .env)."),
+        typer.Option(
+            "--env-file", metavar="FILE", help="Env file for interpolation (replaces .env)."
+        ),
     ] = [],  # noqa: B006
     profile: Annotated[
-        list[str], typer.Option("--profile", help="Activate a Compose profile (repeatable).")
+        list[str],
+        typer.Option("--profile", metavar="NAME", help="Activate a Compose profile (repeatable)."),
     ] = [],  # noqa: B006
     project_name: Annotated[
         str | None,
-        typer.Option("--project-name", "-p", help="App name (default: name: or folder)."),
+        typer.Option(
+            "--project-name", "-p", metavar="NAME", help="App name (default: name: or folder)."
+        ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the manifest here (default: stdout)."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the manifest here (default: stdout)."
+        ),
     ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail if any Compose key has no equivalent.")

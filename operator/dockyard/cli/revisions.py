@@ -3,7 +3,6 @@ or else from the app's engines (where `dockyard apply` and controllers record th
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 from pathlib import Path
@@ -18,6 +17,8 @@ from .common import (
     app,
     check_hosts_or_exit,
     console,
+    emit,
+    engine_for,
     errors,
     escape,
     fail,
@@ -60,8 +61,6 @@ if TYPE_CHECKING:
 def _engines(host: str | None, result: LoadResult | None) -> list[Engine]:
     """The engines that hold the app's history: the DockerHosts of the manifests, else
     --host / the local engine."""
-    from dockyard.engine.client import Engine
-
     if result is not None and result.hosts:
         from dockyard.fleet.hosts import HostError, engine_for_host
 
@@ -73,7 +72,7 @@ def _engines(host: str | None, result: LoadResult | None) -> list[Engine]:
             except HostError as exc:
                 errors.print(f"[yellow]warning:[/] {escape(exc.render())}")
         return engines
-    return [Engine(host)]
+    return [engine_for(host)]
 
 
 @app.command()
@@ -115,8 +114,8 @@ def history(
                 "are recorded by `dockyard apply` and `dockyard run`; pass -f or --host to "
                 "name the app's engines)"
             )
-    if output is Format.json:
-        console.print_json(json.dumps(data))
+    if output is not Format.text:
+        emit(data, output)
         return
     from rich.table import Table
 
