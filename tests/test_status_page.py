@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from controller_fixtures import DockyardRun, dockyard_run, eventually
 from dockyard.controller.http import HealthServer
@@ -23,6 +24,9 @@ from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
 from dockyard.mqtt.publisher import agents_view
 from dockyard.spec.models import DockerHost
+from mqtt_fixtures import Broker, agent_host, broker, run_agent
+
+__all__ = ["broker"]
 
 DEVICES = 10_000
 
@@ -272,3 +276,32 @@ def test_a_container_left_down_makes_the_app_degraded_with_its_exit_code():
     )
     done = {**STOPPED, "status": "Exited (0) 3 seconds ago"}  # a one-shot that finished
     assert app_state(status_of(("True", "Converging", ""), done))[0] == "Progressing"
+
+
+# ---- the MQTT publisher's page -----------------------------------------------------------
+
+
+async def test_the_publishers_page_counts_the_devices_and_lists_the_silent_one(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    folder = tmp_path / "apps"
+    folder.mkdir()
+    docs = [agent_host("edge-1", role="edge"), agent_host("edge-2", role="edge")]
+    (folder / "hosts.yaml").write_text(yaml.safe_dump_all(docs))
+    monkeypatch.setenv("DOCKYARD_MQTT_PASSWORD", broker.users["controller"])
+    args = [str(folder), "--listen", "127.0.0.1:0", "--state-dir", str(tmp_path / "state")]
+    url = f"mqtts://controller@127.0.0.1:{broker.port}"
+    tls = ["--broker-ca-file", str(broker.ca_file)]
+    with dockyard_run(*args, "--interval", "100ms", "--broker", url, *tls) as proc:
+        await eventually(lambda: proc.port is not None and proc.token is not None)
+        async with run_agent(broker, "edge-1", tmp_path / "edge-1"):
+
+            def fleet() -> dict[str, Any]:
+                code, body = proc.get("/ui/api/view")
+                assert code == 200, body
+                view = json.loads(body)["fleet"]
+                assert view["counts"] == {"no report": 1, "converged": 1}, view
+                return dict(view)
+
+            view = await eventually(fleet, timeout=30)
+    assert view["devices"] == 2 and [d["name"] for d in view["items"]] == ["edge-2"]
