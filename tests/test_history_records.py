@@ -13,11 +13,13 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 from docker import DockerClient
 
 from controller_fixtures import (
     DOCKYARD,
     eventually,
+    host_manifests,
     ids,
     is_ready,
     manifest,
@@ -251,3 +253,40 @@ async def test_a_revision_apply_saw_fail_is_not_retried_by_a_controller(
         assert version_of(docker_client, f"{app_name}-web-1") == "1"
         degraded = controller.apps[app_name].status.condition("Degraded")
         assert degraded is not None and degraded.reason == "RolledBack"
+
+
+def test_apply_across_docker_hosts_records_on_the_hosts(
+    machine: PrivateEngine, docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    far = docker.DockerClient(base_url=machine.url, timeout=60)
+    folder = tmp_path / "repo"
+    write(folder, "hosts.yaml", host_manifests({"far": machine}))
+
+    def app(version: str) -> str:
+        doc = yaml.safe_load(app_doc(app_name, version))
+        doc["spec"]["placement"] = {"hostSelector": {"matchLabels": {"role": "edge"}}}
+        return yaml.safe_dump(doc, sort_keys=False)
+
+    try:
+        write(folder, "app.yaml", app("1"))
+        first = cli("apply", "-q", "-f", str(folder))
+        assert first.returncode == 0, first.stderr
+        write(folder, "app.yaml", app("2"))
+        assert cli("apply", "-q", "-f", str(folder)).returncode == 0
+        record = json.loads(record_on(far, app_name))
+        assert [r["number"] for r in record["revisions"]] == [1, 2]
+        assert record["current"] == 2
+        # Only the host the app runs on holds it: nothing on this machine's engine.
+        here = docker_client.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"})
+        assert here == []
+        shown = elsewhere("history", app_name, "-f", str(folder), "-o", "json")
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["current"] == 2
+    finally:
+        for c in far.containers.list(all=True, filters={"label": f"dev.dockyard.app={app_name}"}):
+            c.remove(force=True, v=True)
+        for n in far.networks.list(filters={"label": f"dev.dockyard.app={app_name}"}):
+            n.remove()
+        for v in far.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"}):
+            v.remove(force=True)
+        far.close()

@@ -5,7 +5,7 @@ place). Imported only by the commands that need it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,8 @@ from dockyard.controller.history import (
 )
 from dockyard.controller.reconciler import build_tags_of
 from dockyard.engine.client import Engine
-from dockyard.plan.desired import desired_app, fingerprint
+from dockyard.fleet.converge import Fleet, FleetPlan
+from dockyard.plan.desired import DesiredApp, desired_app, fingerprint
 from dockyard.plan.planner import plan_app
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import App
@@ -63,47 +64,72 @@ def record_apply(engine: Engine, plans: Sequence[AppPlan], result: ApplyResult) 
     (a failed revision is not retried by a controller). Returns what could not be recorded."""
     problems: list[str] = []
     for p in plans:
-        if p.plan.errors or not p.plan.operations:
-            continue
-        name = p.loaded.name
-        found = read_history(name, [engine], None)
-        if found.problems:
-            problems.extend(f"app {name}: history not read: {x}" for x in found.problems)
-            continue  # writing now would replace a history we could not read
-        store = found.store
-        history = store.get(name)
-        fp = fingerprint(p.desired)
-        rev = history.latest()
-        if rev is None or rev.fingerprint != fp:
-            rev = _add(store, p.loaded, fp, build_tags_of(p.desired))
-        failed = [r for r in result.failed + result.skipped if r.op.app == name]
-        rollout = [m for m in result.rollout_failures if m.startswith(f"app {name}: ")]
-        if not failed and not rollout:
-            rev.outcome, rev.message = "complete", ""
-            history.current, history.pin = rev.number, None
-        else:
-            message = "; ".join(
-                rollout or [f"{r.op.describe()}: {r.error or r.status}" for r in failed][:3]
-            )
-            rolled_back = any("rolled back" in m for m in rollout)
-            rev.outcome = (
-                "rolled-back"
-                if rolled_back
-                else "paused"
-                if any("paused" in m for m in rollout)
-                else "failed"
-            )
-            rev.message = message
-            previous = history.previous_good(rev.number) if rolled_back else None
-            history.pin = Pin(
-                fp, previous.number if previous else 0, f"revision {rev.number} failed: {message}"
-            )
-            if previous is not None:
-                history.current = previous.number
-        sent = _publish(store, [engine], [c.config.image for c in p.desired.containers])
-        store.save(name)
-        problems.extend(f"app {name}: history not stored on {x}" for x in sent)
+        if not p.plan.errors and p.plan.operations:
+            problems += _record(p.loaded, p.desired, [engine], [result])
     return problems
+
+
+def record_fleet_apply(
+    fleet: Fleet, plans: Sequence[FleetPlan], results: Mapping[str, ApplyResult]
+) -> list[str]:
+    """The same across DockerHosts: each app's history goes to every reachable host it
+    runs on (or ran on: a host it left keeps it too)."""
+    problems: list[str] = []
+    for fp in plans:
+        changed = [hp for hp in fp.hosts if hp.plan.operations and not hp.plan.errors]
+        if fp.placement.errors or not changed:
+            continue
+        engines = [
+            fleet.engines[hp.host]
+            for hp in fp.hosts
+            if hp.host in fleet.engines and hp.host not in fleet.unreachable
+        ]
+        desired = desired_app(fp.loaded, build_tags(fp.loaded))
+        outcomes = [results[hp.host] for hp in changed if hp.host in results]
+        problems += _record(fp.loaded, desired, engines, outcomes)
+    return problems
+
+
+def _record(
+    loaded: LoadedApp,
+    desired: DesiredApp,
+    engines: Sequence[Engine],
+    results: Sequence[ApplyResult],
+) -> list[str]:
+    name = loaded.name
+    found = read_history(name, engines, None)
+    if found.problems:
+        # Writing now would replace a history that could not be read.
+        return [f"app {name}: history not read: {x}" for x in found.problems]
+    store = found.store
+    history = store.get(name)
+    fp = fingerprint(desired)
+    rev = history.latest()
+    if rev is None or rev.fingerprint != fp:
+        rev = _add(store, loaded, fp, build_tags_of(desired))
+    failed = [r for res in results for r in res.failed + res.skipped if r.op.app == name]
+    prefix = f"app {name}: "
+    rollout = [m for res in results for m in res.rollout_failures if m.startswith(prefix)]
+    if not failed and not rollout:
+        rev.outcome, rev.message = "complete", ""
+        history.current, history.pin = rev.number, None
+    else:
+        message = "; ".join(
+            rollout or [f"{r.op.describe()}: {r.error or r.status}" for r in failed][:3]
+        )
+        rolled_back = any("rolled back" in m for m in rollout)
+        paused = any("paused" in m for m in rollout)
+        rev.outcome = "rolled-back" if rolled_back else "paused" if paused else "failed"
+        rev.message = message
+        previous = history.previous_good(rev.number) if rolled_back else None
+        history.pin = Pin(
+            fp, previous.number if previous else 0, f"revision {rev.number} failed: {message}"
+        )
+        if previous is not None:
+            history.current = previous.number
+    sent = _publish(store, engines, [c.config.image for c in desired.containers])
+    store.save(name)
+    return [f"app {name}: history not stored on {x}" for x in sent]
 
 
 def _add(store: HistoryStore, loaded: LoadedApp, fp: str, tags: dict[str, str]) -> Revision:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import typer
 
+from dockyard.engine.client import Engine
 from dockyard.spec.load import LoadResult
 
-from .common import Format, console, emit, engine_for, errors, escape, fail, results_json
+from .common import Format, console, errors, escape, fail
 from .output import ConsoleReporter, summary
 
 
@@ -19,7 +21,7 @@ def fleet_plans(result: LoadResult, host: str | None) -> tuple[Any, list[Any]]:
 
     if not result.apps:
         raise fail("no App manifests found")
-    fleet = connect_fleet(result.hosts, engine_for(host))
+    fleet = connect_fleet(result.hosts, Engine(host))
     for name, reason in sorted(fleet.unreachable.items()):
         errors.print(f"[yellow]warning:[/] host {name} is unreachable: {escape(reason)}")
     plans = plan_fleet(result.apps, fleet)
@@ -34,17 +36,8 @@ def fleet_plans(result: LoadResult, host: str | None) -> tuple[Any, list[Any]]:
     return fleet, plans
 
 
-def apply_fleet_cmd(
-    result: LoadResult,
-    host: str | None,
-    concurrency: int,
-    quiet: bool,
-    output: Format = Format.text,
-) -> None:
+def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quiet: bool) -> None:
     from dockyard.fleet.converge import apply_fleet
-
-    report = output is not Format.text
-    quiet = quiet or report
 
     fleet, plans = fleet_plans(result, host)
     total = sum(
@@ -56,9 +49,7 @@ def apply_fleet_cmd(
     )
     bad = any(fp.errors or fp.unknown for fp in plans)
     if total == 0:
-        if report:
-            emit({"ok": not bad, "changed": False, "hosts": {}}, output)
-        elif not bad:
+        if not bad:
             console.print("up to date on every host, nothing to do")
         raise typer.Exit(1 if bad else 0)
     if not quiet:
@@ -67,17 +58,17 @@ def apply_fleet_cmd(
         results = asyncio.run(apply_fleet(plans, fleet, reporter, concurrency))
     failed = False
     for name, res in sorted(results.items()):
-        if not report:
-            console.print(f"host {name}: ", end="")
-            summary(console, res)
+        console.print(f"host {name}: ", end="")
+        summary(console, res)
         failed = failed or not res.ok
         for failure in res.failed:
             errors.print(f"[red]failed:[/] {failure.op.describe()}: {escape(failure.error or '')}")
         for message in res.rollout_failures:
             errors.print(f"[red]rollout failed on {name}:[/] {escape(message)}")
-    if report:
-        hosts = {name: results_json(res) for name, res in sorted(results.items())}
-        emit({"ok": not (failed or bad), "changed": True, "hosts": hosts}, output)
+    from .app_history import record_fleet_apply  # each app's revision, on its hosts
+
+    for problem in record_fleet_apply(fleet, plans, results):
+        errors.print(f"[yellow]warning:[/] {escape(problem)}")
     if failed or bad:
         raise typer.Exit(1)
 
@@ -85,8 +76,10 @@ def apply_fleet_cmd(
 def diff_fleet(result_all: LoadResult, host: str | None, output: Format) -> None:
     _, fplans = fleet_plans(result_all, host)
     ops = [op for fp in fplans for hp in fp.hosts for op in hp.plan.operations]
-    if output is not Format.text:
-        emit({"changes": bool(ops), "operations": [op.to_json() for op in ops]}, output)
+    if output is Format.json:
+        console.print_json(
+            json.dumps({"changes": bool(ops), "operations": [op.to_json() for op in ops]})
+        )
     else:
         for fp in fplans:
             for hp in fp.hosts:
