@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,9 +85,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, docker_client: DockerClient)
             asyncio.run(eventually(lambda: proc.port is not None and proc.token is not None))
             asyncio.run(eventually(lambda: proc.ready(web) and proc.ready(worker), timeout=60))
             yield Fleet(root, proc, web, worker)
+            # Stopped, not killed: a revision record it is writing to the engine gets done.
+            proc.signal(signal.SIGTERM)
+            proc.wait(timeout=60)
     finally:
         for app in (web, worker):
             remove_labelled(docker_client, f"{APP_LABEL}={app}")
+            remove_labelled(docker_client, f"dev.dockyard.history-helper={app}")
             remove_labelled(docker_client, f"dev.dockyard.history={app}")
 
 
