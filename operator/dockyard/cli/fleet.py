@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import typer
 
-from dockyard.engine.client import Engine
 from dockyard.spec.load import LoadResult
 
-from .common import Format, console, errors, escape, fail
+from .common import Format, console, emit, engine_for, errors, escape, fail, results_json
 from .output import ConsoleReporter, summary
 
 
@@ -21,7 +19,7 @@ def fleet_plans(result: LoadResult, host: str | None) -> tuple[Any, list[Any]]:
 
     if not result.apps:
         raise fail("no App manifests found")
-    fleet = connect_fleet(result.hosts, Engine(host))
+    fleet = connect_fleet(result.hosts, engine_for(host))
     for name, reason in sorted(fleet.unreachable.items()):
         errors.print(f"[yellow]warning:[/] host {name} is unreachable: {escape(reason)}")
     plans = plan_fleet(result.apps, fleet)
@@ -36,8 +34,17 @@ def fleet_plans(result: LoadResult, host: str | None) -> tuple[Any, list[Any]]:
     return fleet, plans
 
 
-def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quiet: bool) -> None:
+def apply_fleet_cmd(
+    result: LoadResult,
+    host: str | None,
+    concurrency: int,
+    quiet: bool,
+    output: Format = Format.text,
+) -> None:
     from dockyard.fleet.converge import apply_fleet
+
+    report = output is not Format.text
+    quiet = quiet or report
 
     fleet, plans = fleet_plans(result, host)
     total = sum(
@@ -49,7 +56,9 @@ def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quie
     )
     bad = any(fp.errors or fp.unknown for fp in plans)
     if total == 0:
-        if not bad:
+        if report:
+            emit({"ok": not bad, "changed": False, "hosts": {}}, output)
+        elif not bad:
             console.print("up to date on every host, nothing to do")
         raise typer.Exit(1 if bad else 0)
     if not quiet:
@@ -58,8 +67,9 @@ def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quie
         results = asyncio.run(apply_fleet(plans, fleet, reporter, concurrency))
     failed = False
     for name, res in sorted(results.items()):
-        console.print(f"host {name}: ", end="")
-        summary(console, res)
+        if not report:
+            console.print(f"host {name}: ", end="")
+            summary(console, res)
         failed = failed or not res.ok
         for failure in res.failed:
             errors.print(f"[red]failed:[/] {failure.op.describe()}: {escape(failure.error or '')}")
@@ -69,6 +79,9 @@ def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quie
 
     for problem in record_fleet_apply(fleet, plans, results):
         errors.print(f"[yellow]warning:[/] {escape(problem)}")
+    if report:
+        hosts = {name: results_json(res) for name, res in sorted(results.items())}
+        emit({"ok": not (failed or bad), "changed": True, "hosts": hosts}, output)
     if failed or bad:
         raise typer.Exit(1)
 
@@ -76,10 +89,8 @@ def apply_fleet_cmd(result: LoadResult, host: str | None, concurrency: int, quie
 def diff_fleet(result_all: LoadResult, host: str | None, output: Format) -> None:
     _, fplans = fleet_plans(result_all, host)
     ops = [op for fp in fplans for hp in fp.hosts for op in hp.plan.operations]
-    if output is Format.json:
-        console.print_json(
-            json.dumps({"changes": bool(ops), "operations": [op.to_json() for op in ops]})
-        )
+    if output is not Format.text:
+        emit({"changes": bool(ops), "operations": [op.to_json() for op in ops]}, output)
     else:
         for fp in fplans:
             for hp in fp.hosts:
