@@ -64,6 +64,17 @@ services:
     cgroup_parent: /shop
     domainname: shop.internal
     mac_address: 02:42:ac:1c:05:0a
+    cpu_shares: 512
+    cpuset: 0-1
+    cpu_quota: 50000
+    cpu_period: 100000
+    memswap_limit: -1
+    mem_swappiness: 10
+    oom_kill_disable: true
+    userns_mode: host
+    cgroup: private
+    device_cgroup_rules: ["c 1:3 mr"]
+    storage_opt: {size: 1G}
     networks:
       zeta: {ipv4_address: 172.28.5.10, priority: 10}
       alpha:
@@ -150,6 +161,15 @@ def test_the_create_body_carries_every_key(tmp_path: Path) -> None:
     assert (host["PidMode"], host["IpcMode"]) == ("host", "shareable")
     assert host["GroupAdd"] == ["100", "audio"]
     assert (host["OomScoreAdj"], host["CgroupParent"]) == (500, "/shop")
+    assert (host["CpuShares"], host["CpusetCpus"], host["CpuQuota"], host["CpuPeriod"]) == (
+        512,
+        "0-1",
+        50000,
+        100000,
+    )
+    assert (host["MemorySwap"], host["MemorySwappiness"], host["OomKillDisable"]) == (-1, 10, True)
+    assert (host["UsernsMode"], host["CgroupnsMode"]) == ("host", "private")
+    assert host["DeviceCgroupRules"] == ["c 1:3 mr"] and host["StorageOpt"] == {"size": "1G"}
     assert host["DeviceRequests"] == [
         {
             "Driver": "nvidia",
@@ -217,6 +237,7 @@ def yaml_of(app: dict[str, Any]) -> str:
             "ulimits",
             "soft limit",
         ),
+        ("services:\n  web: {image: x, uts: host, hostname: h}\n", "utsMode", "UTS namespace"),
     ],
 )
 def test_what_cannot_be_carried_is_refused_before_anything_runs(

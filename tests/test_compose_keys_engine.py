@@ -87,6 +87,10 @@ def keys_project(folder: Path, name: str, subnets: list[str]) -> Path:
                 oom_score_adj: 300
                 domainname: shop.internal
                 mac_address: 02:42:0a:d5:00:0a
+                cpu_shares: 512
+                cpuset: "0"
+                cgroup: host
+                device_cgroup_rules: ["c 1:3 mr"]
                 networks:
                   zeta: {{ipv4_address: "{zeta[10]}", priority: 10}}
                   alpha: {{ipv4_address: "{alpha[20]}"}}
@@ -116,6 +120,11 @@ HOST_KEYS = (
     "IpcMode",
     "GroupAdd",
     "OomScoreAdj",
+    "CpuShares",
+    "CpusetCpus",
+    "UTSMode",
+    "CgroupnsMode",
+    "DeviceCgroupRules",
 )
 CONFIG_KEYS = ("Tty", "OpenStdin", "Domainname")
 
@@ -178,6 +187,8 @@ def test_compose_host_config_keys_reach_the_container(
     assert ours["SecurityOpt"] == ["no-new-privileges:true"]
     assert (ours["Tty"], ours["OpenStdin"], ours["IpcMode"]) == (True, True, "shareable")
     assert (ours["GroupAdd"], ours["OomScoreAdj"]) == (["100"], 300)
+    assert (ours["CpuShares"], ours["CpusetCpus"]) == (512, "0")
+    assert (ours["CgroupnsMode"], ours["DeviceCgroupRules"]) == ("host", ["c 1:3 mr"])
     # The primary network is the higher priority one; both static addresses are held.
     assert ours["primary"] == "zeta"
     assert ours["ips"] == {"zeta": str(zeta[10]), "alpha": str(alpha[20])}

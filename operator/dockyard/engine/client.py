@@ -886,6 +886,25 @@ def _compose_keys(config: ContainerConfig, body: dict[str, Any], host: dict[str,
         host["OomScoreAdj"] = config.oom_score_adj
     if config.cgroup_parent:
         host["CgroupParent"] = config.cgroup_parent
+    for key, value in (
+        ("CpuShares", config.cpu_shares),
+        ("CpuQuota", config.cpu_quota),
+        ("CpuPeriod", config.cpu_period),
+        ("CpusetCpus", config.cpuset),
+        ("MemorySwap", config.memory_swap),
+        ("MemorySwappiness", config.memory_swappiness),
+        ("UsernsMode", config.userns_mode),
+        ("UTSMode", config.uts_mode),
+        ("CgroupnsMode", config.cgroupns_mode),
+    ):
+        if value is not None:
+            host[key] = value
+    if config.oom_kill_disable:
+        host["OomKillDisable"] = True
+    if config.device_cgroup_rules:
+        host["DeviceCgroupRules"] = list(config.device_cgroup_rules)
+    if config.storage_opt:
+        host["StorageOpt"] = dict(config.storage_opt)
     if config.device_requests:
         host["DeviceRequests"] = [
             {

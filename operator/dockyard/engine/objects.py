@@ -120,6 +120,18 @@ class ContainerConfig:
     domainname: str | None = None
     device_requests: tuple[DeviceRequestSpec, ...] = ()
     links: tuple[str, ...] = ()  # "container:alias", on every network (as Compose)
+    cpu_shares: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpuset: str | None = None
+    memory_swap: int | None = None
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool = False
+    userns_mode: str | None = None
+    uts_mode: str | None = None
+    cgroupns_mode: str | None = None
+    device_cgroup_rules: tuple[str, ...] = ()
+    storage_opt: tuple[tuple[str, str], ...] = ()
 
     def _declared(self) -> dict[str, Any]:
         """asdict() without the later fields that hold their default."""
@@ -183,6 +195,18 @@ _LATER = frozenset(
         "domainname",
         "device_requests",
         "links",
+        "cpu_shares",
+        "cpu_quota",
+        "cpu_period",
+        "cpuset",
+        "memory_swap",
+        "memory_swappiness",
+        "oom_kill_disable",
+        "userns_mode",
+        "uts_mode",
+        "cgroupns_mode",
+        "device_cgroup_rules",
+        "storage_opt",
     }
 )
 _LATER_NETWORK = ("ipv6_address", "mac_address")

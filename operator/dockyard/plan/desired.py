@@ -344,6 +344,18 @@ def _container_config(
             )
             for r in (res.devices if res else [])
         ),
+        cpu_shares=res.cpu_shares if res else None,
+        cpu_quota=res.cpu_quota if res else None,
+        cpu_period=res.cpu_period if res else None,
+        cpuset=res.cpuset if res else None,
+        memory_swap=res.memory_swap if res else None,
+        memory_swappiness=res.memory_swappiness if res else None,
+        oom_kill_disable=res.oom_kill_disable if res else False,
+        userns_mode=svc.userns_mode,
+        uts_mode=svc.uts_mode,
+        cgroupns_mode=svc.cgroupns_mode,
+        device_cgroup_rules=tuple(svc.device_cgroup_rules),
+        storage_opt=tuple(sorted(svc.storage_opt.items())),
     )
 
 

@@ -908,7 +908,8 @@ class _Importer:
             resources["devices"] = [*resources.get("devices", []), *gpus]
         if resources:
             out["resources"] = _ordered(
-                resources, ["cpus", "memory", "memoryReservation", "pids", "devices"]
+                resources,
+                ["cpus", "memory", "memoryReservation", "pids", "devices"],  # then others
             )
         if ctx.replicas is not None:
             out["replicas"] = ctx.replicas
@@ -1686,7 +1687,11 @@ def _list_key(target: str) -> Callable[[_Importer, _ServiceCtx, Any], None]:
 def _legacy_resource(target: str) -> Callable[[_Importer, _ServiceCtx, Any], None]:
     def handler(self: _Importer, ctx: _ServiceCtx, value: Any) -> None:
         if value is not None:
-            ctx.legacy_resources[target] = _cpus(value) if target == "cpus" else value
+            if target == "cpus":
+                value = _cpus(value)
+            elif target == "cpuset":
+                value = _scalar(value)
+            ctx.legacy_resources[target] = value
 
     return handler
 
@@ -1730,6 +1735,13 @@ _SERVICE_KEYS: dict[str, Callable[[_Importer, _ServiceCtx, Any], None]] = {
     "mem_reservation": _legacy_resource("memoryReservation"),
     "cpus": _legacy_resource("cpus"),
     "pids_limit": _legacy_resource("pids"),
+    "cpu_shares": _legacy_resource("cpuShares"),
+    "cpu_quota": _legacy_resource("cpuQuota"),
+    "cpu_period": _legacy_resource("cpuPeriod"),
+    "cpuset": _legacy_resource("cpuset"),
+    "memswap_limit": _legacy_resource("memorySwap"),
+    "mem_swappiness": _legacy_resource("memorySwappiness"),
+    "oom_kill_disable": _legacy_resource("oomKillDisable"),
     "labels": _Importer._s_labels,
     "cap_add": _list_key("capAdd"),
     "cap_drop": _list_key("capDrop"),
@@ -1750,26 +1762,14 @@ _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "platform": "dockyard uses the engine's own platform",
     "runtime": "no equivalent: the engine's default runtime is used",
     "external_links": "no equivalent: attach the service to the other container's network",
-    "uts": "no equivalent",
-    "userns_mode": "no equivalent",
-    "cgroup": "no equivalent",
     "volumes_from": "no equivalent: mount the same named volumes instead",
     "attach": "no equivalent: dockyard never attaches to output",
-    "oom_kill_disable": "no equivalent",
     "isolation": "Windows-only setting",
-    "storage_opt": "no equivalent",
-    "memswap_limit": "no equivalent",
-    "mem_swappiness": "no equivalent",
-    "cpu_shares": "no equivalent: use deploy.resources.limits.cpus",
-    "cpu_quota": "no equivalent: use deploy.resources.limits.cpus",
-    "cpu_period": "no equivalent: use deploy.resources.limits.cpus",
     "cpu_count": "no equivalent: use deploy.resources.limits.cpus",
     "cpu_percent": "no equivalent: use deploy.resources.limits.cpus",
     "cpu_rt_runtime": "no equivalent",
     "cpu_rt_period": "no equivalent",
-    "cpuset": "no equivalent",
     "blkio_config": "no equivalent",
-    "device_cgroup_rules": "no equivalent",
     "annotations": "no equivalent",
     "credential_spec": "Windows-only setting",
     "develop": "Compose watch is a development feature without an equivalent",
@@ -1846,6 +1846,11 @@ _SERVICE_ORDER = [
     "cgroupParent",
     "domainname",
     "links",
+    "usernsMode",
+    "utsMode",
+    "cgroupnsMode",
+    "deviceCgroupRules",
+    "storageOpt",
 ]
 _MOUNT_ORDER = ["volume", "hostPath", "tmpfs", "mountPath", "readOnly"]
 

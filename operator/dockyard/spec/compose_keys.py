@@ -221,6 +221,12 @@ def finish_links(imp: _Importer, ctx: _Ctx, services: dict[str, str]) -> None:
         ctx.out["links"] = links
 
 
+def _storage_opt(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    options = _pairs(value)
+    if options:
+        ctx.out["storageOpt"] = options
+
+
 def _gpus(imp: _Importer, ctx: _Ctx, value: Any) -> None:
     # `gpus: all`, or a list of device requests with capabilities [gpu] implied.
     items = [{"count": "all"}] if value == "all" else list(value or [])
@@ -356,4 +362,9 @@ SERVICE_KEYS: dict[str, Handler] = {
     "mac_address": _mac_address,
     "gpus": _gpus,
     "links": _links,
+    "userns_mode": _namespace("userns_mode", "usernsMode", ("host",)),
+    "uts": _namespace("uts", "utsMode", ("host",)),
+    "cgroup": _namespace("cgroup", "cgroupnsMode", ("host", "private")),
+    "device_cgroup_rules": _list("deviceCgroupRules"),
+    "storage_opt": _storage_opt,
 }

@@ -279,6 +279,13 @@ class DependsOn(Model):
     condition: Literal["started", "healthy", "completed"] = "started"
 
 
+def _swap_size(value: object) -> int:
+    return -1 if value in (-1, "-1") else parse_size(value)
+
+
+SwapSize = Annotated[int, BeforeValidator(_swap_size)]
+
+
 class DeviceRequest(Model):
     """Devices (GPUs) the engine's device driver hands the container (`docker run --gpus`)."""
 
@@ -301,6 +308,13 @@ class Resources(Model):
     memory_reservation: Size | None = None
     pids: int | None = Field(default=None, ge=1)
     devices: list[DeviceRequest] = Field(default_factory=list)
+    cpu_shares: int | None = Field(default=None, ge=0)  # relative weight (1024: one share)
+    cpu_quota: int | None = Field(default=None, ge=-1)  # microseconds per cpuPeriod
+    cpu_period: int | None = Field(default=None, ge=0)  # microseconds
+    cpuset: str | None = None  # CPUs the container may use, e.g. "0-2" or "0,3"
+    memory_swap: SwapSize | None = None  # memory plus swap; -1: unlimited swap
+    memory_swappiness: int | None = Field(default=None, ge=0, le=100)
+    oom_kill_disable: bool = False
 
 
 class Logging(Model):
@@ -431,6 +445,11 @@ class Service(Model):
     cgroup_parent: str | None = None
     domainname: str | None = None
     links: list[Link] = Field(default_factory=list)
+    userns_mode: Annotated[str, _namespace_mode(("host",))] | None = None
+    uts_mode: Annotated[str, _namespace_mode(("host",))] | None = None
+    cgroupns_mode: Annotated[str, _namespace_mode(("host", "private"))] | None = None
+    device_cgroup_rules: list[str] = Field(default_factory=list)
+    storage_opt: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _image_or_build(self) -> Service:

@@ -216,6 +216,15 @@ def _check_service(svc: Service, base: str, errors: list[FieldError]) -> None:
                 "remove ports (with host networking the service listens on the host directly)",
             )
         )
+    if svc.uts_mode == "host" and (svc.hostname or svc.domainname):
+        errors.append(
+            FieldError(
+                f"{base}.utsMode",
+                "with the host's UTS namespace the container has the host's hostname and "
+                "domain name (the engine would refuse to start it)",
+                "remove hostname and domainname, or utsMode",
+            )
+        )
     names = [p.name for p in svc.secrets]
     if len(set(names)) != len(names):
         errors.append(FieldError(f"{base}.secrets", "the same secret is mounted twice"))
