@@ -431,3 +431,19 @@ def test_include_conflicts_and_cycles_are_refused(
     text = "include: [inc.yaml]\nservices:\n  web: {image: x}\n"
     assert message in refused(tmp_path, text)
     assert "does not exist" in refused(tmp_path, "include: [nope.yaml]\nservices: {}\n")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("volumes_from", "[db]", "another container's volumes"),
+        ("external_links", "[redis_1]", "outside the app"),
+    ],
+)
+def test_keys_that_would_leave_a_misbehaving_container_are_refused(
+    tmp_path: Path, key: str, value: str, reason: str
+) -> None:
+    message = refused(
+        tmp_path, f"services:\n  db: {{image: x}}\n  web: {{image: x, {key}: {value}}}\n"
+    )
+    assert f"services.web.{key}" in message and reason in message

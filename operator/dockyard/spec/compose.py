@@ -1761,8 +1761,6 @@ _SWARM = "a Swarm-only setting"
 _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "platform": "dockyard uses the engine's own platform",
     "runtime": "no equivalent: the engine's default runtime is used",
-    "external_links": "no equivalent: attach the service to the other container's network",
-    "volumes_from": "no equivalent: mount the same named volumes instead",
     "attach": "no equivalent: dockyard never attaches to output",
     "isolation": "Windows-only setting",
     "cpu_count": "no equivalent: use deploy.resources.limits.cpus",

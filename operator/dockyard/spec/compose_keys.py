@@ -221,6 +221,15 @@ def finish_links(imp: _Importer, ctx: _Ctx, services: dict[str, str]) -> None:
         ctx.out["links"] = links
 
 
+def _refused(key: str, reason: str, hint: str) -> Handler:
+    """A key whose loss would leave a container that starts and then misbehaves."""
+
+    def handler(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+        imp.error(f"{ctx.path}.{key}", reason, hint)
+
+    return handler
+
+
 def _storage_opt(imp: _Importer, ctx: _Ctx, value: Any) -> None:
     options = _pairs(value)
     if options:
@@ -367,4 +376,16 @@ SERVICE_KEYS: dict[str, Handler] = {
     "cgroup": _namespace("cgroup", "cgroupnsMode", ("host", "private")),
     "device_cgroup_rules": _list("deviceCgroupRules"),
     "storage_opt": _storage_opt,
+    "volumes_from": _refused(
+        "volumes_from",
+        "mounting another container's volumes is not something dockyard does: it replaces "
+        "each service's containers on their own, and anonymous volumes go with them",
+        "declare named volumes and mount them in both services",
+    ),
+    "external_links": _refused(
+        "external_links",
+        "links to containers outside the app are not made: the name would not resolve",
+        "attach the service to the other container's network (an external network) and "
+        "use its name there",
+    ),
 }
