@@ -118,7 +118,9 @@ def device_id(i: int) -> str:
     return f"dev-{i:05d}"
 
 
-async def worker_main(first: int, count: int, port: int, state: Path, reconnect_max: float) -> None:
+async def worker_main(
+    first: int, count: int, port: int, state: Path, reconnect_max: float, ramp: float
+) -> None:
     """One worker process: `count` agents as asyncio tasks; commands on stdin."""
     from dockyard.mqtt.agent import Agent, AgentOptions
     from dockyard.mqtt.broker import broker_config
@@ -135,7 +137,10 @@ async def worker_main(first: int, count: int, port: int, state: Path, reconnect_
             reconnect_max=reconnect_max,
         )
         agents.append(Agent(opts, None, local=RecordingDeviceEngine))
-    tasks = [asyncio.create_task(a.run()) for a in agents]
+    tasks = []
+    for a in agents:  # devices come up at --ramp a second (all of them, all workers)
+        tasks.append(asyncio.create_task(a.run()))
+        await asyncio.sleep(1 / ramp)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -273,6 +278,7 @@ class WireCounter:
         self.port = port
         self.bytes: Counter[str] = Counter()
         self.messages: Counter[str] = Counter()
+        self.status_bytes: Counter[str] = Counter()  # per agent: heartbeats apart
         self.sys: dict[str, float] = {}
         self.online_at: list[float] = []
         self.task: asyncio.Task[None] | None = None
@@ -304,6 +310,8 @@ class WireCounter:
                             continue  # what was there before we subscribed
                         kind = topic.rsplit("/", 1)[-1]
                         self.bytes[kind] += size
+                        if kind == "status":
+                            self.status_bytes[topic.rsplit("/", 2)[-2]] += size
                         self.messages[kind] += 1
                         if kind == "online" and raw == b"online":
                             self.online_at.append(time.monotonic())
@@ -377,7 +385,9 @@ async def wait_until(
 
 
 class Workers:
-    def __init__(self, n: int, count: int, port: int, state: Path, reconnect_max: float) -> None:
+    def __init__(
+        self, n: int, count: int, port: int, state: Path, reconnect_max: float, ramp: float
+    ) -> None:
         per = -(-n // count)
         self.procs: list[subprocess.Popen[str]] = []
         for w in range(count):
@@ -390,6 +400,7 @@ class Workers:
                         sys.executable, __file__, "--worker", str(first), str(size),
                         "--port", str(port), "--state", str(state),
                         "--reconnect-max", str(reconnect_max),
+                        "--ramp", str(ramp), "--workers", str(count),
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -432,7 +443,9 @@ class Workers:
         p.stdout.readline()
 
 
-async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> dict[str, Any]:
+async def one_size(
+    n: int, work: Path, workers: int, reconnect_max: float, ramp: float
+) -> dict[str, Any]:
     from dockyard.mqtt.publisher import AgentPublisher
     from dockyard.sources.folder import FolderSource
 
@@ -464,7 +477,7 @@ async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> di
     try:
         started = time.monotonic()
         pool = await asyncio.to_thread(
-            Workers, n, workers, broker.port, work / "devices", reconnect_max
+            Workers, n, workers, broker.port, work / "devices", reconnect_max, ramp
         )
         await wait_until(
             "start",
@@ -477,6 +490,7 @@ async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> di
             before = {a: int(publisher.published.get(a, {}).get("revision", 0)) for a in agents}
             await asyncio.sleep(1.5)  # a fresh $SYS sample
             bytes0, msgs0 = counter.snapshot()
+            status0 = Counter(counter.status_bytes)
             sys0 = dict(counter.sys)
             cpu0, _, _ = proc_sample(pid)
             t0 = time.monotonic()
@@ -491,22 +505,23 @@ async def one_size(n: int, work: Path, workers: int, reconnect_max: float) -> di
                     at.append(time.monotonic())
                 return edited(publisher, agents, b, e)
 
-            res[f"{phase}_s"] = await wait_until(
-                phase, done, describe=lambda: fleet_state(publisher, agents)
-            )
+            await wait_until(phase, done, describe=lambda: fleet_state(publisher, agents))
+            res[f"{phase}_s"] = time.monotonic() - t0  # from the manifest's write
             res[f"{phase}_published_s"] = sent[0] - t0
             cpu1, rss1, peak1 = proc_sample(pid)
             await asyncio.sleep(2.5)  # the $SYS counters catch up
             bytes1, msgs1 = counter.snapshot()
-            changed = len(moved(publisher, agents, before))
+            changed_ids = moved(publisher, agents, before)
+            changed = len(changed_ids)
             res[f"{phase}_devices"] = changed
             res[f"{phase}_publisher_cpu_s"] = cpu1 - cpu0
             res[f"{phase}_desired_bytes_per_device"] = (
                 bytes1["desired"] - bytes0["desired"]
             ) / max(1, changed)
-            res[f"{phase}_status_bytes_per_device"] = (bytes1["status"] - bytes0["status"]) / max(
-                1, changed
-            )
+            # Only the devices that changed (the others' heartbeats are not this change's).
+            res[f"{phase}_status_bytes_per_device"] = sum(
+                counter.status_bytes[a] - status0[a] for a in changed_ids
+            ) / max(1, changed)
             res[f"{phase}_desired_messages"] = msgs1["desired"] - msgs0["desired"]
             sent = counter.sys.get("bytes/sent", 0) - sys0.get("bytes/sent", 0)
             received = counter.sys.get("bytes/received", 0) - sys0.get("bytes/received", 0)
@@ -619,7 +634,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--reconnect-max", type=float, default=5.0)
+    parser.add_argument("--reconnect-max", type=float, default=30.0)
+    parser.add_argument(
+        "--ramp", type=float, default=500.0, help="devices started a second, at the start"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--idle", type=float, default=20.0, help="seconds of the idle agent (0: skip it)"
@@ -634,7 +652,8 @@ def main() -> None:
 
         logging.basicConfig(level=logging.ERROR)  # 10,000 agents' reconnect warnings
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-        asyncio.run(worker_main(*args.worker, args.port, args.state, args.reconnect_max))
+        ramp = args.ramp / args.workers
+        asyncio.run(worker_main(*args.worker, args.port, args.state, args.reconnect_max, ramp))
         return
     if shutil.which("mosquitto") is None:
         raise SystemExit("mosquitto is not installed: run scripts/ensure-deps.sh")
@@ -647,7 +666,7 @@ def main() -> None:
         base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
         with tempfile.TemporaryDirectory(prefix="fleet-bench-", dir=base) as tmp:
             print(f"N={n} …", file=sys.stderr, flush=True)
-            res = asyncio.run(one_size(n, Path(tmp), args.workers, args.reconnect_max))
+            res = asyncio.run(one_size(n, Path(tmp), args.workers, args.reconnect_max, args.ramp))
             print(json.dumps(res), file=sys.stderr, flush=True)
             results.append(res)
     if args.idle > 0:

@@ -55,7 +55,9 @@ class AgentOptions:
     lock_ttl: float = 3600.0
     windows: tuple[Window, ...] = ()
     gate_interval: float = 1.0
-    reconnect_max: float = 5.0
+    # The longest wait between reconnect attempts: with full jitter, N devices retry at
+    # about N / (reconnect_max / 2) connects a second at worst (see backoff.py).
+    reconnect_max: float = 30.0
 
     @property
     def locks(self) -> Path:
@@ -401,7 +403,7 @@ class Agent:
         will = Will(topics.online(self.id, prefix), topics.OFFLINE, qos=1, retain=True)
         # Jittered: a broker restart drops every device at once; they must not all
         # come back at once (see backoff.py).
-        backoff = Backoff(0.5, max(0.5, self.options.reconnect_max))
+        backoff = reconnect_backoff(self.options.reconnect_max)
         while True:
             try:
                 # The client id is the agent id: ACL patterns may use %c as well as %u.
@@ -471,7 +473,7 @@ class Agent:
         # A publish can time out on a busy broker while the link stays up: try again
         # (jittered) rather than fall silent until the next reconnect. A dead link ends
         # the message loop, which cancels this task.
-        retry = Backoff(0.5, max(0.5, self.options.reconnect_max))
+        retry = reconnect_backoff(self.options.reconnect_max)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), timeout=self.options.heartbeat)
@@ -493,6 +495,13 @@ class Agent:
                 return True
             await asyncio.sleep(0.1)
         return False
+
+
+def reconnect_backoff(cap: float) -> Backoff:
+    """The first retry within 1 s (a whole fleet that lost its broker then returns over a
+    second, not in one burst), doubling up to `cap`."""
+    base = min(1.0, cap)
+    return Backoff(base, max(base, cap))
 
 
 def _ready(status: dict[str, Any]) -> tuple[str, str]:
