@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from docker import DockerClient
 
+from dockyard.engine.client import Engine
 from dockyard_helpers import apply
 from helpers import BASE_IMAGE
 
@@ -193,8 +194,27 @@ def test_compose_host_config_keys_reach_the_container(
     assert ours["primary"] == "zeta"
     assert ours["ips"] == {"zeta": str(zeta[10]), "alpha": str(alpha[20])}
     assert ours["mac"] == "02:42:0a:d5:00:0a"
-    # Re-applying the same file changes nothing.
-    assert apply(project).operations == []
+    # Re-applying the same file changes nothing, and the engine shows no drift.
+    applied = apply(project)
+    assert applied.operations == []
+    (desired,) = applied.plans[0].desired.containers
+    engine = Engine()
+    try:
+        container_id = docker_client.containers.get(f"{app_name}-web-1").id
+        assert engine.config_drift(container_id, desired) is None
+        # Made again by hand with dockyard's labels but without the log rotation: drift.
+        attrs = docker_client.api.inspect_container(container_id)
+        docker_client.api.remove_container(container_id, force=True)
+        forged = docker_client.containers.create(
+            BASE_IMAGE,
+            ["sleep", "3600"],
+            name=f"{app_name}-web-1",
+            labels=attrs["Config"]["Labels"],
+            restart_policy={"Name": "no"},
+        )
+        assert "LogConfig" in str(engine.config_drift(forged.id, desired))
+    finally:
+        engine.close()
     docker_client.api.remove_container(f"{app_name}-web-1", force=True)
     for net in ("zeta", "alpha"):
         docker_client.api.remove_network(f"{app_name}_{net}")

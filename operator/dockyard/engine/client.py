@@ -640,6 +640,14 @@ class Engine:
                 ):
                     continue
                 return f"{key} was changed outside dockyard"
+        # Compose's host settings, where the engine shows back exactly what it was given
+        # (ones a kernel may drop with a warning, such as swappiness, are left out).
+        for key in _KEPT_AS_SENT:
+            if key in want_host and host.get(key) != want_host[key]:
+                return f"{key} was changed outside dockyard"
+        for key in ("Tty", "OpenStdin"):
+            if key in want and cfg.get(key) != want[key]:
+                return f"{key} was changed outside dockyard"
         return None
 
     def image_env(self, image: str) -> frozenset[str]:
@@ -826,6 +834,25 @@ def container_body(
         host["Privileged"] = True
     _compose_keys(config, body, host)
     return body
+
+
+_KEPT_AS_SENT = (
+    "LogConfig",
+    "Ulimits",
+    "Sysctls",
+    "ShmSize",
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "ExtraHosts",
+    "SecurityOpt",
+    "IpcMode",
+    "GroupAdd",
+    "OomScoreAdj",
+    "CpuShares",
+    "CpusetCpus",
+    "DeviceCgroupRules",
+)
 
 
 def _ipam_body(net: DesiredNetwork) -> dict[str, Any] | None:
