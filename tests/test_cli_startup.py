@@ -17,8 +17,9 @@ HEAVY = ("pydantic", "docker", "asyncio", "rich", "yaml", "requests", "paramiko"
 # Runs the real entry point and prints, at exit, the top-level packages it imported.
 PROBE = """
 import atexit, json, sys
-atexit.register(lambda: sys.__stderr__.write(
-    "MODULES " + json.dumps(sorted({m.split('.')[0] for m in sys.modules})) + "\\n"))
+def loaded():  # a name mapped to None was kept from loading
+    return sorted({m.split('.')[0] for m, v in sys.modules.items() if v})
+atexit.register(lambda: sys.__stderr__.write("MODULES " + json.dumps(loaded()) + "\\n"))
 from dockyard.cli.startup import main
 sys.argv = ["dockyard", *sys.argv[1:]]
 main()
@@ -121,3 +122,21 @@ def test_completion_script_completes_commands_and_options():
             },
         )
         assert proc.stdout.split() == [want], proc.stderr
+
+
+@pytest.mark.engine
+def test_no_op_apply_loads_neither_rich_nor_the_ssh_library(app_name: str, tmp_path):
+    from helpers import BASE_IMAGE
+
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        f"apiVersion: dockyard.dev/v1alpha1\nkind: App\nmetadata: {{name: {app_name}}}\n"
+        f"spec:\n  services:\n    - name: web\n      image: {BASE_IMAGE}\n"
+        "      pullPolicy: Never\n      command: [sleep, '3600']\n      init: true\n"
+        "      stopGracePeriod: 1s\n      labels: {dev.dockyard.test: '1'}\n"
+    )
+    code, _, _ = run_cli("apply", "-q", "-f", str(path))
+    assert code == 0
+    code, out, modules = run_cli("apply", "-q", "-f", str(path))
+    assert (code, out) == (0, f"{app_name}: up to date, nothing to do\n")
+    assert not modules & {"rich", "paramiko", "cryptography", "invoke"}

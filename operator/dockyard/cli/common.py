@@ -172,14 +172,21 @@ HostOpt = Annotated[
 ]
 
 
-def engine_for(host: str | None, **kwargs: Any) -> Engine:
-    """The engine of `--host`, else the one the docker CLI would use (cli/docker_env.py)."""
+def engine_for(host: str | None, alone: bool = False, **kwargs: Any) -> Engine:
+    """The engine of `--host`, else the one the docker CLI would use (cli/docker_env.py).
+
+    `alone`: this process talks to no other engine. Unless that one is ssh://, docker-py's
+    ssh support (paramiko, cryptography, invoke: two thirds of the SDK's import time) is
+    then never used, so it is kept from loading: a no-op `apply` starts that much sooner."""
     from .docker_env import DockerEnvError, resolve
 
     try:
-        return resolve(host).engine(**kwargs)
+        target = resolve(host)
     except DockerEnvError as exc:
         raise fail(str(exc)) from None
+    if alone and not (target.url or "").startswith("ssh://"):
+        sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
+    return target.engine(**kwargs)
 
 
 ConcurrencyOpt = Annotated[

@@ -85,13 +85,6 @@ def apply(
     files, replicas are placed on those hosts (see docs/hosts.md). Each app it changes gets
     a revision, recorded on the engine (see `dockyard history`). Exits non-zero if
     anything failed."""
-    import asyncio
-
-    from dockyard.apply.converge import apply_plans
-    from dockyard.apply.images import refresh_always_images
-
-    from .output import ConsoleReporter, summary
-
     result_all = load_all(files)
     if result_all.hosts:
         from .fleet import apply_fleet_cmd
@@ -105,7 +98,9 @@ def apply(
     loaded = result_all.apps  # loaded once: a secret's store command runs once
     if not loaded:
         raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = engine_for(host)
+    engine = engine_for(host, alone=True)
+    from dockyard.apply.images import refresh_always_images
+
     pulled = refresh_always_images(engine, loaded)  # pullPolicy Always: see moved tags
     for message in pulled.errors:
         errors.print(f"[red]error:[/] {escape(message)}; what runs is left as it is")
@@ -122,11 +117,19 @@ def apply(
                 "rolloutFailures": [],
             }
             emit({"apps": [p.loaded.name for p in plans], "changed": False, **nothing}, output)
-        elif not has_errors:
-            console.print(f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do")
+        elif not has_errors:  # plain stdout: rich is not worth loading for one line
+            sys.stdout.write(
+                f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do\n"
+            )
         if wait_for is not None and not has_errors:
             _wait_ready(engine, loaded, wait_for, quiet)
         raise typer.Exit(1 if has_errors else 0)
+    import asyncio
+
+    from dockyard.apply.converge import apply_plans
+
+    from .output import ConsoleReporter, summary
+
     if not quiet:
         names = ", ".join(p.loaded.name for p in runnable)
         console.print(f"applying {names}: {total} operation(s)")
@@ -214,7 +217,7 @@ def _diff(files: list[Path], host: str | None, output: Format) -> None:
     loaded = result_all.apps  # loaded once: a secret's store command runs once
     if not loaded:
         raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = engine_for(host)
+    engine = engine_for(host, alone=True)
     plans = plan_or_exit(engine, loaded)
     merged = merge([p.plan for p in plans])
     if output is not Format.text:
