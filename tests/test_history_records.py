@@ -290,3 +290,40 @@ def test_apply_across_docker_hosts_records_on_the_hosts(
         for v in far.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"}):
             v.remove(force=True)
         far.close()
+
+
+async def test_a_controller_over_docker_hosts_continues_their_history(
+    machine: PrivateEngine, app_name: str, tmp_path: Path
+):
+    far = docker.DockerClient(base_url=machine.url, timeout=60)
+    folder = tmp_path / "repo"
+    write(folder, "hosts.yaml", host_manifests({"far": machine}))
+
+    def app(version: str) -> str:
+        doc = yaml.safe_load(app_doc(app_name, version))
+        doc["spec"]["placement"] = {"hostSelector": {"matchLabels": {"role": "edge"}}}
+        return yaml.safe_dump(doc, sort_keys=False)
+
+    try:
+        write(folder, "app.yaml", app("1"))
+        assert cli("apply", "-q", "-f", str(folder)).returncode == 0
+        write(folder, "app.yaml", app("2"))
+        assert cli("apply", "-q", "-f", str(folder)).returncode == 0
+        # A controller with a new state folder: the host answers after the controller
+        # started, and its history is taken up, not replaced.
+        async with run_controller(folder, tmp_path / "state") as controller:
+            await eventually(lambda: is_ready(controller, app_name), timeout=30)
+            write(folder, "app.yaml", app("3"))
+            await eventually(lambda: version_of(far, f"{app_name}-web-1") == "3", timeout=30)
+            await settle(controller)
+        record = json.loads(record_on(far, app_name))
+        assert [r["number"] for r in record["revisions"]] == [1, 2, 3]
+        assert record["current"] == 3
+    finally:
+        for c in far.containers.list(all=True, filters={"label": f"dev.dockyard.app={app_name}"}):
+            c.remove(force=True, v=True)
+        for n in far.networks.list(filters={"label": f"dev.dockyard.app={app_name}"}):
+            n.remove()
+        for v in far.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"}):
+            v.remove(force=True)
+        far.close()

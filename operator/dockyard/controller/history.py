@@ -194,7 +194,8 @@ class HistoryStore:
         if found.updated <= self.get(app).updated:
             return False
         self._cache[app] = found
-        self._write_cache(app)
+        with contextlib.suppress(OSError):  # a reader may not write the cache: no matter
+            self._write_cache(app)
         return True
 
     def save(self, app: str) -> None:

@@ -153,7 +153,7 @@ class Controller:
         # The history lives on the app's hosts (docs/rollouts.md): read once per app before
         # its first reconcile, written back after each save (one writer per app at a time).
         self.history.on_save = self._history_saved
-        self._history_read: set[str] = set()
+        self._history_read: set[tuple[str, str]] = set()  # (app, host) read once
         self._history_unsent: dict[str, dict[str, Any]] = {}
         self._history_writers: dict[str, asyncio.Task[None]] = {}
         self._app_hosts: dict[str, list[str]] = {}
@@ -571,17 +571,21 @@ class Controller:
     # ---- revisions and rollouts ------------------------------------------------------------
 
     async def _read_history(self, name: str) -> None:
-        """Once per app: take the newest history its hosts hold (another machine's
-        `dockyard apply`, or this controller before a restart with another state folder)."""
-        if name in self._history_read:
-            return
-        self._history_read.add(name)
-        engines = [h.engine for h in self.hosts.values() if h.cache.synced and not h.dark]
-        record, problems = await asyncio.to_thread(read_newest, name, engines)
-        for problem in problems:
-            log.warning("app %s: history not read from %s", name, problem)
-        if self.history.adopt(name, record):
-            log.info("app %s: history read from its hosts", name)
+        """Each host once per app, as soon as it answers: take the newest history they
+        hold (another machine's `dockyard apply`, or this controller before a restart with
+        another state folder). A host is written only once read, so a host that answers
+        late never has its history replaced by one that did not know it."""
+        for host in list(self.hosts.values()):
+            if (name, host.name) in self._history_read or not host.cache.synced or host.dark:
+                continue
+            record, problems = await asyncio.to_thread(read_newest, name, [host.engine])
+            for problem in problems:
+                log.warning("app %s: history not read from %s", name, problem)
+            if problems:
+                continue
+            self._history_read.add((name, host.name))
+            if self.history.adopt(name, record):
+                log.info("app %s: history read from host %s", name, host.name)
 
     def _history_saved(self, name: str, record: dict[str, Any]) -> None:
         try:
@@ -597,10 +601,11 @@ class Controller:
         try:
             while name in self._history_unsent:
                 record = self._history_unsent.pop(name)
+                read = {h for a, h in self._history_read if a == name}
                 hosts = [
                     self.hosts[h]
                     for h in self._app_hosts.get(name, [DEFAULT_HOST])
-                    if h in self.hosts and not self.hosts[h].dark
+                    if h in self.hosts and h in read and not self.hosts[h].dark
                 ]
                 wanted = self.wanted.get(name)
                 images = [c.config.image for c in wanted.desired.containers] if wanted else []
