@@ -447,3 +447,31 @@ def test_keys_that_would_leave_a_misbehaving_container_are_refused(
         tmp_path, f"services:\n  db: {{image: x}}\n  web: {{image: x, {key}: {value}}}\n"
     )
     assert f"services.web.{key}" in message and reason in message
+
+
+def test_mount_options_propagation_selinux_and_nocopy(tmp_path: Path) -> None:
+    app = imp(
+        tmp_path,
+        """
+        services:
+          web:
+            image: x
+            volumes:
+              - ./conf:/etc/app:ro,z
+              - data:/data:nocopy
+              - {type: bind, source: /srv, target: /srv, bind: {propagation: rslave, selinux: Z}}
+              - {type: volume, source: data, target: /more, volume: {nocopy: true}}
+        volumes: {data: {}}
+        """,
+    )
+    mounts = service(app)["volumeMounts"]
+    assert mounts[0]["selinux"] == "z" and mounts[0]["readOnly"]
+    assert mounts[1]["noCopy"] and mounts[3]["noCopy"]
+    assert (mounts[2]["propagation"], mounts[2]["selinux"]) == ("rslave", "Z")
+    loaded = load_text(yaml_of(app), "app.yaml", tmp_path, environ={}).apps[0]
+    (d,) = desired_app(loaded, {}).containers
+    body = container_body(d.config, d.labels, [])
+    binds = body["HostConfig"]["Binds"]
+    assert binds[0].endswith(":/etc/app:ro,z") and binds[1] == "/srv:/srv:Z,rslave"
+    volumes = [m for m in body["HostConfig"]["Mounts"] if m["Type"] == "volume"]
+    assert all(m["VolumeOptions"] == {"NoCopy": True} for m in volumes)

@@ -766,6 +766,8 @@ def container_body(
             )
         elif m.kind == "anonymous":
             mounts.append({"Type": "volume", "Target": m.target, "ReadOnly": m.read_only})
+        if m.nocopy and m.kind in ("volume", "anonymous"):
+            mounts[-1]["VolumeOptions"] = {"NoCopy": True}
         elif m.kind == "tmpfs":
             opts: dict[str, Any] = {}
             if m.tmpfs_size is not None:
@@ -776,7 +778,8 @@ def container_body(
                 {"Type": "tmpfs", "Target": m.target, "ReadOnly": m.read_only, "TmpfsOptions": opts}
             )
         elif m.kind == "bind" and not (copies_files and copied(m)):
-            binds.append(f"{m.source}:{m.target}" + (":ro" if m.read_only else ""))
+            options = ",".join((*(("ro",) if m.read_only else ()), *m.bind_options))
+            binds.append(f"{m.source}:{m.target}" + (f":{options}" if options else ""))
     if mounts:
         host["Mounts"] = mounts
     if binds:

@@ -28,6 +28,8 @@ class MountSpec:
     # to the manifest's folder. It stands in the config hash for `source` (this machine's
     # absolute path), so every machine plans the same; engines elsewhere get a copy.
     manifest_path: str | None = None
+    bind_options: tuple[str, ...] = ()  # e.g. ("z", "rslave"); left out of the hash when none
+    nocopy: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,10 @@ class ContainerConfig:
             for key in _LATER_NETWORK:
                 if net[key] is None:
                     del net[key]
+        for mount in out["mounts"]:
+            for key in ("bind_options", "nocopy"):
+                if not mount[key]:
+                    del mount[key]
         return out
 
     def summary(self) -> str:

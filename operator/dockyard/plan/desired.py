@@ -219,12 +219,17 @@ def _container_config(
         if m.kind == "volume":
             vol = str(m.volume)
             source = vol_names.get(vol) or naming.volume_name(app, vol)
-            mounts.append(MountSpec("volume", m.mount_path, source, m.read_only))
+            mounts.append(MountSpec("volume", m.mount_path, source, m.read_only, nocopy=m.no_copy))
         elif m.kind == "bind":
             manifest_path = loaded.manifest_paths.get(f"{svc.name}:{m.mount_path}")
             mounts.append(
                 MountSpec(
-                    "bind", m.mount_path, m.host_path, m.read_only, manifest_path=manifest_path
+                    "bind",
+                    m.mount_path,
+                    m.host_path,
+                    m.read_only,
+                    manifest_path=manifest_path,
+                    bind_options=tuple(o for o in (m.selinux, m.propagation) if o),
                 )
             )
         elif m.kind == "tmpfs":
@@ -240,7 +245,7 @@ def _container_config(
                 )
             )
         else:
-            mounts.append(MountSpec("anonymous", m.mount_path, None, m.read_only))
+            mounts.append(MountSpec("anonymous", m.mount_path, None, m.read_only, nocopy=m.no_copy))
     uid, gid = _numeric_user(svc.user)
     for sec in svc.secrets:
         mounts.append(

@@ -1288,9 +1288,11 @@ class _Importer:
                 elif option in ("cached", "delegated", "consistent"):
                     self.note(f"{path}", f"{option}: a Docker Desktop hint, no effect on Linux")
                 elif option in ("z", "Z"):
-                    self.unsupported(path, f"SELinux relabelling :{option} is not applied")
+                    mount["selinux"] = option
                 elif option == "nocopy":
-                    self.unsupported(path, "nocopy: the volume is populated from the image")
+                    mount["noCopy"] = True
+                elif option in _PROPAGATIONS:
+                    mount["propagation"] = option
                 else:
                     self.unsupported(path, f"volume option {option!r} is not applied")
         self._volume_source(ctx, path, source, _is_host_path(source), mount)
@@ -1357,13 +1359,22 @@ class _Importer:
             if key == "consistency":
                 self.note(f"{path}.consistency", "a Docker Desktop hint, no effect on Linux")
             elif key == "bind" and isinstance(value, dict):
-                for opt in value:
+                for opt, val in value.items():
                     if opt == "create_host_path":
                         continue
-                    self.unsupported(f"{path}.bind.{opt}", "bind option not applied")
+                    if opt == "propagation" and val in _PROPAGATIONS:
+                        mount["propagation"] = val
+                    elif opt == "selinux" and val in ("z", "Z"):
+                        mount["selinux"] = val
+                    else:
+                        self.unsupported(f"{path}.bind.{opt}", "bind option not applied")
             elif key == "volume" and isinstance(value, dict):
-                for opt in value:
-                    self.unsupported(f"{path}.volume.{opt}", "volume option not applied")
+                for opt, val in value.items():
+                    if opt == "nocopy":
+                        if val:
+                            mount["noCopy"] = True
+                    else:
+                        self.unsupported(f"{path}.volume.{opt}", "volume option not applied")
             else:
                 self.unsupported(f"{path}.{key}", "mount option not applied")
         return mount
@@ -1851,6 +1862,7 @@ _SERVICE_ORDER = [
     "storageOpt",
 ]
 _MOUNT_ORDER = ["volume", "hostPath", "tmpfs", "mountPath", "readOnly"]
+_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 _VAR_REF = re.compile(
     r"\$(?:\$|(?P<named>[_a-zA-Z][_a-zA-Z0-9]*)|\{(?P<braced>[_a-zA-Z][_a-zA-Z0-9]*)(?P<op>:?[-?+])?)"

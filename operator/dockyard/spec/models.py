@@ -215,6 +215,13 @@ class VolumeMount(Model):
     # hostPath only: watch the file's (or folder's) content, and on a change recreate,
     # restart, or signal:SIGHUP the container. Unset: content changes are not watched.
     on_change: OnChange | None = None
+    # hostPath only: mount propagation, and SELinux relabelling (z: shared, Z: private).
+    propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] | None = (
+        None
+    )
+    selinux: Literal["z", "Z"] | None = None
+    # volume only: do not copy the image's files at the mount path into a new volume.
+    no_copy: bool = False
 
     @model_validator(mode="after")
     def _one_kind(self) -> VolumeMount:
@@ -223,6 +230,10 @@ class VolumeMount(Model):
             raise ValueError("set only one of volume, hostPath and tmpfs")
         if self.on_change is not None and self.host_path is None:
             raise ValueError("onChange is for hostPath mounts (a volume's content is the app's)")
+        if (self.propagation or self.selinux) and self.host_path is None:
+            raise ValueError("propagation and selinux are for hostPath mounts")
+        if self.no_copy and (self.host_path is not None or self.tmpfs is not None):
+            raise ValueError("noCopy is for volumes")
         return self
 
     @property
