@@ -119,13 +119,23 @@ def device_id(i: int) -> str:
 
 
 async def worker_main(
-    first: int, count: int, port: int, state: Path, reconnect_max: float, ramp: float
+    first: int,
+    count: int,
+    port: int,
+    state: Path,
+    reconnect_max: float,
+    ramp: float,
+    keepalive: int,
 ) -> None:
     """One worker process: `count` agents as asyncio tasks; commands on stdin."""
+    import dataclasses
+
     from dockyard.mqtt.agent import Agent, AgentOptions
     from dockyard.mqtt.broker import broker_config
 
-    config = broker_config(f"mqtt://127.0.0.1:{port}")
+    # The keepalive may be set longer than the default 30 s: thousands of devices share
+    # a few cores here, and a starved event loop must not read as a dead link.
+    config = dataclasses.replace(broker_config(f"mqtt://127.0.0.1:{port}"), keepalive=keepalive)
     agents = []
     for i in range(first, first + count):
         opts = AgentOptions(
@@ -386,7 +396,14 @@ async def wait_until(
 
 class Workers:
     def __init__(
-        self, n: int, count: int, port: int, state: Path, reconnect_max: float, ramp: float
+        self,
+        n: int,
+        count: int,
+        port: int,
+        state: Path,
+        reconnect_max: float,
+        ramp: float,
+        keepalive: int,
     ) -> None:
         per = -(-n // count)
         self.procs: list[subprocess.Popen[str]] = []
@@ -401,6 +418,7 @@ class Workers:
                         "--port", str(port), "--state", str(state),
                         "--reconnect-max", str(reconnect_max),
                         "--ramp", str(ramp), "--workers", str(count),
+                        "--keepalive", str(keepalive),
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -444,7 +462,7 @@ class Workers:
 
 
 async def one_size(
-    n: int, work: Path, workers: int, reconnect_max: float, ramp: float
+    n: int, work: Path, workers: int, reconnect_max: float, ramp: float, keepalive: int
 ) -> dict[str, Any]:
     from dockyard.mqtt.publisher import AgentPublisher
     from dockyard.sources.folder import FolderSource
@@ -477,7 +495,7 @@ async def one_size(
     try:
         started = time.monotonic()
         pool = await asyncio.to_thread(
-            Workers, n, workers, broker.port, work / "devices", reconnect_max, ramp
+            Workers, n, workers, broker.port, work / "devices", reconnect_max, ramp, keepalive
         )
         await wait_until(
             "start",
@@ -635,6 +653,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--reconnect-max", type=float, default=30.0)
+    parser.add_argument("--keepalive", type=int, default=30, help="the devices' MQTT keepalive")
     parser.add_argument(
         "--ramp", type=float, default=500.0, help="devices started a second, at the start"
     )
@@ -653,7 +672,11 @@ def main() -> None:
         logging.basicConfig(level=logging.ERROR)  # 10,000 agents' reconnect warnings
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
         ramp = args.ramp / args.workers
-        asyncio.run(worker_main(*args.worker, args.port, args.state, args.reconnect_max, ramp))
+        asyncio.run(
+            worker_main(
+                *args.worker, args.port, args.state, args.reconnect_max, ramp, args.keepalive
+            )
+        )
         return
     if shutil.which("mosquitto") is None:
         raise SystemExit("mosquitto is not installed: run scripts/ensure-deps.sh")
@@ -666,7 +689,9 @@ def main() -> None:
         base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
         with tempfile.TemporaryDirectory(prefix="fleet-bench-", dir=base) as tmp:
             print(f"N={n} …", file=sys.stderr, flush=True)
-            res = asyncio.run(one_size(n, Path(tmp), args.workers, args.reconnect_max, args.ramp))
+            res = asyncio.run(
+                one_size(n, Path(tmp), args.workers, args.reconnect_max, args.ramp, args.keepalive)
+            )
             print(json.dumps(res), file=sys.stderr, flush=True)
             results.append(res)
     if args.idle > 0:
