@@ -157,6 +157,7 @@ class HistoryStore:
     def __init__(self, state_dir: Path | None) -> None:
         self.dir = state_dir / "history" if state_dir is not None else None
         self._cache: dict[str, AppHistory] = {}
+        self._saved: dict[str, str] = {}
         # Called with the app and its record after every save: where it goes to the hosts.
         self.on_save: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -167,7 +168,14 @@ class HistoryStore:
     def get(self, app: str) -> AppHistory:
         if app not in self._cache:
             self._cache[app] = self._read(app)
+            self._saved[app] = self._content(app)
         return self._cache[app]
+
+    def _content(self, app: str) -> str:
+        """What a save would store, but its time: a save that changes nothing is skipped."""
+        record = self.record(app)
+        record.pop("updated", None)
+        return json.dumps(record, sort_keys=True)
 
     def _read(self, app: str) -> AppHistory:
         path = self._path(app)
@@ -194,6 +202,7 @@ class HistoryStore:
         if found.updated <= self.get(app).updated:
             return False
         self._cache[app] = found
+        self._saved[app] = self._content(app)
         with contextlib.suppress(OSError):  # a reader may not write the cache: no matter
             self._write_cache(app)
         return True
@@ -201,6 +210,10 @@ class HistoryStore:
     def save(self, app: str) -> None:
         history = self.get(app)
         history.revisions = history.revisions[-KEEP:]
+        content = self._content(app)
+        if content == self._saved.get(app):
+            return  # e.g. a repair that re-applied the running revision: nothing to send
+        self._saved[app] = content
         history.updated = max(time.time(), history.updated + 1e-6)
         self._write_cache(app)
         if self.on_save is not None:
@@ -254,6 +267,7 @@ class HistoryStore:
 
     def forget(self, app: str) -> None:
         self._cache.pop(app, None)
+        self._saved.pop(app, None)
         path = self._path(app)
         if path is not None:
             with contextlib.suppress(OSError):

@@ -48,6 +48,9 @@ from .status import AppStatus, ServiceStatus, replica_counts
 
 log = logging.getLogger("dockyard.controller")
 
+# How long after start an app waits for a connecting host's history before reconciling.
+HISTORY_WAIT = 30.0
+
 REPAIR_KINDS = {Kind.CREATE_CONTAINER, Kind.CREATE_NETWORK, Kind.CREATE_VOLUME}
 
 
@@ -157,6 +160,7 @@ class Controller:
         self._history_unsent: dict[str, dict[str, Any]] = {}
         self._history_writers: dict[str, asyncio.Task[None]] = {}
         self._app_hosts: dict[str, list[str]] = {}
+        self._history_wait_until = time.monotonic() + HISTORY_WAIT
         self.inputs = InputRecord(self.settings.state_dir)
         self.apps: dict[str, _AppState] = {}
         self._stopping = asyncio.Event()
@@ -453,7 +457,9 @@ class Controller:
             await self._prune(name)
             return
         st = self._state(name)
-        await self._read_history(name)
+        if not await self._read_history(name):
+            self.queue.add_after(name, 0.2)  # a host is still connecting: its history first
+            return
         wanted, pin = self._target(name, source_wanted)
         paused = pin is not None and pin.revision == 0
         placement = self._place(wanted, st)
@@ -570,13 +576,19 @@ class Controller:
 
     # ---- revisions and rollouts ------------------------------------------------------------
 
-    async def _read_history(self, name: str) -> None:
+    async def _read_history(self, name: str) -> bool:
         """Each host once per app, as soon as it answers: take the newest history they
         hold (another machine's `dockyard apply`, or this controller before a restart with
         another state folder). A host is written only once read, so a host that answers
-        late never has its history replaced by one that did not know it."""
+        late never has its history replaced by one that did not know it. False while a
+        host that is not dark has not been read yet (for HISTORY_WAIT after start): the
+        app waits, so nothing is recorded that does not continue that host's history."""
+        waiting = False
         for host in list(self.hosts.values()):
-            if (name, host.name) in self._history_read or not host.cache.synced or host.dark:
+            if (name, host.name) in self._history_read or host.dark:
+                continue
+            if not host.cache.synced:
+                waiting = waiting or time.monotonic() < self._history_wait_until
                 continue
             record, problems = await asyncio.to_thread(read_newest, name, [host.engine])
             for problem in problems:
@@ -586,6 +598,7 @@ class Controller:
             self._history_read.add((name, host.name))
             if self.history.adopt(name, record):
                 log.info("app %s: history read from host %s", name, host.name)
+        return not waiting
 
     def _history_saved(self, name: str, record: dict[str, Any]) -> None:
         try:
