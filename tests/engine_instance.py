@@ -165,11 +165,16 @@ mkdir -p "$state"
 mount --bind /run/.state "$state"
 umount /run/.state
 rmdir /run/.state
-for d in /tmp /root /var/lib/dockyard /var/lib/docker "$checkout"; do
+for d in /tmp /root /var/lib/dockyard /var/lib/docker; do
     mkdir -p "$d"
     mount -t tmpfs -o mode=755 dyhost-hidden "$d"
 done
 chmod 1777 /tmp
+# A checkout under one of those (a clone in /tmp) is hidden already: no mount point in them.
+case "$checkout/" in
+    /tmp/*|/root/*|/run/*|/var/lib/dockyard/*|/var/lib/docker/*) ;;
+    *) mkdir -p "$checkout" && mount -t tmpfs -o mode=755 dyhost-hidden "$checkout" ;;
+esac
 if [ "$disk_mb" != 0 ]; then
     mount -t tmpfs -o "size=${disk_mb}m,mode=711" dyhost-disk "$state/data"
 fi
