@@ -69,8 +69,9 @@ async def test_fifty_agents_all_converge(
             for i in range(1, count + 1)
         ]
         await eventually(lambda: all(a.converged for a in agents), timeout=120, interval=0.5)
-        running = docker_client.containers.list(filters={"label": f"{APP_LABEL}"})
-        assert {f"{n}-web-1" for n in names} <= {c.name for c in running}
+        # Sparse: no inspect per container, which another app's removal could race.
+        running = docker_client.containers.list(filters={"label": f"{APP_LABEL}"}, sparse=True)
+        assert {f"{n}-web-1" for n in names} <= {c.attrs["Names"][0].lstrip("/") for c in running}
 
         def all_reported() -> bool:
             view = pub.view()
