@@ -161,7 +161,12 @@ def app_name(docker_client: DockerClient) -> Iterator[str]:
     name = unique_name("t")
     yield name
     remove_labelled(docker_client, f"{APP_LABEL}={name}")
-    # The app's revision history (engine/records.py) is kept apart from its objects.
+    # The app's revision history (engine/records.py) is kept apart from its objects; its
+    # helper containers too, when a test killed a writer.
+    helpers = docker_client.api.containers(
+        all=True, filters={"label": f"dev.dockyard.history-helper={name}"}
+    )
+    _remove_all(helpers, lambda c: docker_client.api.remove_container(c["Id"], force=True))
     history = docker_client.volumes.list(filters={"label": f"dev.dockyard.history={name}"})
     _remove_all(history, lambda v: v.remove(force=True))
     # Secret files dockyard wrote for the app's containers on the host's tmpfs.

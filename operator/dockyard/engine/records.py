@@ -37,7 +37,7 @@ MOUNT = "/dockyard-record"
 FILE = "history.json"
 # Kept far below what an engine accepts in one archive; a history of 20 revisions is ~100 KiB.
 MAX_BYTES = 8 * 1024 * 1024
-STALE_AFTER = 60.0
+STALE_AFTER = 30.0
 
 
 def volume_name(app: str) -> str:
@@ -92,7 +92,9 @@ def remove_record(engine: Engine, app: str) -> None:
 def _with_helper(engine: Engine, app: str, images: Sequence[str], use: Any) -> Any:
     api = engine.api
     vol = volume_name(app)
-    name = f"{vol}.{secrets.token_hex(4)}"
+    # Not named after the app (its label says whose it is): a helper a killed writer left
+    # is never taken for one of the app's containers by name.
+    name = f"dockyard.history-helper.{secrets.token_hex(6)}"
     ref: str | None = None
     host_config = api.create_host_config(binds=[f"{vol}:{MOUNT}"], network_mode="none")
     # A container takes its image's labels, and an image dockyard built carries the app's
@@ -133,7 +135,7 @@ def _with_helper(engine: Engine, app: str, images: Sequence[str], use: Any) -> A
 
 
 def _remove_stale_helpers(engine: Engine, app: str) -> None:
-    """Helpers a killed writer left behind (older than a minute: a live one is gone by then)."""
+    """Helpers a killed writer left behind (older than 30 s: a live one is gone by then)."""
     found = engine._call(
         "list history helpers",
         lambda: engine.api.containers(all=True, filters={"label": f"{HELPER_LABEL}={app}"}),
