@@ -173,6 +173,9 @@ def agent_cmd(
     local engine converged to it, with the same reconciler as `dockyard run`, also while
     the broker is unreachable. Status goes back on the agent's status topic."""
     require_extra("edge", "dockyard agent")
+    # First, before anything imports the Docker SDK: an agent drives only its own engine,
+    # so unless that is ssh:// the SDK's ssh support (paramiko: ~17 MB) is never loaded.
+    engine = engine_for(host, alone=True)
     import asyncio
 
     from dockyard.controller import logs
@@ -207,7 +210,7 @@ def agent_cmd(
     async def main_loop() -> None:
         import signal
 
-        agent = Agent(options, engine_for(host), Settings(resync=durations[2]))
+        agent = Agent(options, engine, Settings(resync=durations[2]))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(agent.stop()))
