@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from dockyard.fleet.agent_state import agent_state
 from dockyard.spec.load import LoadResult
 
 from .common import Format, console, emit, engine_for, errors, escape, fail, results_json
@@ -114,30 +115,6 @@ FINE = ("reachable", "converged")
 UNKNOWN = "unknown"
 # The order the hosts needing attention are listed in: the worst first.
 SEVERITY = ("unreachable", "offline", "rejected", "behind", "waiting", "converging", "no report")
-
-
-def agent_state(agent: Mapping[str, Any]) -> tuple[str, str]:
-    """(state, detail) of one agent as `agents_view` shows it."""
-    if agent.get("online") is False:
-        return "offline", f"last report {agent.get('lastReport') or 'never'}"
-    rejected = agent.get("rejected")
-    if rejected:
-        return "rejected", f"revision {rejected.get('revision')}: {rejected.get('error')}"
-    if agent.get("revision") is None:
-        return "no report", "online, nothing reported yet" if agent.get("online") else ""
-    pending = agent.get("pending") or {}
-    if pending:
-        return "waiting", "; ".join(f"{app}: {why}" for app, why in sorted(pending.items()))
-    published = agent.get("published")
-    if published and published != agent.get("revision"):
-        return "behind", f"runs revision {agent.get('revision')}, published {published}"
-    if agent.get("converged"):
-        return "converged", ""
-    apps = agent.get("apps") or {}
-    slow = sorted(name for name, st in apps.items() if not st.get("converged"))
-    errors_ = [st["lastError"] for st in apps.values() if st.get("lastError")]
-    detail = ", ".join(slow) + (f" ({errors_[0]})" if errors_ else "")
-    return "converging", detail
 
 
 def host_state(status: Any, agent: Mapping[str, Any] | None) -> tuple[str, str]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.fleet.agent_state import agent_state
+
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
 # Worst first: the order apps are listed in.
 APP_ORDER = {DEGRADED: 0, PROGRESSING: 1, READY: 2}
@@ -246,29 +248,6 @@ def hosts_view(hosts: Iterable[HostFacts]) -> list[dict[str, Any]]:
     ]
 
 
-def device_state(agent: Mapping[str, Any]) -> tuple[str, str]:
-    """(state, detail) of one edge device, in the words `dockyard hosts` uses."""
-    if agent.get("online") is False:
-        return "offline", f"last report {agent.get('lastReport') or 'never'}"
-    rejected = agent.get("rejected")
-    if rejected:
-        return "rejected", f"revision {rejected.get('revision')}: {rejected.get('error')}"
-    if agent.get("revision") is None:
-        return "no report", "online, nothing reported yet" if agent.get("online") else ""
-    pending = agent.get("pending") or {}
-    if pending:
-        return "waiting", "; ".join(f"{app}: {why}" for app, why in sorted(pending.items()))
-    published = agent.get("published")
-    if published and published != agent.get("revision"):
-        return "behind", f"runs revision {agent.get('revision')}, published {published}"
-    if agent.get("converged"):
-        return "converged", ""
-    apps = agent.get("apps") or {}
-    slow = sorted(name for name, st in apps.items() if not st.get("converged"))
-    errors = [st["lastError"] for st in apps.values() if st.get("lastError")]
-    return "converging", ", ".join(slow) + (f" ({errors[0]})" if errors else "")
-
-
 @dataclass(frozen=True)
 class Devices:
     """Every device classified once: counts by state, the ones needing attention sorted."""
@@ -283,7 +262,7 @@ def classify(agents: Mapping[str, Mapping[str, Any]]) -> Devices:
     counts: Counter[str] = Counter()
     attention: list[dict[str, Any]] = []
     for name, agent in agents.items():
-        state, detail = device_state(agent)
+        state, detail = agent_state(agent)
         counts[state] += 1
         if state not in FINE:
             attention.append(
