@@ -1211,6 +1211,7 @@ class Controller:
         status = st.status
         services: dict[str, ServiceStatus] = {}
         not_ready: list[str] = []
+        exited: list[str] = []  # one-shot containers that failed: no waiting fixes them
         status.placement = {}
         for host, desired in per_host:
             restarts = {
@@ -1218,8 +1219,9 @@ class Controller:
                 for d in desired.containers
                 if _crash_key(host.name, d.name) in st.crash
             }
-            counted, missing = replica_counts(desired, host.cache.state, restarts)
+            counted, missing, dead = replica_counts(desired, host.cache.state, restarts)
             not_ready.extend(missing)
+            exited.extend(dead)
             for svc in counted:
                 total = services.setdefault(svc.name, ServiceStatus(svc.name, 0))
                 total.desired += svc.desired
@@ -1252,6 +1254,8 @@ class Controller:
         elif crashloop:
             message = ", ".join(f"{n} restarted {st.crash[n].restarts} times" for n in crashloop)
             status.set_condition("Degraded", "True", "CrashLoopBackOff", message)
+        elif exited:
+            status.set_condition("Degraded", "True", "ContainerFailed", "; ".join(exited[:5]))
         elif pull_problem := self.images.problem(wanted.desired.name):
             status.set_condition("Degraded", "True", IMAGE_PULL_FAILED, pull_problem)
         elif source_error:

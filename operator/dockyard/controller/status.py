@@ -70,10 +70,13 @@ class AppStatus:
 
 def replica_counts(
     desired: DesiredApp, observed: ObservedState, restarts: dict[str, int]
-) -> tuple[list[ServiceStatus], list[str]]:
-    """Per-service counts, and the names of desired containers that are not yet ready."""
+) -> tuple[list[ServiceStatus], list[str], list[str]]:
+    """Per-service counts; why desired containers are not ready yet; and of those, the
+    ones no waiting will fix (a one-shot container that failed: the engine will not run
+    it again, restart: no or on-failure with its retries spent)."""
     services: dict[str, ServiceStatus] = {}
     not_ready: list[str] = []
+    failed: list[str] = []
     for d in desired.containers:
         svc = services.setdefault(d.service, ServiceStatus(d.service, 0))
         svc.desired += 1
@@ -95,9 +98,12 @@ def replica_counts(
             not_ready.append(f"{d.name} has an old config")
         elif completed:
             continue
+        elif one_shot and obs.state == "exited" and obs.exit_code not in (None, 0):
+            failed.append(f"{d.name} exited with code {obs.exit_code}")
+            not_ready.append(failed[-1])
         elif not obs.running:
             not_ready.append(f"{d.name} is {obs.state}")
         elif obs.health not in (None, "healthy"):
             not_ready.append(f"{d.name} is {obs.health}")
     # Services scaled to zero still show up.
-    return list(services.values()), not_ready
+    return list(services.values()), not_ready, failed
