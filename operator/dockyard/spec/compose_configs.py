@@ -9,29 +9,14 @@ As Compose does without Swarm: a config from a `file` is bind-mounted read-only;
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from .compose_context import Ctx, Importer
 
 __all__ = ["PENDING_KEY", "ConfigDef", "config_definitions", "service_configs"]
 
 # The service's raw `configs:` kept until the service's own secrets and volumes are known.
 PENDING_KEY = "_configs"
-
-
-class _Importer(Protocol):
-    def error(self, path: str, message: str, hint: str = "", source: str | None = None) -> None:
-        """An error at a Compose path."""
-
-    def unsupported(self, path: str, reason: str) -> None:
-        """A key dropped with a warning."""
-
-    def note(self, path: str, message: str) -> None:
-        """A remark; nothing lost."""
-
-
-class _Ctx(Protocol):
-    raw: str
-    path: str
-    out: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -41,7 +26,7 @@ class ConfigDef:
 
 
 def config_definitions(
-    imp: _Importer, configs: dict[str, dict[str, Any]], taken: set[str], label: Any
+    imp: Importer, configs: dict[str, dict[str, Any]], taken: set[str], label: Any
 ) -> tuple[dict[str, ConfigDef], list[dict[str, Any]]]:
     """Each top-level config, and the app secrets made for those with content or env.
     `taken`: secret names already used; `label`: Compose name -> DNS label."""
@@ -82,7 +67,7 @@ def config_definitions(
     return defs, secrets
 
 
-def service_configs(imp: _Importer, ctx: _Ctx, defs: dict[str, ConfigDef]) -> None:
+def service_configs(imp: Importer, ctx: Ctx, defs: dict[str, ConfigDef]) -> None:
     value = ctx.out.pop(PENDING_KEY, None)
     for index, item in enumerate(value or []):
         path = f"{ctx.path}.configs[{index}]"

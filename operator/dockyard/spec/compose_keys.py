@@ -10,7 +10,9 @@ never a warning: the stack would start and then misbehave.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
+
+from .compose_context import Ctx, Importer
 
 __all__ = [
     "SERVICE_KEYS",
@@ -19,23 +21,6 @@ __all__ = [
     "order_networks",
     "service_mac_address",
 ]
-
-
-class _Importer(Protocol):
-    def error(self, path: str, message: str, hint: str = "", source: str | None = None) -> None:
-        """An error at a Compose path."""
-
-    def unsupported(self, path: str, reason: str) -> None:
-        """A key dropped with a warning."""
-
-    def note(self, path: str, message: str) -> None:
-        """A remark; nothing lost."""
-
-
-class _Ctx(Protocol):
-    raw: str
-    path: str
-    out: dict[str, Any]
 
 
 Handler = Callable[[Any, Any, Any], None]
@@ -73,7 +58,7 @@ def _pairs(value: Any) -> dict[str, str]:
     return out
 
 
-def _logging(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _logging(imp: Importer, ctx: Ctx, value: Any) -> None:
     path = f"{ctx.path}.logging"
     out: dict[str, Any] = {}
     for key, item in (value or {}).items():
@@ -88,7 +73,7 @@ def _logging(imp: _Importer, ctx: _Ctx, value: Any) -> None:
         ctx.out["logging"] = out
 
 
-def _ulimits(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _ulimits(imp: Importer, ctx: Ctx, value: Any) -> None:
     limits: list[dict[str, Any]] = []
     for name, item in (value or {}).items():
         path = f"{ctx.path}.ulimits.{name}"
@@ -106,19 +91,19 @@ def _ulimits(imp: _Importer, ctx: _Ctx, value: Any) -> None:
         ctx.out["ulimits"] = limits
 
 
-def _sysctls(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _sysctls(imp: Importer, ctx: Ctx, value: Any) -> None:
     sysctls = _pairs(value)
     if sysctls:
         ctx.out["sysctls"] = sysctls
 
 
-def _shm_size(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _shm_size(imp: Importer, ctx: Ctx, value: Any) -> None:
     if value is not None:
         ctx.out["shmSize"] = value
 
 
 def _list(target: str) -> Handler:
-    def handler(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
         items = list(dict.fromkeys(_strings(value)))
         if items:
             ctx.out[target] = items
@@ -126,7 +111,7 @@ def _list(target: str) -> Handler:
     return handler
 
 
-def _extra_hosts(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _extra_hosts(imp: Importer, ctx: Ctx, value: Any) -> None:
     hosts: list[dict[str, str]] = []
     if isinstance(value, dict):  # host: ip, or host: [ip, ip]
         for name, ips in value.items():
@@ -150,7 +135,7 @@ def _extra_hosts(imp: _Importer, ctx: _Ctx, value: Any) -> None:
 
 
 def _flag(target: str) -> Handler:
-    def handler(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
         if value:
             ctx.out[target] = True
 
@@ -158,7 +143,7 @@ def _flag(target: str) -> Handler:
 
 
 def _scalar(target: str) -> Handler:
-    def handler(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
         if value is not None and value != "":
             ctx.out[target] = value if isinstance(value, int) else _text(value)
 
@@ -166,7 +151,7 @@ def _scalar(target: str) -> Handler:
 
 
 def _namespace(key: str, target: str, modes: tuple[str, ...]) -> Handler:
-    def handler(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
         mode = _text(value)
         path = f"{ctx.path}.{key}"
         if mode in modes:
@@ -185,17 +170,17 @@ def _namespace(key: str, target: str, modes: tuple[str, ...]) -> Handler:
     return handler
 
 
-def _mac_address(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _mac_address(imp: Importer, ctx: Ctx, value: Any) -> None:
     if value:
         ctx.out[MAC_KEY] = _text(value)
 
 
-def _links(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _links(imp: Importer, ctx: Ctx, value: Any) -> None:
     if value:
         ctx.out[LINKS_KEY] = _strings(value)
 
 
-def finish_links(imp: _Importer, ctx: _Ctx, services: dict[str, str]) -> None:
+def finish_links(imp: Importer, ctx: Ctx, services: dict[str, str]) -> None:
     """`links: [db, "db:database"]`: a link per entry, and (as Compose) db started first."""
     raw = ctx.out.pop(LINKS_KEY, None)
     links: list[dict[str, str]] = []
@@ -224,19 +209,19 @@ def finish_links(imp: _Importer, ctx: _Ctx, services: dict[str, str]) -> None:
 def _refused(key: str, reason: str, hint: str) -> Handler:
     """A key whose loss would leave a container that starts and then misbehaves."""
 
-    def handler(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
         imp.error(f"{ctx.path}.{key}", reason, hint)
 
     return handler
 
 
-def _storage_opt(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _storage_opt(imp: Importer, ctx: Ctx, value: Any) -> None:
     options = _pairs(value)
     if options:
         ctx.out["storageOpt"] = options
 
 
-def _gpus(imp: _Importer, ctx: _Ctx, value: Any) -> None:
+def _gpus(imp: Importer, ctx: Ctx, value: Any) -> None:
     # `gpus: all`, or a list of device requests with capabilities [gpu] implied.
     items = [{"count": "all"}] if value == "all" else list(value or [])
     requests = [
@@ -246,7 +231,7 @@ def _gpus(imp: _Importer, ctx: _Ctx, value: Any) -> None:
     ctx.out.setdefault("_deviceRequests", []).extend(r for r in requests if r is not None)
 
 
-def device_requests(imp: _Importer, path: str, value: Any) -> list[dict[str, Any]]:
+def device_requests(imp: Importer, path: str, value: Any) -> list[dict[str, Any]]:
     """`deploy.resources.reservations.devices` as the manifest's `resources.devices`."""
     requests = [
         _device_request(imp, f"{path}[{i}]", item, ()) for i, item in enumerate(value or [])
@@ -255,7 +240,7 @@ def device_requests(imp: _Importer, path: str, value: Any) -> list[dict[str, Any
 
 
 def _device_request(
-    imp: _Importer, path: str, item: Any, implied: tuple[str, ...]
+    imp: Importer, path: str, item: Any, implied: tuple[str, ...]
 ) -> dict[str, Any] | None:
     if not isinstance(item, dict):
         imp.error(path, f"{item!r} is not a device request", "write {capabilities: [gpu]}")
@@ -286,7 +271,7 @@ def _device_request(
     return out
 
 
-def attachment_options(imp: _Importer, path: str, key: str, item: Any, att: dict[str, Any]) -> bool:
+def attachment_options(imp: Importer, path: str, key: str, item: Any, att: dict[str, Any]) -> bool:
     """One option of a service's network attachment; False when it is not one of these."""
     if key == "ipv6_address":
         att["ipv6Address"] = _text(item)
@@ -323,7 +308,7 @@ def order_networks(attachments: list[dict[str, Any]], raw_names: list[str]) -> N
         att.pop(PRIORITY_KEY, None)
 
 
-def service_mac_address(imp: _Importer, ctx: _Ctx, default_network: str) -> None:
+def service_mac_address(imp: Importer, ctx: Ctx, default_network: str) -> None:
     """A service-level `mac_address` is the primary network's, as Compose sets it."""
     mac = ctx.out.pop(MAC_KEY, None)
     if mac is None:
