@@ -171,20 +171,10 @@ def rollback_here(
             f"app {app} has no history on engine {engine.name}: nothing to roll back to "
             "(revisions are recorded by `dockyard apply` and `dockyard run`)"
         )
-    if to is None:
-        current = history.current or 0
-        target = history.previous_good(current)
-        if target is None:
-            raise RollbackError(
-                f"app {app} has no completed revision before {current}: "
-                "see `dockyard history` and pass --to"
-            )
-    else:
-        found_rev = history.get(to)
-        if found_rev is None:
-            known = ", ".join(str(r.number) for r in history.revisions)
-            raise RollbackError(f"app {app} has no revision {to} (known: {known})")
-        target = found_rev
+    try:
+        target = history.rollback_target(app, to)
+    except ValueError as exc:
+        raise RollbackError(str(exc)) from None
     loaded = _loaded_from(target, today)
     desired = desired_app(loaded, target.build_tags)
     observed = engine.snapshot()

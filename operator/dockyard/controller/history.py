@@ -108,6 +108,24 @@ class AppHistory:
                 return r
         return None
 
+    def rollback_target(self, app: str, to: int | None) -> Revision:
+        """The revision a rollback goes to: `to`, else the newest completed one before the
+        current. ValueError with what to do when there is none."""
+        if to is None:
+            current = self.current or 0
+            target = self.previous_good(current)
+            if target is None:
+                raise ValueError(
+                    f"app {app} has no completed revision before {current}: "
+                    "see `dockyard history` and pass --to"
+                )
+            return target
+        found = self.get(to)
+        if found is None:
+            known = ", ".join(str(r.number) for r in self.revisions) or "none"
+            raise ValueError(f"app {app} has no revision {to} (known: {known})")
+        return found
+
     def to_json(self) -> dict[str, Any]:
         return {
             "current": self.current,

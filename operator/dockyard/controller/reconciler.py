@@ -873,19 +873,7 @@ class Controller:
         if wanted is None:
             raise ValueError(f"the controller has no app named {name}")
         history = self.history.get(name)
-        if to is None:
-            current = history.current or 0
-            target = history.previous_good(current)
-            if target is None:
-                raise ValueError(
-                    f"app {name} has no completed revision before {current}: "
-                    "see `dockyard history` and pass --to"
-                )
-        else:
-            target = history.get(to)
-            if target is None:
-                known = ", ".join(str(r.number) for r in history.revisions) or "none"
-                raise ValueError(f"app {name} has no revision {to} (known: {known})")
+        target = history.rollback_target(name, to)
         fp = fingerprint(wanted.desired)
         if target.fingerprint == fp:
             history.pin = None
