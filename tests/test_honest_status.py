@@ -27,7 +27,7 @@ async def test_a_one_shot_container_that_failed_makes_the_app_degraded(
             timeout=30,
         )
         message = condition(controller, app_name, "Degraded")[2]
-        assert f"{app_name}-migrate-1 exited with code 3" in message
+        assert f"{app_name}-migrate-1 exited (exit code 3)" in message
         assert not is_ready(controller, app_name)
 
 

@@ -99,7 +99,7 @@ def replica_counts(
         elif completed:
             continue
         elif one_shot and obs.state == "exited" and obs.exit_code not in (None, 0):
-            failed.append(f"{d.name} exited with code {obs.exit_code}")
+            failed.append(f"{d.name} exited (exit code {obs.exit_code})")
             not_ready.append(failed[-1])
         elif not obs.running:
             not_ready.append(f"{d.name} is {obs.state}")
