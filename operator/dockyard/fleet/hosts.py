@@ -339,10 +339,14 @@ def probe_all(targets: Sequence[ProbeTarget], timeout: float = 5.0) -> list[Host
     """Probe every target at once; a host silent after `timeout` seconds is reported
     unreachable, and never delays the others or the caller.
 
-    One daemon thread per host rather than a pool: a thread stuck on a dark host (a
-    blackholed address, an ssh waiting on the network) is abandoned at the deadline,
-    and a daemon thread does not keep the process alive on exit."""
-    results: dict[int, HostStatus] = {}
+    One daemon thread per engine host rather than a pool: a thread stuck on a dark host
+    (a blackholed address, an ssh waiting on the network) is abandoned at the deadline,
+    and a daemon thread does not keep the process alive on exit. Agent hosts are not
+    probed (they are reached over MQTT): answered here, no thread, so a fleet of 10,000
+    devices starts none."""
+    results: dict[int, HostStatus] = {
+        i: probe(t, timeout) for i, t in enumerate(targets) if t.engine is None
+    }
 
     def work(index: int, target: ProbeTarget) -> None:
         try:
@@ -355,6 +359,7 @@ def probe_all(targets: Sequence[ProbeTarget], timeout: float = 5.0) -> list[Host
     threads = [
         threading.Thread(target=work, args=(i, t), name=f"probe-{t.name}", daemon=True)
         for i, t in enumerate(targets)
+        if t.engine is not None
     ]
     for thread in threads:
         thread.start()

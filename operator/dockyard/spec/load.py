@@ -27,7 +27,7 @@ from .models import API_VERSION, App, DockerHost, Service
 from .policy import policy_errors
 from .secret_command import run_secret_command
 from .validate import app_warnings, validate_app
-from .yamldoc import DuplicateKey, parse_documents
+from .yamldoc import Document, DuplicateKey, gc_paused, parse_documents
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -126,7 +126,10 @@ def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
         file = group[0]
         try:
             text = file.read_text(encoding="utf-8")
-            if len(group) > 1 or _is_compose_text(text):
+            # Parsed once: a folder of 10,000 DockerHosts is one large YAML text, and
+            # parsing is most of what loading it costs (see docs/edge.md, sizing).
+            documents = None if len(group) > 1 else _try_parse(text)
+            if len(group) > 1 or _is_compose(text, documents):
                 loaded = _load_compose(group, environ, warnings)
                 apps.append(loaded)
                 continue
@@ -136,6 +139,7 @@ def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
                 base_dir=file.parent,
                 environ=environ,
                 explicit=explicit,
+                documents=documents,
             )
         except SpecError as exc:
             errors.extend(exc.with_source(str(file)).errors)
@@ -185,13 +189,19 @@ def _group_compose_files(files: list[tuple[Path, bool]]) -> list[tuple[list[Path
     return groups
 
 
-def _is_compose_text(text: str) -> bool:
+def _try_parse(text: str) -> list[Document] | None:
+    """The text's documents, or None when it is not plain YAML (load_text says why)."""
     try:
-        docs = list(_parse_yaml(text))
+        return parse_documents(text)
     except yaml.YAMLError:
+        return None
+
+
+def _is_compose(text: str, documents: list[Document] | None) -> bool:
+    if documents is None:
         # Compose's own tags (!reset, !override) are not plain YAML: let the importer judge.
         return "services:" in text and "apiVersion:" not in text
-    return len(docs) == 1 and is_compose_document(docs[0])
+    return len(documents) == 1 and is_compose_document(documents[0].data)
 
 
 def _load_compose(group: list[Path], environ: Mapping[str, str], warnings: list[str]) -> LoadedApp:
@@ -222,21 +232,19 @@ def _check_duplicates(apps: list[LoadedApp], errors: list[FieldError]) -> None:
         seen[app.name] = app.source
 
 
-def _parse_yaml(text: str) -> tuple[Any, ...]:
-    """All documents of a YAML text (libyaml's parser when present; duplicate keys refused)."""
-    return tuple(d.data for d in parse_documents(text))
-
-
 def load_text(
     text: str,
     source: str,
     base_dir: Path,
     environ: Mapping[str, str] | None = None,
     explicit: bool = True,
+    documents: list[Document] | None = None,
 ) -> LoadResult:
-    """Load the documents of one YAML text (one or more `---`-separated documents)."""
+    """Load the documents of one YAML text (one or more `---`-separated documents);
+    `documents`: the text already parsed (`parse_documents(text)`)."""
     try:
-        documents = parse_documents(text)
+        if documents is None:
+            documents = parse_documents(text)
     except DuplicateKey as exc:
         raise SpecError(
             [
@@ -260,53 +268,54 @@ def load_text(
     apps: list[LoadedApp] = []
     hosts: list[DockerHost] = []
     errors: list[FieldError] = []
-    for index, doc in enumerate(docs):
-        prefix = f"document {index + 1}: " if len(docs) > 1 else ""
-        if not isinstance(doc, dict):
-            # In a folder, other YAML (configuration files beside the manifest) is not ours.
-            if explicit:
-                errors.append(FieldError(f"{prefix}(root)", "expected a mapping", "", source))
-            continue
-        kind = doc.get("kind")
-        api_version = doc.get("apiVersion")
-        if kind == "Policy" and api_version == API_VERSION and not explicit:
-            continue  # read by --policy (spec/policy.py), never applied
-        if api_version != API_VERSION or kind not in ("App", "DockerHost"):
-            # In a folder, skip YAML that is not ours, but never a near miss: an App
-            # silently dropped for a typo in apiVersion would look like a deleted App.
-            ours = kind in ("App", "DockerHost") or str(api_version).startswith("dockyard.dev/")
-            if explicit or ours:
-                errors.append(
-                    FieldError(
-                        f"{prefix}{'kind' if api_version == API_VERSION else 'apiVersion'}",
-                        f"not a dockyard manifest (apiVersion {doc.get('apiVersion')!r}, "
-                        f"kind {kind!r})",
-                        f"use apiVersion: {API_VERSION} with kind App or DockerHost",
-                        source,
+    with gc_paused():  # thousands of models that all survive (see yamldoc.parse_documents)
+        for index, doc in enumerate(docs):
+            prefix = f"document {index + 1}: " if len(docs) > 1 else ""
+            if not isinstance(doc, dict):
+                # In a folder, other YAML (configuration files beside the manifest) is not ours.
+                if explicit:
+                    errors.append(FieldError(f"{prefix}(root)", "expected a mapping", "", source))
+                continue
+            kind = doc.get("kind")
+            api_version = doc.get("apiVersion")
+            if kind == "Policy" and api_version == API_VERSION and not explicit:
+                continue  # read by --policy (spec/policy.py), never applied
+            if api_version != API_VERSION or kind not in ("App", "DockerHost"):
+                # In a folder, skip YAML that is not ours, but never a near miss: an App
+                # silently dropped for a typo in apiVersion would look like a deleted App.
+                ours = kind in ("App", "DockerHost") or str(api_version).startswith("dockyard.dev/")
+                if explicit or ours:
+                    errors.append(
+                        FieldError(
+                            f"{prefix}{'kind' if api_version == API_VERSION else 'apiVersion'}",
+                            f"not a dockyard manifest (apiVersion {doc.get('apiVersion')!r}, "
+                            f"kind {kind!r})",
+                            f"use apiVersion: {API_VERSION} with kind App or DockerHost",
+                            source,
+                        )
                     )
+                continue
+            doc_errors: list[FieldError] = []
+            if kind == "App":
+                loaded = parse_app(doc, source, base_dir, env, doc_errors)
+                if loaded is not None:
+                    apps.append(loaded)
+            else:
+                host = _parse_model(DockerHost, doc, doc_errors)
+                if host is not None:
+                    host = _resolve_host(host, base_dir, doc_errors)
+                if host is not None:
+                    hosts.append(host)
+            errors.extend(
+                FieldError(
+                    prefix + e.path,
+                    e.message,
+                    e.hint,
+                    source,
+                    e.line or documents[index].line_of(e.path),
                 )
-            continue
-        doc_errors: list[FieldError] = []
-        if kind == "App":
-            loaded = parse_app(doc, source, base_dir, env, doc_errors)
-            if loaded is not None:
-                apps.append(loaded)
-        else:
-            host = _parse_model(DockerHost, doc, doc_errors)
-            if host is not None:
-                host = _resolve_host(host, base_dir, doc_errors)
-            if host is not None:
-                hosts.append(host)
-        errors.extend(
-            FieldError(
-                prefix + e.path,
-                e.message,
-                e.hint,
-                source,
-                e.line or documents[index].line_of(e.path),
+                for e in doc_errors
             )
-            for e in doc_errors
-        )
     if errors:
         raise SpecError(errors)
     return LoadResult(apps, hosts)
