@@ -19,7 +19,7 @@ from dockyard.controller.history import (
     read_newest,
     write_each,
 )
-from dockyard.controller.reconciler import build_tags_of
+from dockyard.controller.revisions import build_tags_of
 from dockyard.engine.client import Engine
 from dockyard.fleet.converge import Fleet, FleetPlan
 from dockyard.plan.desired import DesiredApp, desired_app, fingerprint

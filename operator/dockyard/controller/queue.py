@@ -1,9 +1,53 @@
 """A work queue keyed by app, as client-go's: deduplicated, one worker per key at a time,
-per-key exponential backoff for failures, and delayed re-adds."""
+per-key exponential backoff for failures, and delayed re-adds; and the Result a reconcile
+hands back, which the worker applies: every requeue decision is made here."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a reconcile asks of the queue, as controller-runtime's `Result`."""
+
+    requeue: bool = False  # again as soon as a worker is free
+    requeue_after: float | None = None  # again after this many seconds (when not failed)
+    rate_limited: bool = False  # failed: again after this key's backoff
+    forget: bool = True  # reset this key's backoff (False: leave it as it is)
+    why: str = ""  # for the log line that says when the retry comes
+    level: int = logging.WARNING
+
+    @classmethod
+    def done(cls) -> Result:
+        """Converged: forget the backoff, nothing to look at again."""
+        return cls()
+
+    @classmethod
+    def after(cls, seconds: float | None) -> Result:
+        """Converged, but look again after `seconds` (None: no need)."""
+        return cls(requeue_after=seconds)
+
+    @classmethod
+    def retry(cls, why: str, level: int = logging.WARNING) -> Result:
+        """Failed: again after this key's backoff."""
+        return cls(rate_limited=True, forget=False, why=why, level=level)
+
+    @classmethod
+    def wait(cls, seconds: float) -> Result:
+        """Not ready to start: again after `seconds`, the backoff left as it is."""
+        return cls(requeue_after=seconds, forget=False)
+
+    @classmethod
+    def untouched(cls) -> Result:
+        """Nothing to do now and nothing to reset (another trigger will come)."""
+        return cls(forget=False)
+
+    def and_now(self, now: bool = True) -> Result:
+        """The same, and also again as soon as a worker is free."""
+        return replace(self, requeue=self.requeue or now)
 
 
 class WorkQueue:
@@ -55,6 +99,18 @@ class WorkQueue:
         delay = float(min(self.base_delay * (2**failures), self.max_delay))
         self.add_after(key, delay)
         return delay
+
+    def apply(self, key: str, result: Result) -> float | None:
+        """Do what a reconcile of `key` asked; returns the backoff delay when it failed."""
+        if result.requeue:
+            self.add(key)
+        if result.rate_limited:
+            return self.add_rate_limited(key)
+        if result.forget:
+            self.forget(key)
+        if result.requeue_after is not None:
+            self.add_after(key, result.requeue_after)
+        return None
 
     def forget(self, key: str) -> None:
         self._failures.pop(key, None)

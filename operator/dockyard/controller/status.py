@@ -1,13 +1,19 @@
-"""App status, Kubernetes style: conditions with reason and message, replica counts."""
+"""App status, Kubernetes style: conditions with reason and message, replica counts;
+and how a reconcile's findings become the status (pure)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dockyard.apply.executor import ApplyResult
 from dockyard.engine.observed import ObservedState
 from dockyard.plan.desired import DesiredApp
+
+from .crashloop import CrashLoop, crash_looping, restarts_on
+from .image_poll import REASON as IMAGE_PULL_FAILED
 
 
 def _now() -> str:
@@ -107,3 +113,74 @@ def replica_counts(
             not_ready.append(f"{d.name} is {obs.health}")
     # Services scaled to zero still show up.
     return list(services.values()), not_ready, failed
+
+
+def update_status(
+    status: AppStatus,
+    crash: Mapping[str, CrashLoop],
+    per_host: Sequence[tuple[str, DesiredApp, ObservedState]],
+    results: Sequence[ApplyResult],
+    unknown: Mapping[str, list[str]],
+    revision: str,
+    pull_problem: str | None = None,
+    source_error: str | None = None,
+) -> None:
+    """The app's status after a reconcile, from what each host runs (`per_host`: host,
+    what it should run, what it runs), the operations' results, the hosts that did not
+    answer (`unknown`: host -> its containers) and the problems found elsewhere."""
+    services: dict[str, ServiceStatus] = {}
+    not_ready: list[str] = []
+    exited: list[str] = []  # one-shot containers that failed: no waiting fixes them
+    status.placement = {}
+    for host, desired, observed in per_host:
+        counted, missing, dead = replica_counts(
+            desired, observed, restarts_on(crash, host, desired)
+        )
+        not_ready.extend(missing)
+        exited.extend(dead)
+        for svc in counted:
+            total = services.setdefault(svc.name, ServiceStatus(svc.name, 0))
+            total.desired += svc.desired
+            total.running += svc.running
+            total.healthy += svc.healthy
+            total.restarts += svc.restarts
+            for c in svc.containers:
+                total.containers.append({**c, "host": host})
+        for d in desired.containers:
+            status.placement.setdefault(host, []).append(d.name)
+    for host, names in unknown.items():
+        status.placement.setdefault(host, []).extend(names)
+        not_ready.extend(f"{n} is unknown (host {host} is unreachable)" for n in names)
+    status.services = list(services.values())
+    status.revision = revision
+    failed = [f for r in results for f in r.failed]
+    crashloop = crash_looping(crash)
+    if failed:
+        message = "; ".join(f"{r.op.describe()}: {r.error}" for r in failed)
+        status.lastError = message
+        status.set_condition("Degraded", "True", "OperationFailed", message)
+    elif unknown:
+        message = "; ".join(
+            f"host {h} is unreachable: {len(n)} replica(s) unknown" for h, n in unknown.items()
+        )
+        status.set_condition("Degraded", "True", "HostUnreachable", message)
+    elif crashloop:
+        message = ", ".join(f"{n} restarted {crash[n].restarts} times" for n in crashloop)
+        status.set_condition("Degraded", "True", "CrashLoopBackOff", message)
+    elif exited:
+        status.set_condition("Degraded", "True", "ContainerFailed", "; ".join(exited[:5]))
+    elif pull_problem:
+        status.set_condition("Degraded", "True", IMAGE_PULL_FAILED, pull_problem)
+    elif source_error:
+        status.set_condition("Degraded", "True", "InvalidSpec", source_error)
+    else:
+        status.set_condition("Degraded", "False", "AsExpected", "")
+        status.lastError = ""
+    if not_ready:
+        status.set_condition("Ready", "False", "NotReady", "; ".join(not_ready[:5]))
+        status.set_condition("Progressing", "True", "Converging", "; ".join(not_ready[:5]))
+    else:
+        status.set_condition("Ready", "True", "Converged", "")
+        status.set_condition("Progressing", "False", "Converged", "")
+        if not failed:
+            status.observedGeneration = revision

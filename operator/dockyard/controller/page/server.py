@@ -37,7 +37,8 @@ from .events import EventLog
 from .view import Devices, HostFacts, Live, app_row, apps_view, classify, devices_page, hosts_view
 
 if TYPE_CHECKING:
-    from ..reconciler import Controller, _Host
+    from ..hosts import Host
+    from ..reconciler import Controller
 
 log = logging.getLogger("dockyard.controller.page")
 
@@ -263,7 +264,7 @@ class StatusPage:
                 n[2] += ctr.health == "healthy"
         return {app: {h: Live(*n) for h, n in by_host.items()} for app, by_host in counts.items()}
 
-    def _host_facts(self, host: _Host) -> HostFacts:
+    def _host_facts(self, host: Host) -> HostFacts:
         reachable = host.cache.connected and not host.dark
         if reachable:
             self._probe_version(host)
@@ -280,7 +281,7 @@ class StatusPage:
             down_for=down_for,
         )
 
-    def _probe_version(self, host: _Host) -> None:
+    def _probe_version(self, host: Host) -> None:
         """Ask the engine its version once (in the background; the next poll shows it)."""
         if host.name in self._versions or host.name in self._probing:
             return

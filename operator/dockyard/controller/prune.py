@@ -1,0 +1,51 @@
+"""Pruning: an app this controller owns that its source no longer has is removed from
+every host, but never on a read that means nothing (its source not read yet, or broken)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+
+from dockyard.plan.planner import plan_delete
+
+from . import execute
+from .hosts import Host
+
+log = logging.getLogger("dockyard.controller")
+
+
+def may_prune(
+    name: str,
+    prune: bool,
+    owners: Mapping[str, str],
+    sources: Collection[str],
+    sources_ready: Collection[str],
+    source_errors: Collection[str],
+) -> bool:
+    """Whether the app's absence from `owners`' source means it was deleted."""
+    if not prune or name not in owners:
+        return False
+    owner = owners[name]
+    if owner not in sources_ready and owner in sources:
+        return False  # its source has not been read yet: absence means nothing so far
+    return owner not in source_errors  # its source is broken: never prune on a bad read
+
+
+async def remove_everywhere(name: str, hosts: Sequence[Host], concurrency: int) -> bool:
+    """Remove the app's containers and networks (not its volumes) from every host that
+    answers; True when every host is clean (a dark declared host is not)."""
+    complete = True
+    for host in hosts:
+        if host.dark:
+            complete = complete and not host.declared
+            continue
+        plan = plan_delete(name, host.cache.state, volumes=False)
+        if not plan.operations:
+            continue
+        log.info(
+            "app %s was removed from its source: removing its containers on %s", name, host.name
+        )
+        result = await execute.delete(host, plan, concurrency=concurrency)
+        await host.cache.relist()
+        complete = complete and result.ok
+    return complete
