@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-import dockyard.controller.reconciler as reconciler_module
+import dockyard.controller.planning as planning_module
 from controller_fixtures import (
     DOCKYARD,
     DockyardRun,
@@ -526,7 +526,7 @@ async def test_exception_in_one_reconcile_does_not_stop_the_loop(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    real_plan_app = reconciler_module.plan_app
+    real_plan_app = planning_module.plan_app
     raised: list[str] = []
 
     def plan_app_failing_once(desired, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -535,7 +535,7 @@ async def test_exception_in_one_reconcile_does_not_stop_the_loop(
             raise RuntimeError("planner bug")
         return real_plan_app(desired, *args, **kwargs)
 
-    monkeypatch.setattr(reconciler_module, "plan_app", plan_app_failing_once)
+    monkeypatch.setattr(planning_module, "plan_app", plan_app_failing_once)
     folder = tmp_path / "apps"
     write(folder, "a.yaml", web_app(app_name))
     write(folder, "b.yaml", web_app(other_app))

@@ -344,3 +344,16 @@ def test_unlabelled_objects_matter_only_when_they_take_one_of_our_names():
     assert not interesting({"Actor": {"Attributes": {"name": "stranger"}}}, {"shop"})
     managed = {naming.MANAGED_BY: naming.MANAGED_BY_VALUE, "name": "x"}
     assert interesting({"Actor": {"Attributes": managed}}, set())
+
+
+def test_an_app_is_pruned_only_when_its_source_was_read_and_is_not_broken():
+    from dockyard.controller.intake import may_prune
+
+    owners = {APP: "folder"}
+    assert may_prune(APP, True, owners, {"folder"}, {"folder"}, set())
+    assert not may_prune(APP, False, owners, {"folder"}, {"folder"}, set())  # --no-prune
+    assert not may_prune(APP, True, owners, {"folder"}, set(), set())  # not read yet
+    assert not may_prune(APP, True, owners, {"folder"}, {"folder"}, {"folder"})  # broken
+    assert not may_prune("applied-by-hand", True, owners, {"folder"}, {"folder"}, set())
+    # An owner no running source has (its source was removed): its apps go.
+    assert may_prune(APP, True, owners, {"git"}, {"git"}, set())

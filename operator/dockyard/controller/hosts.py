@@ -1,17 +1,23 @@
 """The engines the controller reconciles: one record per host with its event-fed cache,
-and the hosts sources declare (DockerHost manifests) added and removed."""
+the hosts sources declare (DockerHost manifests) added and removed, and relists."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
+from dockyard.engine.errors import EngineError
 from dockyard.engine.observed import ObservedState
+from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.hosts import HostError, engine_for_host
 from dockyard.spec.models import DockerHost
+
+from .triggers import apps_changed, interesting
 
 log = logging.getLogger("dockyard.controller")
 
@@ -40,35 +46,79 @@ def declared_hosts(by_source: Mapping[str, Mapping[str, DockerHost]]) -> dict[st
     return declared
 
 
-async def set_hosts(
-    hosts: dict[str, Host],
-    declared: Mapping[str, DockerHost],
-    new_cache: Callable[[Engine], EngineCache],
-    added: Callable[[Host], Awaitable[None]],
-) -> None:
-    """Connect the declared hosts not known yet (`added` hears each, its cache started),
-    update the labels of known ones, forget the ones no longer declared."""
-    for name, spec in declared.items():
-        if spec.spec.agent is not None:
-            continue  # an edge agent: its state goes over MQTT (dockyard.mqtt.publisher)
-        current = hosts.get(name)
-        if current is not None:
-            current.labels = dict(spec.metadata.labels)
-            continue
+class Hosts:
+    """The hosts by name (`local` first: the default engine), each cache calling back
+    with the apps its events concern; a relist looks at every app again."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        known_apps: Callable[[], set[str]],
+        enqueue: Callable[[str], None],
+        changed: Callable[[], None],
+    ) -> None:
+        self.known_apps, self.enqueue, self.changed = known_apps, enqueue, changed
+        self.by_name: dict[str, Host] = {
+            DEFAULT_HOST: Host(DEFAULT_HOST, engine, self.new_cache(engine))
+        }
+        self._declared: dict[str, dict[str, DockerHost]] = {}  # source -> its DockerHosts
+
+    def new_cache(self, engine: Engine) -> EngineCache:
+        return EngineCache(engine, self._on_change, interesting=self._interesting)
+
+    def _interesting(self, event: dict[str, Any]) -> bool:
+        """Called on the event thread: does this event concern an app of ours?"""
         try:
-            engine = engine_for_host(spec)
-        except HostError as exc:
-            log.error("%s", exc.render())
-            continue
-        host = Host(name, engine, new_cache(engine), dict(spec.metadata.labels), True)
-        hosts[name] = host
-        await host.cache.start()
-        await added(host)
-        log.info("host %s added (%s)", name, spec.spec.url)
-    for name in [n for n, h in hosts.items() if h.declared and n not in declared]:
-        host = hosts.pop(name)
-        await host.cache.stop()
-        log.info("host %s is no longer declared; its containers are left as they are", name)
+            known = self.known_apps()
+        except RuntimeError:  # changed while we looked: be safe
+            return True
+        return interesting(event, known)
+
+    def _on_change(self, apps: set[str] | None) -> None:
+        if apps is None:  # reconnected: anything may have happened
+            problem = "relist after reconnect: %s"
+            local = self.by_name[DEFAULT_HOST]
+            asyncio.get_running_loop().create_task(self.relist(local, problem))
+            return
+        for name in apps_changed(apps, self.known_apps()):
+            self.enqueue(name)
+        self.changed()
+
+    async def relist(self, host: Host, problem: str) -> None:
+        """Relist a host, then look at every app again (`problem`: how to log a failure)."""
+        try:
+            await host.cache.relist()
+        except EngineError as exc:
+            log.warning(problem, exc)
+        for name in self.known_apps():
+            self.enqueue(name)
+
+    async def declare(self, source: str, hosts: Sequence[DockerHost]) -> None:
+        """Hosts declared by a source: connect new ones, forget removed ones."""
+        self._declared[source] = {h.metadata.name: h for h in hosts}
+        declared = declared_hosts(self._declared)
+        for name, spec in declared.items():
+            if spec.spec.agent is not None:
+                continue  # an edge agent: its state goes over MQTT (dockyard.mqtt.publisher)
+            current = self.by_name.get(name)
+            if current is not None:
+                current.labels = dict(spec.metadata.labels)
+                continue
+            try:
+                engine = engine_for_host(spec)
+            except HostError as exc:
+                log.error("%s", exc.render())
+                continue
+            host = Host(name, engine, self.new_cache(engine), dict(spec.metadata.labels), True)
+            self.by_name[name] = host
+            await host.cache.start()
+            problem = f"host {name} is not reachable yet: %s"
+            asyncio.get_running_loop().create_task(self.relist(host, problem))
+            log.info("host %s added (%s)", name, spec.spec.url)
+        for name in [n for n, h in self.by_name.items() if h.declared and n not in declared]:
+            host = self.by_name.pop(name)
+            await host.cache.stop()
+            log.info("host %s is no longer declared; its containers are left as they are", name)
 
 
 def has_objects(state: ObservedState, app: str) -> bool:

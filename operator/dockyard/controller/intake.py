@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dockyard.apply.converge import build_tags
 from dockyard.plan.desired import DesiredApp, desired_app
+from dockyard.sources.base import SourceUpdate
 from dockyard.spec.load import LoadedApp
+from dockyard.spec.models import DockerHost
+
+from .metrics import Metrics
+from .ownership import Ownership
+from .status import AppStatus
 
 log = logging.getLogger("dockyard.controller")
 
@@ -51,3 +57,118 @@ async def desired_of(loaded: LoadedApp) -> DesiredApp | None:
         log.error("app %s: cannot read its build context: %s", loaded.name, exc)
         return None
     return desired_app(loaded, tags)
+
+
+class Intake:
+    """What the sources want: each update replaces its source's apps (an invalid one
+    keeps the last good state), and the apps whose wish changed are enqueued."""
+
+    def __init__(
+        self,
+        sources: int,
+        ownership: Ownership,
+        prune: bool,
+        enqueue: Callable[[str], None],
+        status_of: Callable[[str], AppStatus],
+        forget: Callable[[str], None],
+        set_hosts: Callable[[str, Sequence[DockerHost]], Awaitable[None]],
+        metrics: Metrics,
+    ) -> None:
+        self.sources = sources  # how many there are
+        self.ownership = ownership
+        self.prune = prune
+        self.enqueue, self.status_of, self.forget = enqueue, status_of, forget
+        self.set_hosts = set_hosts
+        self.metrics = metrics
+        self.wanted: dict[str, Wanted] = {}
+        self.by_source: dict[str, set[str]] = {}
+        self.source_errors: dict[str, str] = {}
+        self.sources_ready: set[str] = set()
+        self._pruned_orphans = False
+
+    def may_prune(self, name: str, sources: Collection[str]) -> bool:
+        """Whether the app's absence from its source means it was deleted."""
+        owners = self.ownership.apps
+        return may_prune(name, self.prune, owners, sources, self.sources_ready, self.source_errors)
+
+    def images_of(self, name: str) -> list[str]:
+        wanted = self.wanted.get(name)
+        return [c.config.image for c in wanted.desired.containers] if wanted else []
+
+    async def on_update(self, update: SourceUpdate) -> None:
+        source = update.source
+        if update.apps is not None:
+            await self.set_hosts(source, update.hosts)
+        for warning in update.warnings:
+            log.warning("%s: %s", source, warning)
+        if update.apps is None:
+            self._invalid(source, update)
+            return
+        self.source_errors.pop(source, None)
+        new = claim(update.apps, self.wanted, source)
+        for name, loaded in new.items():
+            desired = await desired_of(loaded)
+            if desired is None:
+                continue
+            previous = self.wanted.get(name)
+            self.wanted[name] = Wanted(loaded, desired, source, update.revision)
+            status = self.status_of(name)
+            status.source, status.revision = source, update.revision
+            self.ownership.set(name, source)
+            if previous is None or previous.desired != desired:
+                log.info("app %s wanted at revision %s", name, update.revision[:12])
+                self.enqueue(name)
+            elif status.condition("Degraded") and status.lastError:
+                self.enqueue(name)
+        for name in self.by_source.get(source, set()) - new.keys():
+            self.wanted.pop(name, None)
+            log.info("app %s is no longer in %s", name, source)
+            if self.prune:
+                self.enqueue(name)
+            else:
+                self.ownership.drop(name)
+                self.forget(name)
+        self.by_source[source] = set(new)
+        self.metrics.apps.set(len(self.wanted))
+        self._seen(source)
+
+    def _invalid(self, source: str, update: SourceUpdate) -> None:
+        """A source read that failed: its apps keep their last good state, and say why."""
+        self.source_errors[source] = update.error or "invalid manifests"
+        log.error(
+            "source %s revision %s is invalid; keeping the last good state: %s",
+            source,
+            update.revision[:12],
+            update.error,
+        )
+        for name in self.by_source.get(source, set()):
+            status = self.status_of(name)
+            status.lastError = update.error or ""
+            status.set_condition("Degraded", "True", "InvalidSpec", update.error or "")
+        self._seen(source)
+
+    def _seen(self, source: str) -> None:
+        self.sources_ready.add(source)
+        if not self._pruned_orphans and len(self.sources_ready) == self.sources:
+            # Apps owned before a restart whose manifests vanished meanwhile.
+            self._pruned_orphans = True
+            for name in set(self.ownership.apps) - set(self.wanted):
+                if self.prune and self.ownership.apps[name] not in self.source_errors:
+                    self.enqueue(name)
+
+
+def may_prune(
+    name: str,
+    prune: bool,
+    owners: Mapping[str, str],
+    sources: Collection[str],
+    sources_ready: Collection[str],
+    source_errors: Collection[str],
+) -> bool:
+    """Whether the app's absence from `owners`' source means it was deleted."""
+    if not prune or name not in owners:
+        return False
+    owner = owners[name]
+    if owner not in sources_ready and owner in sources:
+        return False  # its source has not been read yet: absence means nothing so far
+    return owner not in source_errors  # its source is broken: never prune on a bad read

@@ -10,7 +10,7 @@ from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.placement import HostInfo, PlacementResult, place
 from dockyard.spec.models import App
 
-from .hosts import Host
+from .hosts import Host, mark_dark
 
 Slot = tuple[str, int]  # (service, replica)
 
@@ -65,3 +65,12 @@ def place_sticky(
         for host, assignments in result.by_host.items()
         for a in assignments
     }
+
+
+def place_app(
+    app: App, hosts: Sequence[Host], assigned: Mapping[Slot, str], now: float
+) -> tuple[PlacementResult, dict[Slot, str]]:
+    """Place the app on the hosts as they are now (noting which went dark when)."""
+    mark_dark(hosts, now)
+    running = running_where(hosts, app.name)
+    return place_sticky(app, host_infos(app, hosts, now), running, assigned)

@@ -4,7 +4,7 @@ every host, but never on a read that means nothing (its source not read yet, or 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 
 from dockyard.plan.planner import plan_delete
 
@@ -12,23 +12,6 @@ from . import execute
 from .hosts import Host
 
 log = logging.getLogger("dockyard.controller")
-
-
-def may_prune(
-    name: str,
-    prune: bool,
-    owners: Mapping[str, str],
-    sources: Collection[str],
-    sources_ready: Collection[str],
-    source_errors: Collection[str],
-) -> bool:
-    """Whether the app's absence from `owners`' source means it was deleted."""
-    if not prune or name not in owners:
-        return False
-    owner = owners[name]
-    if owner not in sources_ready and owner in sources:
-        return False  # its source has not been read yet: absence means nothing so far
-    return owner not in source_errors  # its source is broken: never prune on a bad read
 
 
 async def remove_everywhere(name: str, hosts: Sequence[Host], concurrency: int) -> bool:

@@ -5,54 +5,48 @@ event, the periodic resync) only enqueues an app name; a worker then reconciles
 that app from the whole desired and observed state and applies the Result it
 returns to the queue (the one place requeues and backoff are decided). Reads come
 from the event-fed cache, so a reconcile with nothing to do makes no engine call.
-The parts are modules of their own: hosts, intake, placement, crashloop,
-revisions, waves, status, execute, prune, history_sync.
+The parts are modules of their own: hosts (engines, caches, relists), triggers,
+intake (sources -> wanted apps), placement, planning (a plan per host), crashloop,
+revisions (pins, rollout outcomes), waves, execute, status, prune, history_sync.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult
-from dockyard.apply.rollout import RolloutOutcome, rolling_changes
+from dockyard.apply.rollout import RolloutOutcome
 from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
-from dockyard.engine.observed import ObservedState
-from dockyard.engine.transfer import ImageSources
-from dockyard.fleet.converge import DEFAULT_HOST, restrict
+from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.placement import PlacementResult
-from dockyard.plan.desired import DesiredApp
-from dockyard.plan.operations import Kind, Operation, Plan
-from dockyard.plan.planner import plan_app
 from dockyard.sources.base import Source, SourceUpdate
-from dockyard.spec import naming
-from dockyard.spec.models import DockerHost
 
-from . import crashloop, execute, revisions, waves
+from . import execute, revisions, waves
 from .crashloop import Backoff, CrashLoop
 from .execute import Roll
 from .history import HistoryStore, Pin, Revision
 from .history_sync import HISTORY_WAIT, HistorySync
-from .hosts import Host, app_hosts, declared_hosts, mark_dark, set_hosts
+from .hosts import Host, Hosts, app_hosts
 from .image_poll import ImageWatch
 from .inputs import InputRecord
-from .intake import Wanted, claim, desired_of
+from .intake import Intake, Wanted
 from .metrics import Metrics
 from .ownership import Ownership
-from .placement import host_infos, place_sticky, running_where
-from .prune import may_prune, remove_everywhere
+from .placement import place_app
+from .planning import AppState, HostPlan, Planner, plan_hosts
+from .prune import remove_everywhere
 from .queue import Result, WorkQueue
 from .revisions import build_tags_of
-from .status import AppStatus, update_status
-from .triggers import apps_changed, interesting
+from .status import AppStatus, repairs_and_restarts, update_status
 
 __all__ = [
     "HISTORY_WAIT",
@@ -66,18 +60,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("dockyard.controller")
-
-_Host = Host  # the name it had here before
-
-REPAIR_KINDS = {Kind.CREATE_CONTAINER, Kind.CREATE_NETWORK, Kind.CREATE_VOLUME}
-
-
-def _is_repair(op: Operation) -> bool:
-    """An operation that restores something, as opposed to rolling out a change."""
-    if op.kind == Kind.START_CONTAINER:
-        return op.cause != "new container"  # a stopped container started again
-    return op.kind in REPAIR_KINDS
-
 
 @dataclass
 class Settings:
@@ -102,27 +84,9 @@ class Settings:
         return Backoff(self.backoff_base, self.backoff_max, self.backoff_reset)
 
 
-@dataclass
-class _AppState:
-    status: AppStatus
-    converged: DesiredApp | None = None  # the desired state last fully applied
-    verified: set[str] = field(default_factory=set)  # container ids checked against labels
-    crash: dict[str, CrashLoop] = field(default_factory=dict)
-    # Where each (service, replica) was placed last: replicas do not move back on their own.
-    assigned: dict[tuple[str, int], str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _HostPlan:
-    """What one host does this reconcile."""
-
-    host: Host
-    desired: DesiredApp
-    plan: Plan
-    roll: Roll
-
-
 class Controller:
+    """The loop: triggers enqueue app names; workers reconcile them one at a time each."""
+
     def __init__(
         self,
         engine: Engine,
@@ -134,22 +98,29 @@ class Controller:
         self.settings = settings or Settings()
         self.metrics = metrics or Metrics()
         self.queue = WorkQueue(self.settings.retry_base, self.settings.retry_max)
-        self.hosts: dict[str, Host] = {
-            DEFAULT_HOST: Host(DEFAULT_HOST, engine, self._new_cache(engine))
-        }
-        self._host_sources: dict[str, dict[str, DockerHost]] = {}
-        self.wanted: dict[str, Wanted] = {}
-        self.by_source: dict[str, set[str]] = {}
-        self.source_errors: dict[str, str] = {}
-        self.sources_ready: set[str] = set()
+        self.host_set = Hosts(engine, self._known_apps, self.queue.add, self._queue_changed)
+        self.hosts = self.host_set.by_name
         self.ownership = Ownership(self.settings.state_dir)
+        self.intake = Intake(
+            len(self.sources),
+            self.ownership,
+            self.settings.prune,
+            self.queue.add,
+            lambda name: self._state(name).status,
+            self._drop_state,
+            self.host_set.declare,
+            self.metrics,
+        )
+        self.wanted = self.intake.wanted
+        self.by_source = self.intake.by_source
+        self.source_errors = self.intake.source_errors
+        self.sources_ready = self.intake.sources_ready
         self.history = HistoryStore(self.settings.state_dir)
-        self.history_sync = HistorySync(self.history, lambda: self.hosts, self._images_of)
+        self.history_sync = HistorySync(self.history, lambda: self.hosts, self.intake.images_of)
         self.inputs = InputRecord(self.settings.state_dir)
-        self.apps: dict[str, _AppState] = {}
+        self.apps: dict[str, AppState] = {}
         self._stopping = asyncio.Event()
         self._reconciling = 0
-        self._pruned_orphans = False
         # Called (on the event loop) with an app's name and its status after every
         # reconcile, or None once the app is gone: where status flows back to sources.
         self.status_listeners: list[Callable[[str, AppStatus | None], None]] = []
@@ -169,13 +140,6 @@ class Controller:
     def _busy(self) -> int:
         """Reconciles in flight, and history writes still talking to the engines."""
         return self._reconciling + len(self.history_sync.writers)
-
-    def _new_cache(self, engine: Engine) -> EngineCache:
-        return EngineCache(engine, self._on_engine_change, interesting=self._interesting)
-
-    def _images_of(self, name: str) -> list[str]:
-        wanted = self.wanted.get(name)
-        return [c.config.image for c in wanted.desired.containers] if wanted else []
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -239,32 +203,11 @@ class Controller:
             for name in self._known_apps():
                 self.queue.add(name)
 
-    def _interesting(self, event: dict[str, Any]) -> bool:
-        """Called on the event thread: does this event concern an app of ours?"""
-        try:
-            known = self._known_apps()
-        except RuntimeError:  # changed while we looked: be safe
-            return True
-        return interesting(event, known)
-
     def _known_apps(self) -> set[str]:
         return set(self.wanted) | set(self.ownership.apps)
 
-    def _on_engine_change(self, apps: set[str] | None) -> None:
-        if apps is None:  # reconnected: anything may have happened
-            asyncio.get_running_loop().create_task(self._relist_all())
-            return
-        for name in apps_changed(apps, self._known_apps()):
-            self.queue.add(name)
+    def _queue_changed(self) -> None:
         self.metrics.queue_depth.set(len(self.queue))
-
-    async def _relist_all(self) -> None:
-        try:
-            await self.cache.relist()
-        except EngineError as exc:
-            log.warning("relist after reconnect: %s", exc)
-        for name in self._known_apps():
-            self.queue.add(name)
 
     # ---- sources -----------------------------------------------------------------------
 
@@ -281,90 +224,18 @@ class Controller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
-    async def _set_hosts(self, source: str, hosts: Sequence[DockerHost]) -> None:
-        """Hosts declared by a source: connect new ones, forget removed ones."""
-        self._host_sources[source] = {h.metadata.name: h for h in hosts}
-        declared = declared_hosts(self._host_sources)
-        await set_hosts(self.hosts, declared, self._new_cache, self._host_added)
-
-    async def _host_added(self, host: Host) -> None:
-        asyncio.get_running_loop().create_task(self._first_relist(host))
-
-    async def _first_relist(self, host: Host) -> None:
-        try:
-            await host.cache.relist()
-        except EngineError as exc:
-            log.warning("host %s is not reachable yet: %s", host.name, exc)
-        for name in self._known_apps():
-            self.queue.add(name)
-
     async def on_source_update(self, update: SourceUpdate) -> None:
-        source = update.source
-        if update.apps is not None:
-            await self._set_hosts(source, update.hosts)
-        for warning in update.warnings:
-            log.warning("%s: %s", source, warning)
-        if update.apps is None:
-            self._source_invalid(source, update)
-            return
-        self.source_errors.pop(source, None)
-        new = claim(update.apps, self.wanted, source)
-        for name, loaded in new.items():
-            desired = await desired_of(loaded)
-            if desired is None:
-                continue
-            previous = self.wanted.get(name)
-            self.wanted[name] = Wanted(loaded, desired, source, update.revision)
-            st = self._state(name)
-            st.status.source, st.status.revision = source, update.revision
-            self.ownership.set(name, source)
-            if previous is None or previous.desired != desired:
-                log.info("app %s wanted at revision %s", name, update.revision[:12])
-                self.queue.add(name)
-            elif st.status.condition("Degraded") and st.status.lastError:
-                self.queue.add(name)
-        for name in self.by_source.get(source, set()) - new.keys():
-            self.wanted.pop(name, None)
-            log.info("app %s is no longer in %s", name, source)
-            if self.settings.prune:
-                self.queue.add(name)
-            else:
-                self.ownership.drop(name)
-                self.apps.pop(name, None)
-        self.by_source[source] = set(new)
-        self.metrics.apps.set(len(self.wanted))
-        self._source_seen(source)
-
-    def _source_invalid(self, source: str, update: SourceUpdate) -> None:
-        """A source read that failed: its apps keep their last good state, and say why."""
-        self.source_errors[source] = update.error or "invalid manifests"
-        log.error(
-            "source %s revision %s is invalid; keeping the last good state: %s",
-            source,
-            update.revision[:12],
-            update.error,
-        )
-        for name in self.by_source.get(source, set()):
-            st = self._state(name)
-            st.status.lastError = update.error or ""
-            st.status.set_condition("Degraded", "True", "InvalidSpec", update.error or "")
-        self._source_seen(source)
-
-    def _source_seen(self, source: str) -> None:
-        self.sources_ready.add(source)
-        if not self._pruned_orphans and len(self.sources_ready) == len(self.sources):
-            # Apps owned before a restart whose manifests vanished meanwhile.
-            self._pruned_orphans = True
-            for name in set(self.ownership.apps) - set(self.wanted):
-                if self.settings.prune and self.ownership.apps[name] not in self.source_errors:
-                    self.queue.add(name)
+        await self.intake.on_update(update)
 
     # ---- reconcile ---------------------------------------------------------------------
 
-    def _state(self, name: str) -> _AppState:
+    def _state(self, name: str) -> AppState:
         if name not in self.apps:
-            self.apps[name] = _AppState(AppStatus(name))
+            self.apps[name] = AppState(AppStatus(name))
         return self.apps[name]
+
+    def _drop_state(self, name: str) -> None:
+        self.apps.pop(name, None)
 
     async def _worker(self, index: int) -> None:
         while True:
@@ -393,9 +264,7 @@ class Controller:
         except Exception as exc:  # log, back off, retry
             self.metrics.reconciles.labels(name, "error").inc()
             self.metrics.errors.labels(name).inc()
-            st = self._state(name)
-            st.status.lastError = str(exc)
-            st.status.set_condition("Degraded", "True", "ReconcileError", str(exc))
+            self._state(name).status.failed("ReconcileError", str(exc))
             self._notify(name)
             if isinstance(exc, EngineError):
                 return Result.retry(f"reconcile {name}: {exc}"), None
@@ -416,12 +285,10 @@ class Controller:
         placement = self._place(wanted, st)
         if placement.errors:
             return self._fail_plan(st, name, "PlacementError", "; ".join(placement.errors))
-        hosts = app_hosts(list(self.hosts.values()), placement.by_host, name)
-        self.history_sync.app_hosts[name] = [h.name for h in hosts]
-        local_only = [h.name for h in hosts] == [DEFAULT_HOST]
-        if local_only and self.cache.down:
-            raise EngineError(f"engine {self.engine.name} is not reachable")
-        plans, unknown, wait = await self._plan(st, wanted, pin, placement, hosts, local_only)
+        hosts, local_only = self._hosts_for(name, placement)
+        plans, unknown, wait = await plan_hosts(
+            self._planner(), st, wanted, pin, placement, hosts, local_only
+        )
         st.status.reconciles += 1
         st.status.lastReconcileTime = time.time()
         errors = [
@@ -431,19 +298,7 @@ class Controller:
             return self._fail_plan(st, name, "PlanError", "; ".join(errors))
         revision, outcomes = await self._apply(st, wanted, pin, plans)
         results = [r for o in outcomes for r in o.results]
-        if all(o.applied for o in outcomes):
-            for p in plans:
-                self.inputs.update(name, p.host.name, p.desired.containers, p.host.cache.state)
-        update_status(
-            st.status,
-            st.crash,
-            [(p.host.name, p.desired, p.host.cache.state) for p in plans],
-            results,
-            unknown,
-            wanted.revision,
-            self.images.problem(name),
-            self.source_errors.get(wanted.source),
-        )
+        self._record(st, wanted, plans, outcomes, unknown)
         again = revisions.after_rollout(
             self.history, name, st.status, source_wanted, wanted, pin, revision, outcomes
         )
@@ -456,100 +311,58 @@ class Controller:
             wait = min(wait or 5.0, 5.0)
         return Result.after(wait).and_now(again)
 
-    async def _plan(
-        self,
-        st: _AppState,
-        wanted: Wanted,
-        pin: Pin | None,
-        placement: PlacementResult,
-        hosts: Sequence[Host],
-        local_only: bool,
-    ) -> tuple[list[_HostPlan], dict[str, list[str]], float | None]:
-        """A plan per host that answers; the containers of dark hosts (unknown); and when
-        to look again for a crash loop."""
-        name = wanted.desired.name
-        plans: list[_HostPlan] = []
-        unknown: dict[str, list[str]] = {}
-        wait: float | None = None
-        for host in hosts:
-            assignments = placement.by_host.get(host.name, ())
-            if host.dark:
-                if assignments:
-                    unknown[host.name] = [
-                        naming.container_name(name, a.service, a.replica) for a in assignments
-                    ]
-                continue
-            desired = restrict(wanted.desired, assignments)
-            planned, host_wait = await self._plan_host(st, wanted, pin, host, desired)
-            if not local_only:
-                operations = tuple(
-                    dataclasses.replace(op, host=host.name) for op in planned.plan.operations
-                )
-                planned = dataclasses.replace(
-                    planned, plan=dataclasses.replace(planned.plan, operations=operations)
-                )
-            plans.append(planned)
-            if host_wait is not None:
-                wait = host_wait if wait is None else min(wait, host_wait)
-        return plans, unknown, wait
+    def _hosts_for(self, name: str, placement: PlacementResult) -> tuple[list[Host], bool]:
+        """The hosts the app is reconciled on, and whether that is the local engine alone."""
+        hosts = app_hosts(list(self.hosts.values()), placement.by_host, name)
+        self.history_sync.app_hosts[name] = [h.name for h in hosts]
+        local_only = [h.name for h in hosts] == [DEFAULT_HOST]
+        if local_only and self.cache.down:
+            raise EngineError(f"engine {self.engine.name} is not reachable")
+        return hosts, local_only
 
-    async def _plan_host(
-        self, st: _AppState, wanted: Wanted, pin: Pin | None, host: Host, desired: DesiredApp
-    ) -> tuple[_HostPlan, float | None]:
-        name = desired.name
-        paused = pin is not None and pin.revision == 0
-        secrets = wanted.loaded.secrets
-        observed = host.cache.state
-        if await self.images.before_plan(name, host.name, host.engine, desired, secrets, observed):
-            await host.cache.relist()  # a tag moved: plan with what it names now
-        observed = host.cache.state
-        replace = await self._verify(st, host, desired, observed)
-        restart, wait = crashloop.unhealthy(
-            st.crash, host.name, desired, observed, time.monotonic(), self.settings.crash_backoff
+    def _planner(self) -> Planner:
+        s = self.settings
+        return Planner(self.history, self.images, self.inputs, s.crash_backoff, time.monotonic())
+
+    def _record(
+        self,
+        st: AppState,
+        wanted: Wanted,
+        plans: list[HostPlan],
+        outcomes: list[RolloutOutcome],
+        unknown: dict[str, list[str]],
+    ) -> None:
+        """What the hosts run now: inputs applied, and the app's status."""
+        name = wanted.desired.name
+        if all(o.applied for o in outcomes):
+            for p in plans:
+                self.inputs.update(name, p.host.name, p.desired.containers, p.host.cache.state)
+        update_status(
+            st.status,
+            st.crash,
+            [(p.host.name, p.desired, p.host.cache.state) for p in plans],
+            [r for o in outcomes for r in o.results],
+            unknown,
+            wanted.revision,
+            self.images.problem(name),
+            self.source_errors.get(wanted.source),
         )
-        bad = revisions.bad_image_holds(self.history, name, desired, observed)
-        rolling = rolling_changes(desired, observed) if desired.updates else {}
-        rolling = {n: c for n, c in rolling.items() if n not in bad}
-        hold = (set(rolling) if paused else set()) | bad
-        seen = self.inputs.seen(name, host.name, observed)
-        plan = plan_app(
-            desired, observed, replace=replace, restart=restart, hold=hold, inputs_applied=seen
-        )
-        roll = Roll(replace, restart, bool(rolling) and not paused, bad)
-        return _HostPlan(host, desired, plan, roll), wait
 
     async def _apply(
-        self, st: _AppState, wanted: Wanted, pin: Pin | None, plans: list[_HostPlan]
+        self, st: AppState, wanted: Wanted, pin: Pin | None, plans: list[HostPlan]
     ) -> tuple[Revision | None, list[RolloutOutcome]]:
-        """Run the plans that have work (in waves when asked): the revision they apply
-        and each host's outcome."""
+        """Run the plans that have work: the revision they apply and each host's outcome."""
         name = wanted.desired.name
-        todo = {p.host.name: p for p in plans if p.plan.operations}
+        todo = [p for p in plans if p.plan.operations]
         if not todo:
             return None, []
         revision = revisions.revision_for(self.history, name, wanted, pin)
-        total = sum(len(p.plan.operations) for p in todo.values())
-        rolling = [h for h, p in todo.items() if p.roll.rolling]
-        reason = "RollingUpdate" if rolling else "Applying"
-        st.status.set_condition("Progressing", "True", reason, f"{total} operation(s)")
-        if revision is not None:
-            st.status.rollout = {"revision": revision.number, "phase": "rolling-out"}
-        self._notify(name)
-
-        def on_wave(message: str) -> None:
-            st.status.set_condition("Progressing", "True", "RollingUpdate", message)
-            self._notify(name)
-
-        host_waves = next((u.hosts for u in wanted.desired.updates.values() if u.hosts), None)
-        outcomes = await waves.converge_waves(
-            name,
-            list(todo),
-            rolling,
-            host_waves,
-            lambda h: self._converge_host(wanted, st, todo[h]),
-            on_wave,
+        number = revision.number if revision is not None else None
+        converge = functools.partial(self._converge_host, wanted, st)
+        outcomes = await waves.run_plans(
+            st.status, wanted.desired, todo, number, converge, self._notify
         )
-        for p, outcome in zip(todo.values(), outcomes, strict=True):
+        for p, outcome in zip(todo, outcomes, strict=True):
             observed = await p.host.cache.relist()  # see our own changes first
             st.verified |= {c.id for c in observed.app_containers(name)}
             for result in outcome.results:
@@ -559,7 +372,7 @@ class Controller:
         return revision, outcomes
 
     def _converge_host(
-        self, wanted: Wanted, st: _AppState, p: _HostPlan
+        self, wanted: Wanted, st: AppState, p: HostPlan
     ) -> Awaitable[RolloutOutcome]:
         name = wanted.desired.name
 
@@ -576,16 +389,16 @@ class Controller:
             concurrency=self.settings.concurrency,
             metrics=self.metrics,
             notify=self._notify,
-            image_sources=self._image_sources(name, p.host),
+            image_sources=execute.image_sources(
+                p.host, lambda: list(self.hosts.values()), lambda: self._placed(name)
+            ),
             failed_rollout=note_bad_images,
         )
 
-    def _image_sources(self, name: str, host: Host) -> ImageSources:
-        def placed() -> set[str]:
-            st = self.apps.get(name)
-            return set(st.assigned.values()) if st is not None else set()
-
-        return execute.image_sources(host, lambda: list(self.hosts.values()), placed)
+    def _placed(self, name: str) -> set[str]:
+        """The hosts the app was placed on."""
+        st = self.apps.get(name)
+        return set(st.assigned.values()) if st is not None else set()
 
     # ---- revisions ------------------------------------------------------------------------
 
@@ -602,10 +415,8 @@ class Controller:
 
     # ---- the parts of a reconcile ---------------------------------------------------------
 
-    def _fail_plan(self, st: _AppState, name: str, reason: str, message: str) -> Result:
-        st.status.lastError = message
-        st.status.set_condition("Degraded", "True", reason, message)
-        st.status.set_condition("Ready", "False", reason, message)
+    def _fail_plan(self, st: AppState, name: str, reason: str, message: str) -> Result:
+        st.status.failed(reason, message, ready=False)
         self._notify(name)
         return Result.retry(f"app {name} cannot be planned: {message}", logging.ERROR)
 
@@ -617,54 +428,27 @@ class Controller:
             except Exception:  # a broken listener must not break reconciling
                 log.exception("status listener failed for app %s", name)
 
-    def _place(self, wanted: Wanted, st: _AppState) -> PlacementResult:
-        now = time.monotonic()
+    def _place(self, wanted: Wanted, st: AppState) -> PlacementResult:
         hosts = list(self.hosts.values())
-        mark_dark(hosts, now)
-        app = wanted.loaded.app
-        running = running_where(hosts, wanted.desired.name)
-        result, st.assigned = place_sticky(app, host_infos(app, hosts, now), running, st.assigned)
+        result, st.assigned = place_app(wanted.loaded.app, hosts, st.assigned, time.monotonic())
         return result
 
-    def _count(self, st: _AppState, wanted: Wanted, result: ApplyResult) -> None:
+    def _count(self, st: AppState, wanted: Wanted, result: ApplyResult) -> None:
         name = wanted.desired.name
-        if st.converged == wanted.desired:
+        repairs, restarts = repairs_and_restarts(result)
+        if repairs and st.converged == wanted.desired:
             # Nothing in the spec changed since the last convergence: this was drift.
-            repairs = sum(1 for r in result.results if r.status == "done" and _is_repair(r.op))
-            if repairs:
-                st.status.driftRepairs += repairs
-                self.metrics.drift_repairs.labels(name).inc(repairs)
-        restarts = sum(
-            1 for r in result.results if r.status == "done" and r.op.kind == Kind.RESTART_CONTAINER
-        )
+            st.status.driftRepairs += repairs
+            self.metrics.drift_repairs.labels(name).inc(repairs)
         if restarts:
             st.status.restarts += restarts
             self.metrics.restarts.labels(name).inc(restarts)
 
-    async def _verify(
-        self, st: _AppState, host: Host, desired: DesiredApp, observed: ObservedState
-    ) -> dict[str, str]:
-        """Containers not created by this controller are checked once against their labels."""
-        replace: dict[str, str] = {}
-        by_name = {d.name: d for d in desired.containers}
-        for c in observed.app_containers(desired.name):
-            d = by_name.get(c.name)
-            if d is None or c.id in st.verified or c.config_hash != d.config_hash:
-                continue
-            drift = await asyncio.to_thread(host.engine.config_drift, c.id, d)
-            if drift is None:
-                st.verified.add(c.id)
-            else:
-                replace[c.name] = f"config changed outside dockyard: {drift}"
-        return replace
-
     async def _prune(self, name: str) -> Result:
-        s = self.settings
-        owners = self.ownership.apps
-        ids = {src.id for src in self.sources}
-        if not may_prune(name, s.prune, owners, ids, self.sources_ready, self.source_errors):
+        if not self.intake.may_prune(name, {src.id for src in self.sources}):
             return Result.untouched()
-        if not await remove_everywhere(name, list(self.hosts.values()), s.concurrency):
+        hosts = list(self.hosts.values())
+        if not await remove_everywhere(name, hosts, self.settings.concurrency):
             return Result.retry(f"prune {name} incomplete")
         for host in self.hosts.values():
             host.engine.secrets.forget_app(name)

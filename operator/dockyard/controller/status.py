@@ -11,6 +11,7 @@ from typing import Any
 from dockyard.apply.executor import ApplyResult
 from dockyard.engine.observed import ObservedState
 from dockyard.plan.desired import DesiredApp
+from dockyard.plan.operations import Kind, Operation
 
 from .crashloop import CrashLoop, crash_looping, restarts_on
 from .image_poll import REASON as IMAGE_PULL_FAILED
@@ -66,6 +67,13 @@ class AppStatus:
                 cond.status, cond.reason, cond.message = status, reason, message
                 return
         self.conditions.append(Condition(type_, status, reason, message))
+
+    def failed(self, reason: str, message: str, ready: bool | None = None) -> None:
+        """Degraded for `reason`, with `message` as the last error (and not Ready)."""
+        self.lastError = message
+        self.set_condition("Degraded", "True", reason, message)
+        if ready is False:
+            self.set_condition("Ready", "False", reason, message)
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -184,3 +192,21 @@ def update_status(
         status.set_condition("Progressing", "False", "Converged", "")
         if not failed:
             status.observedGeneration = revision
+
+
+REPAIR_KINDS = {Kind.CREATE_CONTAINER, Kind.CREATE_NETWORK, Kind.CREATE_VOLUME}
+
+
+def is_repair(op: Operation) -> bool:
+    """An operation that restores something, as opposed to rolling out a change."""
+    if op.kind == Kind.START_CONTAINER:
+        return op.cause != "new container"  # a stopped container started again
+    return op.kind in REPAIR_KINDS
+
+
+def repairs_and_restarts(result: ApplyResult) -> tuple[int, int]:
+    """How many done operations restored something, and how many restarted a container."""
+    done = [r.op for r in result.results if r.status == "done"]
+    return sum(1 for op in done if is_repair(op)), sum(
+        1 for op in done if op.kind == Kind.RESTART_CONTAINER
+    )

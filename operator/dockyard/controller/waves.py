@@ -9,7 +9,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from dockyard.apply.rollout import RolloutOutcome
+from dockyard.plan.desired import DesiredApp
 from dockyard.spec.models import HostWaves
+
+from .planning import HostPlan
+from .status import AppStatus
 
 log = logging.getLogger("dockyard.controller")
 
@@ -83,3 +87,32 @@ async def converge_waves(
                 outcome.halted = message
             break
     return [outcomes[h] for h in todo]
+
+
+async def run_plans(
+    status: AppStatus,
+    app: DesiredApp,
+    todo: Sequence[HostPlan],
+    revision: int | None,
+    converge: Callable[[HostPlan], Awaitable[RolloutOutcome]],
+    notify: Callable[[str], None],
+) -> list[RolloutOutcome]:
+    """Run the plans that have work (outcomes in their order), in waves when a rolling
+    change asks for them; Progressing says how far it got (`notify` hears each change)."""
+    by_host = {p.host.name: p for p in todo}
+    total = sum(len(p.plan.operations) for p in todo)
+    rolling = [h for h, p in by_host.items() if p.roll.rolling]
+    reason = "RollingUpdate" if rolling else "Applying"
+    status.set_condition("Progressing", "True", reason, f"{total} operation(s)")
+    if revision is not None:
+        status.rollout = {"revision": revision, "phase": "rolling-out"}
+    notify(app.name)
+
+    def on_wave(message: str) -> None:
+        status.set_condition("Progressing", "True", "RollingUpdate", message)
+        notify(app.name)
+
+    host_waves = next((u.hosts for u in app.updates.values() if u.hosts), None)
+    return await converge_waves(
+        app.name, list(by_host), rolling, host_waves, lambda h: converge(by_host[h]), on_wave
+    )
