@@ -61,6 +61,7 @@ __all__ = [
 
 log = logging.getLogger("dockyard.controller")
 
+
 @dataclass
 class Settings:
     resync: float = 60.0
