@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .compose_context import Ctx, Importer
+from .context import Importer, ServiceCtx
 
 __all__ = [
     "SERVICE_KEYS",
@@ -58,7 +58,7 @@ def _pairs(value: Any) -> dict[str, str]:
     return out
 
 
-def _logging(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _logging(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     path = f"{ctx.path}.logging"
     out: dict[str, Any] = {}
     for key, item in (value or {}).items():
@@ -73,7 +73,7 @@ def _logging(imp: Importer, ctx: Ctx, value: Any) -> None:
         ctx.out["logging"] = out
 
 
-def _ulimits(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _ulimits(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     limits: list[dict[str, Any]] = []
     for name, item in (value or {}).items():
         path = f"{ctx.path}.ulimits.{name}"
@@ -91,19 +91,19 @@ def _ulimits(imp: Importer, ctx: Ctx, value: Any) -> None:
         ctx.out["ulimits"] = limits
 
 
-def _sysctls(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _sysctls(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     sysctls = _pairs(value)
     if sysctls:
         ctx.out["sysctls"] = sysctls
 
 
-def _shm_size(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _shm_size(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     if value is not None:
         ctx.out["shmSize"] = value
 
 
 def _list(target: str) -> Handler:
-    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
         items = list(dict.fromkeys(_strings(value)))
         if items:
             ctx.out[target] = items
@@ -111,7 +111,7 @@ def _list(target: str) -> Handler:
     return handler
 
 
-def _extra_hosts(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _extra_hosts(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     hosts: list[dict[str, str]] = []
     if isinstance(value, dict):  # host: ip, or host: [ip, ip]
         for name, ips in value.items():
@@ -135,7 +135,7 @@ def _extra_hosts(imp: Importer, ctx: Ctx, value: Any) -> None:
 
 
 def _flag(target: str) -> Handler:
-    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
         if value:
             ctx.out[target] = True
 
@@ -143,7 +143,7 @@ def _flag(target: str) -> Handler:
 
 
 def _scalar(target: str) -> Handler:
-    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
         if value is not None and value != "":
             ctx.out[target] = value if isinstance(value, int) else _text(value)
 
@@ -151,7 +151,7 @@ def _scalar(target: str) -> Handler:
 
 
 def _namespace(key: str, target: str, modes: tuple[str, ...]) -> Handler:
-    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
         mode = _text(value)
         path = f"{ctx.path}.{key}"
         if mode in modes:
@@ -170,17 +170,17 @@ def _namespace(key: str, target: str, modes: tuple[str, ...]) -> Handler:
     return handler
 
 
-def _mac_address(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _mac_address(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     if value:
         ctx.out[MAC_KEY] = _text(value)
 
 
-def _links(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _links(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     if value:
         ctx.out[LINKS_KEY] = _strings(value)
 
 
-def finish_links(imp: Importer, ctx: Ctx, services: dict[str, str]) -> None:
+def finish_links(imp: Importer, ctx: ServiceCtx, services: dict[str, str]) -> None:
     """`links: [db, "db:database"]`: a link per entry, and (as Compose) db started first."""
     raw = ctx.out.pop(LINKS_KEY, None)
     links: list[dict[str, str]] = []
@@ -209,19 +209,19 @@ def finish_links(imp: Importer, ctx: Ctx, services: dict[str, str]) -> None:
 def _refused(key: str, reason: str, hint: str) -> Handler:
     """A key whose loss would leave a container that starts and then misbehaves."""
 
-    def handler(imp: Importer, ctx: Ctx, value: Any) -> None:
+    def handler(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
         imp.error(f"{ctx.path}.{key}", reason, hint)
 
     return handler
 
 
-def _storage_opt(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _storage_opt(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     options = _pairs(value)
     if options:
         ctx.out["storageOpt"] = options
 
 
-def _gpus(imp: Importer, ctx: Ctx, value: Any) -> None:
+def _gpus(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     # `gpus: all`, or a list of device requests with capabilities [gpu] implied.
     items = [{"count": "all"}] if value == "all" else list(value or [])
     requests = [
@@ -308,7 +308,7 @@ def order_networks(attachments: list[dict[str, Any]], raw_names: list[str]) -> N
         att.pop(PRIORITY_KEY, None)
 
 
-def service_mac_address(imp: Importer, ctx: Ctx, default_network: str) -> None:
+def service_mac_address(imp: Importer, ctx: ServiceCtx, default_network: str) -> None:
     """A service-level `mac_address` is the primary network's, as Compose sets it."""
     mac = ctx.out.pop(MAC_KEY, None)
     if mac is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .compose_context import Ctx, Importer
+from .context import Importer, ServiceCtx
 
 __all__ = ["PENDING_KEY", "ConfigDef", "config_definitions", "service_configs"]
 
@@ -67,7 +67,7 @@ def config_definitions(
     return defs, secrets
 
 
-def service_configs(imp: Importer, ctx: Ctx, defs: dict[str, ConfigDef]) -> None:
+def service_configs(imp: Importer, ctx: ServiceCtx, defs: dict[str, ConfigDef]) -> None:
     value = ctx.out.pop(PENDING_KEY, None)
     for index, item in enumerate(value or []):
         path = f"{ctx.path}.configs[{index}]"
