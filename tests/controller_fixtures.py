@@ -18,9 +18,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from docker import DockerClient
@@ -30,36 +30,9 @@ from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
 from dockyard.sources.folder import FolderSource
 from helpers import APP_LABEL, BASE_IMAGE
-
-T = TypeVar("T")
+from waiting import eventually
 
 DOCKYARD = Path(sys.executable).parent / "dockyard"
-
-
-# ---- waiting ---------------------------------------------------------------------------
-
-
-async def eventually(
-    predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.05
-) -> T:
-    """Poll `predicate` until it returns something truthy without raising; return that.
-
-    A predicate may assert: the last failure is reported if time runs out."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-            last = None
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            what = getattr(predicate, "__name__", repr(predicate))
-            detail = f": {type(last).__name__}: {last}" if last is not None else ""
-            raise AssertionError(f"{what} did not hold within {timeout:g}s{detail}") from last
-        await asyncio.sleep(interval)
 
 
 # ---- manifests ---------------------------------------------------------------------------
@@ -159,7 +132,7 @@ async def run_controller(
     )
     task = asyncio.create_task(controller.run())
     try:
-        await eventually(lambda: controller.ready or task.done(), timeout=20)
+        await eventually(lambda: controller.ready or task.done())
         if task.done():
             task.result()  # it died: show why
         yield controller
@@ -212,7 +185,7 @@ async def settle(controller: Controller, quiet: float = 0.3) -> None:
         since = since or time.monotonic()
         return time.monotonic() - since >= quiet
 
-    await eventually(quiet_long_enough, timeout=20)
+    await eventually(quiet_long_enough)
 
 
 def reconciles(controller: Controller, app: str, result: str = "ok") -> float:

@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 import yaml
 
 from helpers import REPO_ROOT, unique_name
+from waiting import TIMEOUT, GiveUp, wait_until
 
 SHARED_K8S = Path(os.environ.get("DOCKYARD_K8SX_DIR", REPO_ROOT.parent / "shared" / "k8s"))
 CACHE = REPO_ROOT / ".cache"
@@ -132,19 +132,6 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     return {}
 
 
-def wait_for(
-    what: str, check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
 @pytest.fixture(scope="session")
 def k8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The API server + etcd for the session, with the CRDs from crds/ established."""
@@ -186,13 +173,13 @@ def k8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             cluster.apiext.create_custom_resource_definition(yaml.safe_load(file.read_text()))
         for file in sorted((REPO_ROOT / "crds").glob("*.yaml")):
             name = yaml.safe_load(file.read_text())["metadata"]["name"]
-            wait_for(
-                f"CRD {name} established",
+            wait_until(
                 lambda n=name: any(
                     c.type == "Established" and c.status == "True"
                     for c in (cluster.apiext.read_custom_resource_definition(n).status.conditions)
                     or []
                 ),
+                what=f"CRD {name} established",
             )
         yield cluster
         api.close()
@@ -212,13 +199,15 @@ class Operator:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_log(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+    def wait_log(self, pattern: str, timeout: float = TIMEOUT) -> re.Match[str]:
         def found() -> re.Match[str] | None:
             if self.proc.poll() is not None:
-                raise AssertionError(f"operator exited {self.proc.returncode}:\n{self.text()}")
+                raise GiveUp(f"operator exited {self.proc.returncode}:\n{self.text()}")
             return re.search(pattern, self.text())
 
-        return wait_for(f"{pattern!r} in the operator log", found, timeout)  # type: ignore[no-any-return]
+        match = wait_until(found, timeout, what=f"{pattern!r} in the operator log")
+        assert match is not None
+        return match
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:

@@ -28,6 +28,7 @@ from dockyard.sources.folder import FolderSource
 from engine_instance import free_port
 from helpers import REPO_ROOT
 from tls_certs import issue, make_ca
+from waiting import GiveUp, wait_until
 
 # The ACL shipped in examples/edge: what the tests check is what users copy.
 ACL = (REPO_ROOT / "examples" / "edge" / "acl.conf").read_text()
@@ -85,18 +86,16 @@ use_identity_as_username true
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
                 log = (self.folder / "mosquitto.log").read_text(errors="replace")
-                raise RuntimeError(f"mosquitto exited {self.process.returncode}: {log}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not listen within 10s")
+                raise GiveUp(f"mosquitto exited {process.returncode}: {log}")
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            return True
+
+        wait_until(listening, what=f"mosquitto listening on port {self.port}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

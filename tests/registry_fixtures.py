@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import pytest
 from docker import DockerClient
 
 from helpers import BASE_IMAGE, TEST_LABEL
+from waiting import TIMEOUT, GiveUp, wait_until
 
 # Images carry the test label with their own value: a container inherits its image's labels,
 # and the session sweep of `dev.dockyard.test=1` (any session's, on a shared engine) must not
@@ -68,7 +68,7 @@ class Registry:
             return None
         return {"username": self.username, "password": self.password}
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = TIMEOUT) -> None:
         config = {
             "version": 0.1,
             "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -97,21 +97,19 @@ class Registry:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(self.dir / 'log').read_text()}")
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise GiveUp(f"docker-registry exited: {(self.dir / 'log').read_text()}")
             try:
                 urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
-                return
             except urllib.error.HTTPError as exc:
-                if exc.code == 401:  # auth on: it answers, and wants credentials
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"docker-registry did not answer on {self.host}")
-            time.sleep(0.05)
+                if exc.code != 401:  # 401: auth on: it answers, and wants credentials
+                    raise
+            return True
+
+        wait_until(answers, timeout, what=f"docker-registry answering on {self.host}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -26,7 +26,6 @@ from controller_fixtures import (
     condition,
     containers,
     dockyard_run,
-    eventually,
     is_ready,
     manifest,
     reconciles,
@@ -38,6 +37,7 @@ from controller_fixtures import (
     write,
 )
 from helpers import APP_LABEL, BASE_IMAGE, TEST_LABELS, unique_name
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from dockyard.engine.secrets import SecretStore
 from dockyard.sources.folder import FolderSource
 from engine_instance import PrivateEngine
 from helpers import BASE_IMAGE
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
@@ -30,15 +30,6 @@ def private_engine() -> Iterator[PrivateEngine]:
         yield engine
     finally:
         engine.destroy()
-
-
-async def eventually(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await asyncio.to_thread(predicate):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_controller_survives_engine_restart(private_engine: PrivateEngine, tmp_path: Path):
@@ -79,7 +70,7 @@ async def test_controller_survives_engine_restart(private_engine: PrivateEngine,
             return False
 
     try:
-        await eventually(running, what="first convergence")
+        await eventually(running, what="first convergence", in_thread=True)
         private_engine.stop()  # the engine and its socket go away
         await eventually(lambda: not controller.cache.connected, what="the loss to be noticed")
         await asyncio.sleep(2)  # reconciles fail and back off meanwhile
@@ -89,7 +80,7 @@ async def test_controller_survives_engine_restart(private_engine: PrivateEngine,
         client = docker.DockerClient(base_url=private_engine.url, timeout=10)
         await eventually(lambda: controller.cache.connected, what="reconnection")
         client.containers.get("survivor-worker-1").remove(force=True)
-        await eventually(running, what="repair after the engine came back")
+        await eventually(running, what="repair after the engine came back", in_thread=True)
         assert not task.done()
     finally:
         await controller.stop()

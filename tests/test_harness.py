@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from docker import DockerClient
 
 from engine_instance import STATE_ROOT, PrivateEngine, ssh_client_env, sweep_dead_hosts
 from helpers import BASE_IMAGE, BASE_INDEX_TEXT, REPO_ROOT, TEST_LABELS, unique_name
+from waiting import wait_until
 
 
 def test_unique_name_is_dns_label() -> None:
@@ -39,14 +39,13 @@ def test_base_image_httpd_wget_round_trip(docker_client: DockerClient) -> None:
         detach=True,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
+
+        def fetched() -> bytes:
             code, output = container.exec_run(["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"])
-            if code == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert code == 0, output
-        assert BASE_INDEX_TEXT in output.decode()
+            assert code == 0, output
+            return bytes(output)
+
+        assert BASE_INDEX_TEXT in wait_until(fetched).decode()
     finally:
         container.remove(force=True, v=True)
 
@@ -137,11 +136,13 @@ def test_a_test_host_answers_over_ssh_and_publishes_on_its_own_address(
     )
     try:
         fetch = ["wget", "-q", "-T", "2", "-O", "-", "http://127.0.0.1:18080/"]
-        deadline = time.monotonic() + 10
-        while (got := host.run_inside(fetch, check=False)).returncode != 0:
-            assert time.monotonic() < deadline, got.stderr
-            time.sleep(0.2)
-        assert BASE_INDEX_TEXT in got.stdout
+
+        def fetched() -> str:
+            got = host.run_inside(fetch, check=False)
+            assert got.returncode == 0, got.stderr
+            return str(got.stdout)
+
+        assert BASE_INDEX_TEXT in wait_until(fetched)
     finally:
         web.remove(force=True)
         client.close()

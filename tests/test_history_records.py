@@ -18,7 +18,6 @@ from docker import DockerClient
 
 from controller_fixtures import (
     DOCKYARD,
-    eventually,
     host_manifests,
     ids,
     is_ready,
@@ -30,6 +29,7 @@ from controller_fixtures import (
 )
 from engine_instance import PrivateEngine
 from helpers import BASE_IMAGE, TEST_LABELS
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from controller_fixtures import condition, eventually, is_ready, manifest, run_controller, service
+from controller_fixtures import condition, is_ready, manifest, run_controller, service
 from controller_fixtures import write as write_manifest
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 

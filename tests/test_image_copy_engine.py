@@ -17,7 +17,7 @@ import pytest
 from docker import DockerClient
 from typer.testing import CliRunner
 
-from controller_fixtures import condition, eventually, is_ready, run_controller
+from controller_fixtures import condition, is_ready, run_controller
 from dockyard.apply.converge import apply_plans, plan_apps
 from dockyard.cli.main import app as cli
 from dockyard.engine.client import Engine
@@ -26,6 +26,7 @@ from dockyard.engine.transfer import Copied, deliver_image, local_sources
 from dockyard.spec.load import load_paths
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, TEST_LABEL, unique_name
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 

@@ -18,8 +18,9 @@ from kubernetes.client.exceptions import ApiException
 from conftest import remove_labelled
 from dockyard.sources.kubernetes.options import OperatorOptions
 from helpers import APP_LABEL, unique_name
-from k8s_fixtures import CACHE, DOCKYARD, Cluster, Operator, condition, wait_for
+from k8s_fixtures import CACHE, DOCKYARD, Cluster, Operator, condition
 from test_k8s_operator import app_body, service
+from waiting import wait_until
 
 pytestmark = pytest.mark.engine
 
@@ -74,8 +75,10 @@ def launch(
                 name = app["metadata"]["name"]
                 k8s.delete(watch, name)
                 try:
-                    wait_for(
-                        f"App {name} deleted", lambda n=name, w=watch: k8s.get(w, n) is None, 20
+                    wait_until(
+                        lambda n=name, w=watch: k8s.get(w, n) is None,
+                        20,
+                        what=f"App {name} deleted",
                     )
                 finally:
                     remove_labelled(docker_client, f"{APP_LABEL}={name}")
@@ -91,10 +94,10 @@ def _reconciles_an_app(k8s: Cluster, op: Operator, ns: str) -> None:
     op.wait_log(r"operator \S+ is active")
     name = unique_name("k8s")
     k8s.create(ns, app_body(name, service("web")))
-    wait_for(
-        f"App {name} Ready",
+    wait_until(
         lambda: condition(k8s.get(ns, name), "Ready").get("status") == "True",
         timeout=60,
+        what=f"App {name} Ready",
     )
 
 

@@ -14,8 +14,9 @@ from docker import DockerClient
 
 from conftest import remove_labelled
 from helpers import APP_LABEL, unique_name
-from k8s_fixtures import Cluster, Operator, condition, wait_for
+from k8s_fixtures import Cluster, Operator, condition
 from test_k8s_operator import app_body, service
+from waiting import wait_until
 
 pytestmark = pytest.mark.engine
 
@@ -33,20 +34,20 @@ def apps(k8s: Cluster, docker_client: DockerClient) -> Iterator[list[tuple[str, 
             k8s.delete(ns, name)
     for ns, name in made:
         try:
-            wait_for(f"App {name} deleted", lambda n=name, s=ns: k8s.get(s, n) is None, 20)
+            wait_until(lambda n=name, s=ns: k8s.get(s, n) is None, 20, what=f"App {name} deleted")
         finally:
             remove_labelled(docker_client, f"{APP_LABEL}={name}")
 
 
 def _ready(k8s: Cluster, ns: str, name: str, generation: int = 1) -> dict[str, Any]:
-    return wait_for(  # type: ignore[no-any-return]
-        f"App {name} Ready at generation {generation}",
+    return wait_until(
         lambda: (
             (o := k8s.get(ns, name))
             and condition(o, "Ready").get("status") == "True"
             and (o.get("status") or {}).get("observedGeneration") == generation
             and o
         ),
+        what=f"App {name} Ready at generation {generation}",
     )
 
 
@@ -142,7 +143,7 @@ def test_a_leader_that_loses_its_lease_stops_at_once(
     lease = k8s.coordination.read_namespaced_lease(LEASE, ns)
     lease.spec.holder_identity = "someone-else"
     k8s.coordination.replace_namespaced_lease(LEASE, ns, lease)
-    wait_for("the operator to exit", lambda: op.proc.poll() is not None, timeout=15)
+    wait_until(lambda: op.proc.poll() is not None, timeout=15, what="the operator to exit")
     assert op.proc.returncode == 1  # restarted by Kubernetes, as a standby
     assert "leadership lost: stopping" in op.text()
     lease = k8s.coordination.read_namespaced_lease(LEASE, ns)
@@ -162,12 +163,12 @@ def test_same_app_name_in_two_namespaces_is_a_conflict(
     k8s.create(first, app_body(name, service("web")))
     _ready(k8s, first, name)
     k8s.create(second, app_body(name, service("web", env=[{"name": "X", "value": "1"}])))
-    obj = wait_for(
-        "the second App in conflict",
+    obj = wait_until(
         lambda: (
             condition(k8s.get(second, name), "Degraded").get("reason") == "NameConflict"
             and k8s.get(second, name)
         ),
+        what="the second App in conflict",
     )
     assert first in condition(obj, "Degraded")["message"]
     # The first one runs on, untouched by the second's spec.
@@ -195,18 +196,18 @@ def test_an_app_invalid_across_a_restart_is_left_running_until_deleted(
     # Broken while no operator ran: the next one never saw a valid spec of it.
     k8s.patch_spec(ns, name, {"services": [service("web", dependsOn=[{"service": "nope"}])]})
     second = start_operator(ns, LEASE, state_dir=state)
-    wait_for(
-        "InvalidSpec at generation 2",
+    wait_until(
         lambda: (
             (o := k8s.get(ns, name))
             and condition(o, "Degraded").get("reason") == "InvalidSpec"
             and o["status"].get("observedGeneration") == 2
         ),
+        what="InvalidSpec at generation 2",
     )
     # Not pruned as an orphan: the typo does not take the app down.
     assert _container(docker_client, name).id == before.id
     assert "left as they are" in second.text()
     # Deleting it still removes its containers (through the finalizer).
     k8s.delete(ns, name)
-    wait_for(f"App {name} gone", lambda: k8s.get(ns, name) is None)
+    wait_until(lambda: k8s.get(ns, name) is None, what=f"App {name} gone")
     assert docker_client.containers.list(all=True, filters={"label": f"{APP_LABEL}={name}"}) == []

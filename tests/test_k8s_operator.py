@@ -14,7 +14,8 @@ from kubernetes.client.exceptions import ApiException
 
 from conftest import remove_labelled
 from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL, unique_name
-from k8s_fixtures import GROUP, VERSION, Cluster, Operator, condition, wait_for
+from k8s_fixtures import GROUP, VERSION, Cluster, Operator, condition
+from waiting import wait_until
 
 pytestmark = pytest.mark.engine
 
@@ -66,7 +67,9 @@ def names(k8s: Cluster, ns: str, docker_client: DockerClient) -> Iterator[Callab
             k8s.delete(ns, name)
     for name in made:
         try:
-            wait_for(f"App {name} deleted", lambda n=name: k8s.get(ns, n) is None, timeout=20)
+            wait_until(
+                lambda n=name: k8s.get(ns, n) is None, timeout=20, what=f"App {name} deleted"
+            )
         finally:
             remove_labelled(docker_client, f"{APP_LABEL}={name}")
 
@@ -79,7 +82,7 @@ def ready(k8s: Cluster, ns: str, name: str, generation: int | None = None) -> di
         want = generation or obj["metadata"]["generation"]
         return obj if obj["status"].get("observedGeneration") == want else None
 
-    return wait_for(f"App {name} Ready", check)  # type: ignore[no-any-return]
+    return wait_until(check, what=f"App {name} Ready")
 
 
 def containers(docker_client: DockerClient, app: str) -> list[Any]:
@@ -112,13 +115,13 @@ def test_apply_then_edit_converges_and_generation_is_observed(
 
     # Drift on the host is repaired with no change to the App.
     web.remove(force=True)
-    wait_for(
-        "the removed container to come back",
+    wait_until(
         lambda: [c for c in containers(docker_client, name) if c.status == "running"],
+        what="the removed container to come back",
     )
-    wait_for(
-        "the repair counted in status",
+    wait_until(
         lambda: ((k8s.get(ns, name) or {}).get("status") or {}).get("driftRepairs", 0) >= 1,
+        what="the repair counted in status",
     )
     assert ready(k8s, ns, name, generation=2)["metadata"]["generation"] == 2
 
@@ -142,12 +145,12 @@ def test_invalid_app_is_rejected_by_dockyard_with_a_condition(
     # Valid for the schema, not for dockyard: depends on a service that does not exist.
     bad = names()
     k8s.create(ns, app_body(bad, service("web", dependsOn=[{"service": "db"}])))
-    degraded = wait_for(
-        "Degraded InvalidSpec",
+    degraded = wait_until(
         lambda: (
             condition(k8s.get(ns, bad), "Degraded").get("reason") == "InvalidSpec"
             and k8s.get(ns, bad)
         ),
+        what="Degraded InvalidSpec",
     )
     message = condition(degraded, "Degraded")["message"]
     assert "dependsOn" in message and "db" in message, message
@@ -160,14 +163,14 @@ def test_invalid_app_is_rejected_by_dockyard_with_a_condition(
     ready(k8s, ns, good)
     (before,) = containers(docker_client, good)
     k8s.patch_spec(ns, good, {"services": [service("web", image=None)]})
-    obj = wait_for(
-        "generation 2 rejected",
+    obj = wait_until(
         lambda: (
             (o := k8s.get(ns, good))
             and o["status"].get("observedGeneration") == 2
             and condition(o, "Degraded").get("reason") == "InvalidSpec"
             and o
         ),
+        what="generation 2 rejected",
     )
     assert "image" in condition(obj, "Degraded")["message"]
     assert condition(obj, "Ready")["status"] == "True"  # still running the last good spec
@@ -190,7 +193,7 @@ def test_delete_removes_containers_through_the_finalizer(
         ready(k8s, ns, name)
         k8s.delete(ns, name)
     for name in (kept, dropped):
-        wait_for(f"App {name} gone", lambda n=name: k8s.get(ns, n) is None)
+        wait_until(lambda n=name: k8s.get(ns, n) is None, what=f"App {name} gone")
         assert containers(docker_client, name) == []
 
     def volumes(app: str) -> list[Any]:
@@ -234,10 +237,10 @@ def test_secret_from_kubernetes_rolls_out_and_never_shows(
             return ""
         return out.decode() if code == 0 else ""
 
-    wait_for("the secret value in the container", lambda: content() == value)
+    wait_until(lambda: content() == value, what="the secret value in the container")
     # A changed Secret is rolled out without any change to the App.
     k8s.core.patch_namespaced_secret(f"{name}-creds", ns, {"stringData": {"token": new_value}})
-    wait_for("the new secret value in the container", lambda: content() == new_value)
+    wait_until(lambda: content() == new_value, what="the new secret value in the container")
     ready(k8s, ns, name)
     seen = str(k8s.get(ns, name)) + str([e.message for e in k8s.events(ns, name)])
     seen += operator.text()
@@ -253,12 +256,12 @@ def test_secret_from_kubernetes_rolls_out_and_never_shows(
             secrets=[{"name": "x", "kubernetesSecret": {"name": f"{name}-creds", "key": "nope"}}],
         ),
     )
-    obj = wait_for(
-        "missing key reported",
+    obj = wait_until(
         lambda: (
             condition(k8s.get(ns, other), "Degraded").get("reason") == "InvalidSpec"
             and k8s.get(ns, other)
         ),
+        what="missing key reported",
     )
     assert "'nope'" in condition(obj, "Degraded")["message"]
 
@@ -280,13 +283,13 @@ def test_unreachable_dockerhost_degrades_its_apps(
         },
         "dockerhosts",
     )
-    host = wait_for(
-        "DockerHost status",
+    host = wait_until(
         lambda: (
             (h := k8s.get(ns, dark, "dockerhosts"))
             and (h.get("status") or {}).get("reachable") is False
             and h
         ),
+        what="DockerHost status",
     )
     assert condition(host, "Ready")["reason"] == "Unreachable"
     assert "connection refused" in host["status"]["error"]
@@ -297,12 +300,12 @@ def test_unreachable_dockerhost_degrades_its_apps(
         ns,
         app_body(app, service("web"), placement={"hostSelector": {"matchLabels": {"zone": dark}}}),
     )
-    obj = wait_for(
-        "App Degraded",
+    obj = wait_until(
         lambda: (
             condition(k8s.get(ns, app), "Degraded").get("reason") == "HostUnreachable"
             and k8s.get(ns, app)
         ),
+        what="App Degraded",
     )
     assert dark in condition(obj, "Degraded")["message"]
     assert condition(obj, "Ready")["status"] == "False"
@@ -310,7 +313,7 @@ def test_unreachable_dockerhost_degrades_its_apps(
     # the host leaves the inventory.
     k8s.delete(ns, app)
     k8s.delete(ns, dark, "dockerhosts")
-    wait_for(f"App {app} gone", lambda: k8s.get(ns, app) is None)
+    wait_until(lambda: k8s.get(ns, app) is None, what=f"App {app} gone")
 
 
 def test_crds_are_accepted_with_columns_short_names_and_status(k8s: Cluster) -> None:
@@ -376,12 +379,12 @@ def test_dockerhost_tls_material_comes_from_a_secret(
             },
             "dockerhosts",
         )
-        status = wait_for(
-            "the TLS host reachable",
+        status = wait_until(
             lambda: (
                 ((k8s.get(ns, host, "dockerhosts") or {}).get("status") or {}).get("reachable")
                 and k8s.get(ns, host, "dockerhosts")["status"]
-            ),  # type: ignore[index]
+            ),
+            what="the TLS host reachable",
         )
         assert status["engineVersion"]
         assert condition({"status": status}, "Ready")["reason"] == "Reachable"

@@ -17,7 +17,7 @@ import yaml
 from docker import DockerClient
 
 from conftest import remove_labelled
-from controller_fixtures import containers, eventually, running, service, write
+from controller_fixtures import containers, running, service, write
 from dockyard.engine.secrets import SecretStore
 from engine_instance import private_engines
 from helpers import APP_LABEL, unique_name
@@ -31,6 +31,7 @@ from mqtt_fixtures import (
     run_agent,
     run_publisher,
 )
+from waiting import eventually
 
 __all__ = ["broker"]
 
@@ -243,14 +244,10 @@ async def test_stale_revisions_are_ignored_and_bad_payloads_reported(
             return json.loads(got[-1]) if got else {}
 
         async def rejected() -> dict[str, Any]:
-            deadline = asyncio.get_running_loop().time() + 15
-            while asyncio.get_running_loop().time() < deadline:
-                report = await status()
-                if report.get("rejected"):
-                    return report
-            raise AssertionError("no rejection reported")
+            report = await status()
+            return report if report.get("rejected") else {}
 
-        report = await rejected()
+        report = await eventually(rejected, what="a rejection reported")
         assert report["rejected"]["revision"] == 6
         assert "spec.services[web].replica: unknown field" in report["rejected"]["error"]
         assert "did you mean replicas?" in report["rejected"]["error"]

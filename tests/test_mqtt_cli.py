@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +14,11 @@ import yaml
 from docker import DockerClient
 
 from conftest import remove_labelled
-from controller_fixtures import DOCKYARD, eventually, service
+from controller_fixtures import DOCKYARD, service
 from engine_instance import free_port
 from helpers import APP_LABEL, unique_name
 from mqtt_fixtures import Broker, agent_host, broker, publish, run_agent
+from waiting import eventually
 
 __all__ = ["broker"]
 
@@ -73,14 +73,14 @@ async def test_agent_process_reports_and_hosts_shows_it(
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        shown: dict[str, object] = {}
-        while time.monotonic() < deadline:
+
+        def converged() -> dict[str, object]:
             result = hosts_cmd(broker, hosts_file)
-            shown = json.loads(result.stdout)[0]["agent"] if result.stdout else {}
-            if shown and shown.get("converged"):
-                break
-            time.sleep(0.5)
+            shown: dict[str, object] = json.loads(result.stdout)[0]["agent"]
+            assert shown.get("converged"), shown
+            return shown
+
+        shown = await eventually(converged, interval=0.5)
         assert shown["online"] is True, shown
         assert shown["revision"] == 1
         assert shown["apps"][name]["converged"] is True  # type: ignore[index]

@@ -14,10 +14,11 @@ import yaml
 from docker import DockerClient
 
 from conftest import remove_labelled
-from controller_fixtures import eventually, service, write
+from controller_fixtures import service, write
 from dockyard.mqtt.gates import parse_window
 from helpers import APP_LABEL, unique_name
 from mqtt_fixtures import Broker, agent_host, broker, on_agent, publish, run_agent, run_publisher
+from waiting import eventually
 
 __all__ = ["broker"]
 

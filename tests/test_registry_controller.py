@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from controller_fixtures import (
     condition,
-    eventually,
     is_ready,
     manifest,
     run_controller,
@@ -23,6 +22,7 @@ from controller_fixtures import (
 )
 from dockyard.cli.main import app
 from registry_fixtures import Registry, image_id, move_tag, push
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 runner = CliRunner()

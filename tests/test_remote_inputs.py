@@ -15,11 +15,12 @@ import docker
 import pytest
 from typer.testing import CliRunner
 
-from controller_fixtures import eventually, is_ready, run_controller, write
+from controller_fixtures import is_ready, run_controller, write
 from dockyard.cli.main import app as cli
 from engine_instance import PrivateEngine, ssh_client_env
 from helpers import BASE_IMAGE
 from tls_certs import CA, issue, make_ca
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 

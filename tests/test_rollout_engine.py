@@ -24,7 +24,6 @@ from controller_fixtures import (
     condition,
     containers,
     dockyard_run,
-    eventually,
     ids,
     is_ready,
     manifest,
@@ -35,6 +34,7 @@ from controller_fixtures import (
     write,
 )
 from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 

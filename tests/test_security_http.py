@@ -19,11 +19,12 @@ from typing import Any, cast
 
 import pytest
 
-from controller_fixtures import DOCKYARD, DockyardRun, dockyard_run, eventually
+from controller_fixtures import DOCKYARD, DockyardRun, dockyard_run
 from dockyard.controller.access import TlsFiles
 from dockyard.controller.http import HealthServer
 from dockyard.controller.reconciler import Controller
 from tls_certs import issue, make_ca
+from waiting import eventually
 
 
 @pytest.fixture(scope="module")

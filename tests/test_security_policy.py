@@ -13,10 +13,11 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from controller_fixtures import DOCKYARD, dockyard_run, eventually
+from controller_fixtures import DOCKYARD, dockyard_run
 from dockyard.spec.models import App
 from dockyard.spec.policy import PolicySpec, check
 from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL
+from waiting import eventually
 
 POLICY = {
     "apiVersion": "dockyard.dev/v1alpha1",

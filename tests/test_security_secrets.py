@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from docker import DockerClient
 
-from controller_fixtures import DOCKYARD, dockyard_run, eventually, service, write
+from controller_fixtures import DOCKYARD, dockyard_run, service, write
+from waiting import eventually
 
 STORE = """\
 #!{python}

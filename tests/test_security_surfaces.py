@@ -11,8 +11,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from controller_fixtures import DOCKYARD, eventually
+from controller_fixtures import DOCKYARD
 from k8s_fixtures import Cluster, Operator
+from waiting import eventually
 
 
 def ask(port: int, path: str, headers: dict[str, str]) -> int:

@@ -8,7 +8,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from dockyard.sources.base import Source, SourceUpdate
 from dockyard.sources.folder import FolderSource
 from dockyard.sources.git import GitSource, parse_git_source, redact
 from dockyard.sources.parse import source_from_arg
+from waiting import eventually
 
 FAST = 0.05
 
@@ -61,13 +62,6 @@ async def running(source: Source) -> AsyncIterator[Updates]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
-        await asyncio.sleep(0.01)
 
 
 def names(update: SourceUpdate) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller_fixtures import DockyardRun, dockyard_run, eventually
+from controller_fixtures import DockyardRun, dockyard_run
 from dockyard.controller.http import HealthServer
 from dockyard.controller.page.view import PAGE_SIZE, app_state, devices_view, rollout_of
 from dockyard.controller.reconciler import Controller, Settings
@@ -25,6 +25,7 @@ from dockyard.engine.client import Engine
 from dockyard.mqtt.publisher import agents_view
 from dockyard.spec.models import DockerHost
 from mqtt_fixtures import Broker, agent_host, broker, run_agent
+from waiting import eventually
 
 __all__ = ["broker"]
 

@@ -19,9 +19,10 @@ import pytest
 from docker import DockerClient
 
 from conftest import remove_labelled
-from controller_fixtures import DockyardRun, dockyard_run, eventually, manifest, service, write
+from controller_fixtures import DockyardRun, dockyard_run, manifest, service, write
 from helpers import APP_LABEL, REPO_ROOT, TEST_LABELS, unique_name
 from test_status_page import DEVICES, fleet_of, serving_fleet
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
