@@ -237,6 +237,19 @@ listener {self.port} 127.0.0.1
 
 def write_fleet(folder: Path, n: int, edit: int, site_edit: int) -> None:
     """N DockerHosts (site s0..s9), a global app on all, one app per site."""
+    put_fleet(folder, fleet_text(n, edit, site_edit))
+
+
+def put_fleet(folder: Path, text: str) -> None:
+    """The manifest replaced at once (the edit's instant)."""
+    tmp = folder / ".fleet.yaml.tmp"
+    tmp.write_text(text)
+    tmp.replace(folder / "fleet.yaml")
+
+
+def fleet_text(n: int, edit: int, site_edit: int) -> str:
+    """The manifest's text: made before the edit's clock starts (dumping 10,000 documents
+    in the controller's process would block its event loop for seconds)."""
     import yaml
 
     sites = max(1, min(10, n // 10))
@@ -276,9 +289,8 @@ def write_fleet(folder: Path, n: int, edit: int, site_edit: int) -> None:
     docs.append(app("fleet", f"edit-{edit}", {"role": "edge"}))
     for s in range(sites):
         docs.append(app(f"site-s{s}", f"edit-{site_edit if s == 0 else 0}", {"site": f"s{s}"}))
-    tmp = folder / ".fleet.yaml.tmp"
-    tmp.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    tmp.replace(folder / "fleet.yaml")
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(docs, Dumper=dumper, sort_keys=False)
 
 
 class WireCounter:
@@ -332,6 +344,72 @@ class WireCounter:
         return Counter(self.bytes), Counter(self.messages)
 
 
+async def counter_main(port: int) -> None:
+    """The counting subscriber's own process: it receives every desired and status
+    message, as much as the publisher does, and must not share the controller's CPU
+    (nor be starved by it: in the controller's process at 10,000 it lost a third)."""
+    counter = WireCounter(port)
+    task = asyncio.create_task(counter.run())
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps({"ready": True}), flush=True)
+    while (await reader.readline()).decode().strip() == "snapshot":
+        state = {
+            "bytes": counter.bytes,
+            "messages": counter.messages,
+            "status_bytes": counter.status_bytes,
+            "sys": counter.sys,
+        }
+        print(json.dumps(state), flush=True)
+    task.cancel()
+    os._exit(0)
+
+
+class CounterProcess:
+    """WireCounter in a process of its own, asked for its counts over a pipe."""
+
+    def __init__(self, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--counter", "--port", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        if not self.proc.stdout.readline():
+            raise RuntimeError("the counting subscriber did not start")
+        self.bytes: Counter[str] = Counter()
+        self.messages: Counter[str] = Counter()
+        self.status_bytes: Counter[str] = Counter()
+        self.sys: dict[str, float] = {}
+
+    def refresh(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("snapshot\n")
+        self.proc.stdin.flush()
+        state = json.loads(self.proc.stdout.readline())
+        self.bytes = Counter(state["bytes"])
+        self.messages = Counter(state["messages"])
+        self.status_bytes = Counter(state["status_bytes"])
+        self.sys = state["sys"]
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        self.refresh()
+        return Counter(self.bytes), Counter(self.messages)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 def converged_count(pub: Any, agents: list[str], newer: dict[str, int] | None) -> int:
     """How many agents report converged at the revision published for them."""
     done = 0
@@ -378,8 +456,10 @@ def fleet_state(pub: Any, agents: list[str]) -> str:
 
 
 async def wait_until(
-    what: str, predicate: Any, timeout: float = WAIT, describe: Any = None
+    what: str, predicate: Any, timeout: float = WAIT, describe: Any = None, every: float = 0.05
 ) -> float:
+    """Seconds until `predicate()`, asked every `every` s (it shares the controller's
+    event loop: at 10,000 devices one look over all of them costs milliseconds)."""
     start = time.monotonic()
     last = 0.0
     while not predicate():
@@ -390,7 +470,7 @@ async def wait_until(
         if now - last > 10:
             print(f"  … {what} ({now - start:.0f} s){detail}", file=sys.stderr, flush=True)
             last = now
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
     return time.monotonic() - start
 
 
@@ -485,13 +565,13 @@ async def one_size(
     async def emit(update: Any) -> None:
         pass  # the controller's share: nothing (every replica runs on an agent)
 
-    counter = WireCounter(broker.port)
+    counter = CounterProcess(broker.port)
     tasks = [
         asyncio.create_task(publisher.run()),
         asyncio.create_task(source.run(emit)),
-        asyncio.create_task(counter.run()),
     ]
     pool: Workers | None = None
+    poll = max(0.05, n / 40_000)  # 0.25 s at 10,000
     try:
         started = time.monotonic()
         pool = await asyncio.to_thread(
@@ -501,6 +581,7 @@ async def one_size(
             "start",
             lambda: converged_count(publisher, agents, None) == n,
             describe=lambda: fleet_state(publisher, agents),
+            every=poll,
         )
         res["start_s"] = time.monotonic() - started
 
@@ -509,10 +590,11 @@ async def one_size(
             await asyncio.sleep(1.5)  # a fresh $SYS sample
             bytes0, msgs0 = counter.snapshot()
             status0 = Counter(counter.status_bytes)
-            sys0 = dict(counter.sys)
+            sys0 = dict(counter.sys)  # refreshed by snapshot()
+            text = await asyncio.to_thread(fleet_text, n, edit, site_edit)
             cpu0, _, _ = proc_sample(pid)
             t0 = time.monotonic()
-            write_fleet(src, n, edit, site_edit)
+            put_fleet(src, text)
 
             sites = max(1, min(10, n // 10))
             expect = n if phase == "edit_all" else len(range(0, n, sites))
@@ -523,7 +605,9 @@ async def one_size(
                     at.append(time.monotonic())
                 return edited(publisher, agents, b, e)
 
-            await wait_until(phase, done, describe=lambda: fleet_state(publisher, agents))
+            await wait_until(
+                phase, done, describe=lambda: fleet_state(publisher, agents), every=poll
+            )
             res[f"{phase}_s"] = time.monotonic() - t0  # from the manifest's write
             res[f"{phase}_published_s"] = sent[0] - t0
             cpu1, rss1, peak1 = proc_sample(pid)
@@ -580,6 +664,7 @@ async def one_size(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        counter.stop()
         broker.stop()
     return res
 
@@ -662,10 +747,14 @@ def main() -> None:
         "--idle", type=float, default=20.0, help="seconds of the idle agent (0: skip it)"
     )
     parser.add_argument("--worker", type=int, nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--counter", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_fd_limit()  # inherited by mosquitto and the workers
+    if args.counter:
+        asyncio.run(counter_main(args.port))
+        return
     if args.worker:
         import logging
 
