@@ -688,6 +688,22 @@ def test_a_field_error_names_the_line_of_the_field(tmp_path: Path) -> None:
     assert error.render().startswith(f"{file}:{error.line}: spec.services[web].ports[80]")
 
 
+def test_an_error_deep_in_a_large_fleet_file_names_its_line(tmp_path: Path) -> None:
+    hosts = "".join(
+        f"---\napiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
+        f"metadata: {{name: dev-{i}}}\nspec: {{agent: {{id: dev-{i}}}}}\n"
+        for i in range(500)
+    )
+    file = tmp_path / "fleet.yaml"
+    file.write_text("---\n---\n" + hosts.replace("{id: dev-321}", "{id: dev-321, idd: x}"))
+    with pytest.raises(SpecError) as info:
+        load_paths([tmp_path], environ={})
+    (error,) = info.value.errors
+    lines = file.read_text().splitlines()
+    assert error.line == lines.index("spec: {agent: {id: dev-321, idd: x}}") + 1
+    assert "document 322: spec.agent.idd: unknown field" in error.render()
+
+
 def test_a_duplicate_key_is_refused_with_both_lines(tmp_path: Path) -> None:
     file = tmp_path / "app.yaml"
     file.write_text(app("  services:\n    - name: web\n      image: busybox\n      image: nginx\n"))
