@@ -494,7 +494,7 @@ class IdleResult:
 
 def count_engine_events(stop: threading.Event, out: list[int]) -> threading.Thread:
     """Count, engine-wide, the events the controller subscribes to (other sessions' too)."""
-    from dockyard.engine.client import EVENT_ACTIONS
+    from dockyard.engine.snapshot import EVENT_ACTIONS
 
     api = api_client()
     stream = api.events(decode=True, filters={"event": EVENT_ACTIONS})

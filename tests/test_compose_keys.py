@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.engine.client import container_body
+from dockyard.engine.container_body import container_body
 from dockyard.engine.objects import (
     ContainerConfig,
     DesiredNetwork,

@@ -6,7 +6,7 @@ An engine elsewhere cannot see a path on dockyard's side: a bind mount of it wou
 an empty folder. So on such a host these inputs are copied into the container's own
 filesystem, before it starts (and again, in place, when an `onChange: restart | signal`
 input changes). On the engine dockyard itself runs on, secrets stay on a tmpfs and files
-are bind-mounted (engine/secrets.py, engine/client.py).
+are bind-mounted (engine/secrets.py, engine/files.py).
 """
 
 from __future__ import annotations
