@@ -751,3 +751,13 @@ def test_other_yaml_in_a_folder_is_skipped(tmp_path: Path) -> None:
     result = load_paths([tmp_path], environ={})
 
     assert [a.name for a in result.apps] == ["shop"]
+
+
+def test_a_duplicate_key_in_a_compose_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    file = tmp_path / "compose.yaml"
+    file.write_text("services:\n  web:\n    image: busybox\n    image: nginx\n")
+    with pytest.raises(SpecError) as info:
+        load_paths([file], environ={})
+    text = str(info.value)
+    assert text.startswith(f"{file}:4: ")
+    assert "duplicate key 'image' (first at line 3)" in text

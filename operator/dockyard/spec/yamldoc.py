@@ -70,7 +70,7 @@ def parse_documents(text: str) -> list[Document]:
                 node = loader.get_node()
                 if node is None:
                     continue
-                _no_duplicates(node)
+                no_duplicates(node)
                 data = loader.construct_document(node)
                 if data is not None:
                     docs.append(Document(data, text, len(docs)))
@@ -116,7 +116,8 @@ def _nodes(text: str) -> list[yaml.Node | None]:
     return found
 
 
-def _no_duplicates(node: yaml.Node) -> None:
+def no_duplicates(node: yaml.Node) -> None:
+    """DuplicateKey at the second of two equal keys in one mapping of the tree."""
     stack = [node]
     while stack:
         current = stack.pop()

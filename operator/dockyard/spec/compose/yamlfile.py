@@ -10,6 +10,11 @@ from typing import Any
 import yaml
 
 from ..errors import FieldError, SpecError
+from ..yamldoc import DuplicateKey, gc_paused, no_duplicates
+
+# libyaml's parser when installed (several times faster than PyYAML's own); the scalars are
+# still resolved by the Python resolver below, so the values are the same either way.
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def is_compose_document(doc: object) -> bool:
@@ -38,7 +43,7 @@ class Override:
 RESET = Reset()
 
 
-class _ComposeLoader(yaml.SafeLoader):
+class _ComposeLoader(_Base):  # type: ignore[valid-type,misc]
     """PyYAML with YAML 1.2 core scalars, as Compose (go-yaml v3) reads them.
 
     YAML 1.1 would turn `22:22` into 1342 (base 60), `no`/`on` into booleans and `2024-01-01`
@@ -98,12 +103,33 @@ _ComposeLoader.add_constructor("!override", _construct_override)
 
 
 def load_compose_yaml(text: str, source: str = "") -> Any:
-    """Parse one Compose file's text the way Compose does (see `_ComposeLoader`)."""
+    """Parse one Compose file's text the way Compose does (see `_ComposeLoader`); a key
+    twice in one mapping is an error, as in Compose."""
+    loader = _ComposeLoader(text)
     try:
-        return yaml.load(text, Loader=_ComposeLoader)  # a SafeLoader subclass
+        with gc_paused():
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            no_duplicates(node)
+            return loader.construct_document(node)
+    except DuplicateKey as exc:
+        raise SpecError(
+            [
+                FieldError(
+                    f"line {exc.line}",
+                    str(exc),
+                    "a mapping holds each key once: remove or merge one of them",
+                    source,
+                    exc.line,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(root)"
         raise SpecError(
             [FieldError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "", source)]
         ) from None
+    finally:
+        loader.dispose()
