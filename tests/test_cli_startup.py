@@ -62,6 +62,51 @@ def test_help_loads_none_of_the_heavy_parts(command: list[str]):
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
+TYPER = """
+import sys
+from dockyard.cli.main import main
+sys.argv = ["dockyard", *sys.argv[1:]]
+main()
+"""
+
+
+def typer_help(*args: str, columns: int) -> str:
+    """What typer itself prints for `dockyard ARGS --help` (no pre-rendered page)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", TYPER, *args, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_pre_rendered_help_pages_are_what_typer_prints():
+    from dockyard.cli.help_pages import PAGES
+    from dockyard.cli.help_render import command_paths, render
+
+    fix = "regenerate them: python -m dockyard.cli.help_render (see its docstring)"
+    assert sorted(PAGES) == sorted(" ".join(p) for p in command_paths()), fix
+    for path in command_paths():
+        assert PAGES[" ".join(path)] == render(path), f"dockyard {' '.join(path)}: {fix}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "dockyard")
+def test_help_is_answered_without_typer_and_reads_as_typers(command: list[str]):
+    code, out, modules = run_cli(*command, "--help")
+    assert (code, out) == (0, typer_help(*command, columns=80))
+    assert "typer" not in modules
+
+
+def test_help_on_a_narrow_terminal_is_typers_own_wrapping():
+    narrow = typer_help("apply", columns=60)
+    code, out, modules = run_cli("apply", "--help", env={"COLUMNS": "60"})
+    assert (code, out) == (0, narrow)
+    assert "typer" in modules
+
+
 def test_dash_dash_version_prints_the_client_version_without_typer():
     code, out, modules = run_cli("--version")
     assert (code, out) == (0, f"dockyard {__version__}\n")

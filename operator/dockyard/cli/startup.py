@@ -1,15 +1,21 @@
-"""What the CLI answers before typer loads: `dockyard --version` and `dockyard version`.
+"""What the CLI answers before typer loads: `--help`, `dockyard --version`, `dockyard version`.
 
-Both are asked by scripts and people to see whether dockyard works at all, so they
-answer in the time Python itself takes to start: the standard library only, and one raw
-request to a local engine (engine/version_probe.py) instead of the Docker SDK.
+They are asked by scripts and people to see whether dockyard works at all, so they answer
+in the time Python itself takes to start: the standard library only, one raw request to a
+local engine (engine/version_probe.py) instead of the Docker SDK, and help pages rendered
+by typer ahead of time (cli/help_pages.py; a test keeps them equal to typer's output).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dockyard import __version__
+
+# Click wraps help to min(terminal width, 80) - 2 columns: the same page on any terminal at
+# least this wide (and when not a terminal: 80 then).
+HELP_COLUMNS = 80
 
 
 def client_version() -> str:
@@ -38,9 +44,27 @@ def show_version(host: str | None) -> None:
     sys.stdout.write(f"engine {engine}\n")
 
 
+def help_page(args: list[str]) -> str | None:
+    """The pre-rendered page of `dockyard [COMMAND...] --help`, when it is what typer would
+    print here; None sends the question to typer."""
+    if not args or args[-1] != "--help" or os.path.basename(sys.argv[0]) != "dockyard":
+        return None  # `python -m dockyard` names itself differently in its usage line
+    import shutil
+
+    if shutil.get_terminal_size().columns < HELP_COLUMNS:
+        return None
+    from .help_pages import PAGES
+
+    return PAGES.get(" ".join(args[:-1]))
+
+
 def main() -> None:
     """The `dockyard` command (pyproject's script and `python -m dockyard`)."""
     args = sys.argv[1:]
+    page = help_page(args)
+    if page is not None:
+        sys.stdout.write(page)
+        return
     if args == ["--version"]:
         sys.stdout.write(client_version() + "\n")
         return
