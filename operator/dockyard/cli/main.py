@@ -177,6 +177,7 @@ def _wait_ready(engine: Any, loaded: list[Any], timeout: float, quiet: bool) -> 
         except EngineError as exc:
             raise fail(str(exc)) from None
         waiting: list[str] = []
+        failed: list[str] = []  # one-shot replicas that exited non-zero: no waiting helps
         for item in loaded:
             running = observed.app_containers(item.name)
             for svc in item.app.spec.services:
@@ -188,10 +189,14 @@ def _wait_ready(engine: Any, loaded: list[Any], timeout: float, quiet: bool) -> 
                         waiting.append(f"{who} (not created)")
                     elif c.state == "exited" and c.exit_code == 0 and svc.restart == "no":
                         continue  # a one-shot job that finished
+                    elif c.state == "exited" and svc.restart == "no":
+                        failed.append(f"{who} exited (exit code {c.exit_code})")
                     elif c.state != "running":
                         waiting.append(f"{who} ({c.state})")
                     elif svc.healthcheck is not None and c.health != "healthy":
                         waiting.append(f"{who} ({c.health or 'no health yet'})")
+        if failed:
+            raise fail(f"{', '.join(failed)}: it is not run again (restart: no); see its logs")
         if not waiting:
             if not quiet:
                 console.print("every replica is ready")

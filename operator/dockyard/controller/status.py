@@ -177,6 +177,9 @@ def update_status(
         status.set_condition("Degraded", "True", "CrashLoopBackOff", message)
     elif exited:
         status.set_condition("Degraded", "True", "ContainerFailed", "; ".join(exited[:5]))
+    elif unhealthy := [m for m in not_ready if m.endswith(" is unhealthy")]:
+        # Its healthcheck failed its retries: running, but not serving; no waiting fixes it.
+        status.set_condition("Degraded", "True", "Unhealthy", "; ".join(unhealthy[:5]))
     elif pull_problem:
         status.set_condition("Degraded", "True", IMAGE_PULL_FAILED, pull_problem)
     elif source_error:

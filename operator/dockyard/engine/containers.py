@@ -144,6 +144,6 @@ def rename(engine: Engine, ref: str, name: str) -> None:
 def logs_tail(engine: Engine, ref: str, lines: int = 5) -> str:
     try:
         raw = engine.api.logs(ref, tail=lines)
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
         return ""
     return bytes(raw).decode(errors="replace").strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .errors import EngineError
+from .errors import EngineError, EngineUnavailable
 
 if TYPE_CHECKING:
     from .client import Engine
@@ -26,7 +26,7 @@ def wait_healthy(engine: Engine, ref: str, timeout: float, poll: float = 0.25) -
         if state.get("Status") in ("exited", "dead"):
             raise EngineError(
                 f"{ref} exited with code {state.get('ExitCode')} before it became healthy"
-                + _logs_hint(engine.logs_tail(ref))
+                + _exit_hint(engine, ref)
             )
         if time.monotonic() > deadline:
             log = (state.get("Health") or {}).get("Log") or []
@@ -46,12 +46,22 @@ def wait_completed(engine: Engine, ref: str, timeout: float, poll: float = 0.25)
             code = state.get("ExitCode")
             if code == 0:
                 return
-            raise EngineError(
-                f"{ref} exited with code {code}, not 0" + _logs_hint(engine.logs_tail(ref))
-            )
+            raise EngineError(f"{ref} exited with code {code}, not 0" + _exit_hint(engine, ref))
         if time.monotonic() > deadline:
             raise EngineError(f"{ref} did not complete within {timeout:.0f}s")
         time.sleep(poll)
+
+
+def _exit_hint(engine: Engine, ref: str) -> str:
+    """The last log lines of an exited container; EngineUnavailable when the engine went
+    away (stopping its containers as it went: that, not their exit, is the news)."""
+    try:
+        raw = engine._call(f"logs {ref}", lambda: engine.api.logs(ref, tail=5))
+    except EngineUnavailable:
+        raise
+    except EngineError:
+        return ""
+    return _logs_hint(bytes(raw).decode(errors="replace").strip())
 
 
 def _logs_hint(logs: str) -> str:
