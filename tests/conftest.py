@@ -12,17 +12,15 @@ import contextlib
 import os
 import subprocess
 import sys
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
 import pytest
 from docker import DockerClient
 
-from dockyard.engine.secrets import SecretStore
+from cleanup import HISTORY_LABEL, remove_all, remove_app, remove_labelled
 from helpers import APP_LABEL, BASE_IMAGE, SCRIPTS_DIR, TEST_LABEL, unique_name
 
 # The registry fixtures (a real docker-registry), shared by tests/test_registry_*.py;
@@ -49,35 +47,6 @@ def _connect() -> DockerClient | None:
     except docker.errors.DockerException:
         return None
     return client
-
-
-def _remove_all(objects: Iterable[Any], remove: Callable[[Any], None]) -> None:
-    """Call ``remove`` on each object, ignoring ones already gone."""
-    for obj in objects:
-        try:
-            remove(obj)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            warnings.warn(f"cleanup: could not remove {obj!r}: {exc}", stacklevel=2)
-
-
-def remove_labelled(client: DockerClient, label: str) -> None:
-    """Remove containers, then networks, volumes and images matching ``label``.
-
-    ``label`` is a Docker label filter: ``key`` or ``key=value``.
-    """
-    filters = {"label": label}
-    _remove_all(
-        client.containers.list(all=True, filters=filters),
-        lambda c: c.remove(force=True, v=True),
-    )
-    _remove_all(client.networks.list(filters=filters), lambda n: n.remove())
-    _remove_all(client.volumes.list(filters=filters), lambda v: v.remove(force=True))
-    _remove_all(
-        client.images.list(filters=filters),
-        lambda i: client.images.remove(i.id, force=True),
-    )
 
 
 # Each running test session's pid: the end-of-session sweep of everything labelled
@@ -116,9 +85,9 @@ def _remove_orphan_histories(client: DockerClient) -> None:
     """Revision records (engine/records.py) of apps no longer on the engine (the apps of
     tests whose own cleanup removes only what carries the app label), and the helpers of
     a writer that was killed."""
-    label = "dev.dockyard.history"
+    label = HISTORY_LABEL
     helpers = client.api.containers(all=True, filters={"label": f"{label}-helper"})
-    _remove_all(helpers, lambda c: client.api.remove_container(c["Id"], force=True, v=True))
+    remove_all(helpers, lambda c: client.api.remove_container(c["Id"], force=True, v=True))
     listed = [*client.api.containers(all=True), *client.api.networks()]
     live = {(obj.get("Labels") or {}).get(APP_LABEL) for obj in listed}
     orphans = [
@@ -126,7 +95,7 @@ def _remove_orphan_histories(client: DockerClient) -> None:
         for v in client.volumes.list(filters={"label": label})
         if v.attrs["Labels"].get(label) not in live
     ]
-    _remove_all(orphans, lambda v: v.remove(force=True))
+    remove_all(orphans, lambda v: v.remove(force=True))
 
 
 @pytest.fixture(scope="session")
@@ -160,14 +129,4 @@ def app_name(docker_client: DockerClient) -> Iterator[str]:
     """A unique App name; every Docker object labelled with it is removed afterwards."""
     name = unique_name("t")
     yield name
-    remove_labelled(docker_client, f"{APP_LABEL}={name}")
-    # The app's revision history (engine/records.py) is kept apart from its objects; its
-    # helper containers too, when a test killed a writer.
-    helpers = docker_client.api.containers(
-        all=True, filters={"label": f"dev.dockyard.history-helper={name}"}
-    )
-    _remove_all(helpers, lambda c: docker_client.api.remove_container(c["Id"], force=True))
-    history = docker_client.volumes.list(filters={"label": f"dev.dockyard.history={name}"})
-    _remove_all(history, lambda v: v.remove(force=True))
-    # Secret files dockyard wrote for the app's containers on the host's tmpfs.
-    SecretStore().forget_app(name)
+    remove_app(docker_client, name)

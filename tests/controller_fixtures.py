@@ -13,7 +13,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -29,11 +28,8 @@ from docker.models.containers import Container
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
 from dockyard.sources.folder import FolderSource
-from helpers import APP_LABEL, BASE_IMAGE
+from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD
 from waiting import eventually
-
-DOCKYARD = Path(sys.executable).parent / "dockyard"
-
 
 # ---- manifests ---------------------------------------------------------------------------
 

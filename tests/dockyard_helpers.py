@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,9 +55,3 @@ def plan(path: Path, environ: Mapping[str, str] | None = None) -> list[AppPlan]:
         return plan_apps(load(path, environ), engine.snapshot())
     finally:
         engine.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

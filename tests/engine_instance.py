@@ -61,12 +61,6 @@ class ServerTLS:
     key: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def ssh_client_env() -> dict[str, str]:
     """Environment for a client that reaches test hosts by `ssh://root@ADDRESS` (docker-py's
     `use_ssh_client=True` runs `ssh` from PATH): use with `monkeypatch.setenv`."""

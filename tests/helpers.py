@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
+import sys
 from pathlib import Path
 
 #: Local base image built by ``scripts/base-image.sh`` (``docker import`` of
@@ -23,6 +25,9 @@ APP_LABEL = "dev.dockyard.app"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = REPO_ROOT / "scripts"
+
+#: The `dockyard` entry point of this interpreter's environment (it honours PYTHONPATH).
+DOCKYARD = Path(sys.executable).parent / "dockyard"
 
 
 def _compose_binary() -> Path | None:
@@ -49,3 +54,27 @@ def unique_name(prefix: str = "t") -> str:
     """
     clean = _INVALID.sub("-", prefix.lower()).strip("-")[:40].rstrip("-") or "t"
     return f"{clean}-{secrets.token_hex(3)}"
+
+
+def free_port(*offsets: int) -> int:
+    """A loopback TCP port nobody listens on (closed again when it returns).
+
+    With `offsets`, `port + offset` is free too for each (etcd's peer port beside its own)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if all(_bindable(port + offset) for offset in offsets):
+            return port
+    raise RuntimeError(f"no free loopback port with {offsets} free beside it")
+
+
+def _bindable(port: int) -> bool:
+    if port >= 65535:
+        return False
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -17,9 +17,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,29 +26,12 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import REPO_ROOT, unique_name
+from helpers import DOCKYARD, REPO_ROOT, free_port, unique_name
 from waiting import TIMEOUT, GiveUp, wait_until
 
 SHARED_K8S = Path(os.environ.get("DOCKYARD_K8SX_DIR", REPO_ROOT.parent / "shared" / "k8s"))
 CACHE = REPO_ROOT / ".cache"
 GROUP, VERSION = "dockyard.dev", "v1alpha1"
-DOCKYARD = Path(sys.executable).parent / "dockyard"
-
-
-def _free_port(span: int = 1) -> int:
-    """A free loopback port (and `port + 10` free too, for etcd's peer port)."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if span == 1 or port + 10 < 65535:
-            with socket.socket() as other:
-                try:
-                    other.bind(("127.0.0.1", port + 10))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def _apiserver_binary() -> Path:
@@ -144,8 +125,8 @@ def k8s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         **os.environ,
         "K8SX_APISERVER": str(binary),
         "ETCD": etcd,
-        "K8SX_PORT": str(_free_port()),
-        "K8SX_ETCD_PORT": str(_free_port(span=2)),
+        "K8SX_PORT": str(free_port()),
+        "K8SX_ETCD_PORT": str(free_port(10)),
     }
     up = subprocess.run(
         ["bash", str(SHARED_K8S / "k8sx-up"), str(state)],

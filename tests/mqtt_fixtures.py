@@ -25,8 +25,7 @@ from dockyard.mqtt.agent import Agent, AgentOptions
 from dockyard.mqtt.broker import BrokerConfig, broker_config
 from dockyard.mqtt.publisher import AgentPublisher
 from dockyard.sources.folder import FolderSource
-from engine_instance import free_port
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, free_port
 from tls_certs import issue, make_ca
 from waiting import GiveUp, wait_until
 

@@ -27,7 +27,7 @@ import docker.errors
 import pytest
 from docker import DockerClient
 
-from helpers import BASE_IMAGE, TEST_LABEL
+from helpers import BASE_IMAGE, TEST_LABEL, free_port
 from waiting import TIMEOUT, GiveUp, wait_until
 
 # Images carry the test label with their own value: a container inherits its image's labels,
@@ -37,14 +37,6 @@ from waiting import TIMEOUT, GiveUp, wait_until
 IMAGE_LABELS = {TEST_LABEL: "registry"}
 
 REGISTRY_BINARY = "docker-registry"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -139,7 +131,7 @@ def start_registry(auth: bool = False) -> Registry:
             "(installs Debian's docker-registry and apache2-utils)"
         )
     folder = Path(tempfile.mkdtemp(prefix="dy-reg-", dir="/tmp"))
-    registry = Registry(folder, _free_port())
+    registry = Registry(folder, free_port())
     if auth:
         registry.username = "alice"
         registry.password = "pw-" + secrets.token_hex(8)

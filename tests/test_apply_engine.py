@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from dockyard_helpers import apply, free_port, plan, write_manifest
-from helpers import BASE_IMAGE, TEST_LABELS
+from controller_fixtures import ids
+from dockyard_helpers import apply, plan, write_manifest
+from helpers import BASE_IMAGE, TEST_LABELS, free_port
 
 pytestmark = pytest.mark.engine
 
@@ -52,11 +53,6 @@ def web_app(name: str, port: int, env: str = "one", replicas: int = 1) -> str:
       volumes: [{{name: data}}]
       networks: [{{name: backend}}]
     """
-
-
-def ids(client: DockerClient, app: str) -> dict[str, str]:
-    found = client.containers.list(all=True, filters={"label": f"dev.dockyard.app={app}"})
-    return {c.name: c.id for c in found}
 
 
 def test_apply_creates_a_reachable_app(docker_client: DockerClient, app_name: str, tmp_path: Path):

@@ -10,8 +10,8 @@ from docker import DockerClient
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app as cli
-from dockyard_helpers import apply, free_port
-from helpers import BASE_IMAGE
+from dockyard_helpers import apply
+from helpers import BASE_IMAGE, free_port
 
 pytestmark = pytest.mark.engine
 

@@ -20,8 +20,8 @@ import pytest
 from docker import DockerClient
 
 import dockyard.controller.planning as planning_module
+from cleanup import remove_app
 from controller_fixtures import (
-    DOCKYARD,
     DockyardRun,
     condition,
     containers,
@@ -36,7 +36,7 @@ from controller_fixtures import (
     state,
     write,
 )
-from helpers import APP_LABEL, BASE_IMAGE, TEST_LABELS, unique_name
+from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD, TEST_LABELS, unique_name
 from waiting import eventually
 
 pytestmark = pytest.mark.engine
@@ -47,12 +47,7 @@ def other_app(docker_client: DockerClient) -> Iterator[str]:
     """A second unique App name, cleaned up like `app_name`."""
     name = unique_name("t")
     yield name
-    for c in docker_client.containers.list(all=True, filters={"label": f"{APP_LABEL}={name}"}):
-        c.remove(force=True, v=True)
-    for n in docker_client.networks.list(filters={"label": f"{APP_LABEL}={name}"}):
-        n.remove()
-    for v in docker_client.volumes.list(filters={"label": f"{APP_LABEL}={name}"}):
-        v.remove(force=True)
+    remove_app(docker_client, name)
 
 
 def web_app(app: str, mode: str = "one", **fields: object) -> str:
@@ -600,12 +595,7 @@ def served(
             asyncio.run(eventually(lambda: proc.ready(app), timeout=30))
             yield proc, app
     finally:
-        for c in docker_client.containers.list(all=True, filters={"label": f"{APP_LABEL}={app}"}):
-            c.remove(force=True, v=True)
-        for n in docker_client.networks.list(filters={"label": f"{APP_LABEL}={app}"}):
-            n.remove()
-        for v in docker_client.volumes.list(filters={"label": f"{APP_LABEL}={app}"}):
-            v.remove(force=True)
+        remove_app(docker_client, app)
 
 
 def test_healthz_and_readyz_answer_ok(served: tuple[DockyardRun, str]):

@@ -11,6 +11,7 @@ import docker
 import pytest
 from typer.testing import CliRunner
 
+from cleanup import remove_app
 from dockyard.cli.main import app as cli
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, unique_name
@@ -133,8 +134,5 @@ def test_replicas_spread_follow_labels_and_survive_a_dark_host(
     assert hosts_in_plan == {"edge-b"}  # only the host that was dark has work left
     for engine in engines.values():
         client = docker.DockerClient(base_url=engine.url, timeout=10)
-        for c in client.containers.list(all=True, filters={"label": f"dev.dockyard.app={name}"}):
-            c.remove(force=True)
-        for n in client.networks.list(filters={"label": f"dev.dockyard.app={name}"}):
-            n.remove()
+        remove_app(client, name)
         client.close()

@@ -11,10 +11,9 @@ from typing import Any
 
 import yaml
 
-from controller_fixtures import DOCKYARD
 from dockyard.cli.common import console
 from dockyard.cli.fleet import LIST_AT_MOST, show_agents_summary
-from engine_instance import free_port
+from helpers import DOCKYARD, free_port
 
 
 def inventory(path: Path, n: int) -> Path:

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from docker import DockerClient
 
+from cleanup import HISTORY_LABEL, remove_app
 from controller_fixtures import (
-    DOCKYARD,
     host_manifests,
     ids,
     is_ready,
@@ -28,12 +28,10 @@ from controller_fixtures import (
     write,
 )
 from engine_instance import PrivateEngine
-from helpers import BASE_IMAGE, TEST_LABELS
+from helpers import BASE_IMAGE, DOCKYARD, TEST_LABELS
 from waiting import eventually
 
 pytestmark = pytest.mark.engine
-
-HISTORY_LABEL = "dev.dockyard.history"
 
 
 def app_doc(app: str, version: str, secret: str = "") -> str:
@@ -165,12 +163,7 @@ def test_history_and_rollback_from_another_machine_without_a_controller(
         final = json.loads(cli("history", app_name, "-o", "json", host=machine.url).stdout)
         assert final["current"] == 2 and final["pin"] is None
     finally:
-        for c in far.containers.list(all=True, filters={"label": f"dev.dockyard.app={app_name}"}):
-            c.remove(force=True, v=True)
-        for n in far.networks.list(filters={"label": f"dev.dockyard.app={app_name}"}):
-            n.remove()
-        for v in far.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"}):
-            v.remove(force=True)
+        remove_app(far, app_name)
         far.close()
 
 
@@ -283,12 +276,7 @@ def test_apply_across_docker_hosts_records_on_the_hosts(
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["current"] == 2
     finally:
-        for c in far.containers.list(all=True, filters={"label": f"dev.dockyard.app={app_name}"}):
-            c.remove(force=True, v=True)
-        for n in far.networks.list(filters={"label": f"dev.dockyard.app={app_name}"}):
-            n.remove()
-        for v in far.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"}):
-            v.remove(force=True)
+        remove_app(far, app_name)
         far.close()
 
 
@@ -320,10 +308,5 @@ async def test_a_controller_over_docker_hosts_continues_their_history(
         assert [r["number"] for r in record["revisions"]] == [1, 2, 3]
         assert record["current"] == 3
     finally:
-        for c in far.containers.list(all=True, filters={"label": f"dev.dockyard.app={app_name}"}):
-            c.remove(force=True, v=True)
-        for n in far.networks.list(filters={"label": f"dev.dockyard.app={app_name}"}):
-            n.remove()
-        for v in far.volumes.list(filters={"label": f"{HISTORY_LABEL}={app_name}"}):
-            v.remove(force=True)
+        remove_app(far, app_name)
         far.close()

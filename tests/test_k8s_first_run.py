@@ -15,10 +15,10 @@ import pytest
 from docker import DockerClient
 from kubernetes.client.exceptions import ApiException
 
-from conftest import remove_labelled
+from cleanup import remove_app
 from dockyard.sources.kubernetes.options import OperatorOptions
-from helpers import APP_LABEL, unique_name
-from k8s_fixtures import CACHE, DOCKYARD, Cluster, Operator, condition
+from helpers import DOCKYARD, unique_name
+from k8s_fixtures import CACHE, Cluster, Operator, condition
 from test_k8s_operator import app_body, service
 from waiting import wait_until
 
@@ -81,7 +81,7 @@ def launch(
                         what=f"App {name} deleted",
                     )
                 finally:
-                    remove_labelled(docker_client, f"{APP_LABEL}={name}")
+                    remove_app(docker_client, name)
         op.stop()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from docker import DockerClient
 
-from conftest import remove_labelled
+from cleanup import remove_app
 from helpers import APP_LABEL, unique_name
 from k8s_fixtures import Cluster, Operator, condition
 from test_k8s_operator import app_body, service
@@ -36,7 +36,7 @@ def apps(k8s: Cluster, docker_client: DockerClient) -> Iterator[list[tuple[str, 
         try:
             wait_until(lambda n=name, s=ns: k8s.get(s, n) is None, 20, what=f"App {name} deleted")
         finally:
-            remove_labelled(docker_client, f"{APP_LABEL}={name}")
+            remove_app(docker_client, name)
 
 
 def _ready(k8s: Cluster, ns: str, name: str, generation: int = 1) -> dict[str, Any]:

@@ -9,8 +9,7 @@ from typing import Any
 
 import yaml
 
-from helpers import REPO_ROOT
-from k8s_fixtures import DOCKYARD
+from helpers import DOCKYARD, REPO_ROOT
 
 MANIFESTS = REPO_ROOT / "manifests"
 

@@ -12,8 +12,8 @@ import pytest
 from docker import DockerClient
 from kubernetes.client.exceptions import ApiException
 
-from conftest import remove_labelled
-from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL, unique_name
+from cleanup import remove_app
+from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL, free_port, unique_name
 from k8s_fixtures import GROUP, VERSION, Cluster, Operator, condition
 from waiting import wait_until
 
@@ -71,7 +71,7 @@ def names(k8s: Cluster, ns: str, docker_client: DockerClient) -> Iterator[Callab
                 lambda n=name: k8s.get(ns, n) is None, timeout=20, what=f"App {name} deleted"
             )
         finally:
-            remove_labelled(docker_client, f"{APP_LABEL}={name}")
+            remove_app(docker_client, name)
 
 
 def ready(k8s: Cluster, ns: str, name: str, generation: int | None = None) -> dict[str, Any]:
@@ -270,9 +270,7 @@ def test_unreachable_dockerhost_degrades_its_apps(
     k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str]
 ) -> None:
     dark = names()
-    with __import__("socket").socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again when the block ends: nobody listens
+    port = free_port()  # nobody listens there
     k8s.create(
         ns,
         {

@@ -16,11 +16,10 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from conftest import remove_labelled
+from cleanup import remove_app
 from controller_fixtures import containers, running, service, write
-from dockyard.engine.secrets import SecretStore
 from engine_instance import private_engines
-from helpers import APP_LABEL, unique_name
+from helpers import unique_name
 from mqtt_fixtures import (
     Broker,
     agent_host,
@@ -44,8 +43,7 @@ def apps(docker_client: DockerClient) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for name in names:
-        remove_labelled(docker_client, f"{APP_LABEL}={name}")
-        SecretStore().forget_app(name)
+        remove_app(docker_client, name)
 
 
 def app_doc(name: str, env: str = "one", **fields: Any) -> dict[str, Any]:

@@ -13,10 +13,9 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from conftest import remove_labelled
-from controller_fixtures import DOCKYARD, service
-from engine_instance import free_port
-from helpers import APP_LABEL, unique_name
+from cleanup import remove_app
+from controller_fixtures import service
+from helpers import DOCKYARD, free_port, unique_name
 from mqtt_fixtures import Broker, agent_host, broker, publish, run_agent
 from waiting import eventually
 
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.engine
 def name(docker_client: DockerClient) -> Iterator[str]:
     app = unique_name("edge")
     yield app
-    remove_labelled(docker_client, f"{APP_LABEL}={app}")
+    remove_app(docker_client, app)
 
 
 def hosts_cmd(broker: Broker, hosts_file: Path) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from conftest import remove_labelled
+from cleanup import remove_app
 from controller_fixtures import service, write
 from dockyard.mqtt.gates import parse_window
 from helpers import APP_LABEL, unique_name
@@ -30,7 +30,7 @@ def apps(docker_client: DockerClient) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for name in names:
-        remove_labelled(docker_client, f"{APP_LABEL}={name}")
+        remove_app(docker_client, name)
 
 
 def app_doc(name: str, env: str = "one") -> dict[str, Any]:

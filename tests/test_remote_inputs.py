@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +17,11 @@ from typer.testing import CliRunner
 from controller_fixtures import is_ready, run_controller, write
 from dockyard.cli.main import app as cli
 from engine_instance import PrivateEngine, ssh_client_env
-from helpers import BASE_IMAGE
+from helpers import BASE_IMAGE, DOCKYARD
 from tls_certs import CA, issue, make_ca
 from waiting import eventually
 
 pytestmark = pytest.mark.engine
-
-DOCKYARD = str(Path(sys.executable).with_name("dockyard"))
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +194,17 @@ def test_same_spec_from_a_second_machine_plans_nothing(
         '&& mount -t tmpfs tmpfs /run/dockyard && exec "$0" diff -f "$1"'
     )
     diff = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, DOCKYARD, laptop],
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            str(DOCKYARD),
+            laptop,
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -20,7 +20,6 @@ import yaml
 from docker import DockerClient
 
 from controller_fixtures import (
-    DOCKYARD,
     condition,
     containers,
     dockyard_run,
@@ -33,7 +32,7 @@ from controller_fixtures import (
     state,
     write,
 )
-from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL
+from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD, TEST_LABEL
 from waiting import eventually
 
 pytestmark = pytest.mark.engine

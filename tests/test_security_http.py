@@ -19,10 +19,11 @@ from typing import Any, cast
 
 import pytest
 
-from controller_fixtures import DOCKYARD, DockyardRun, dockyard_run
+from controller_fixtures import DockyardRun, dockyard_run
 from dockyard.controller.access import TlsFiles
 from dockyard.controller.http import HealthServer
 from dockyard.controller.reconciler import Controller
+from helpers import DOCKYARD
 from tls_certs import issue, make_ca
 from waiting import eventually
 

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from controller_fixtures import DOCKYARD, dockyard_run
+from controller_fixtures import dockyard_run
 from dockyard.spec.models import App
 from dockyard.spec.policy import PolicySpec, check
-from helpers import APP_LABEL, BASE_IMAGE, TEST_LABEL
+from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD, TEST_LABEL
 from waiting import eventually
 
 POLICY = {

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from docker import DockerClient
 
-from controller_fixtures import DOCKYARD, dockyard_run, service, write
+from controller_fixtures import dockyard_run, service, write
+from helpers import DOCKYARD
 from waiting import eventually
 
 STORE = """\

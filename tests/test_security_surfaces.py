@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from controller_fixtures import DOCKYARD
+from helpers import DOCKYARD
 from k8s_fixtures import Cluster, Operator
 from waiting import eventually
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from docker import DockerClient
 
-from conftest import remove_labelled
+from cleanup import remove_app
 from controller_fixtures import DockyardRun, dockyard_run, manifest, service, write
-from helpers import APP_LABEL, REPO_ROOT, TEST_LABELS, unique_name
+from helpers import REPO_ROOT, TEST_LABELS, unique_name
 from test_status_page import DEVICES, fleet_of, serving_fleet
 from waiting import eventually
 
@@ -91,9 +91,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, docker_client: DockerClient)
             proc.wait(timeout=60)
     finally:
         for app in (web, worker):
-            remove_labelled(docker_client, f"{APP_LABEL}={app}")
-            remove_labelled(docker_client, f"dev.dockyard.history-helper={app}")
-            remove_labelled(docker_client, f"dev.dockyard.history={app}")
+            remove_app(docker_client, app)
 
 
 @pytest.fixture(scope="module")
