@@ -8,7 +8,8 @@ Run by hand (not part of pytest); see bench/README.md. In one run, medians:
      git worktree of that commit, on the same interpreter);
   3. for each N in --sizes, one compose.yaml of N services: `dockyard apply -q -f` of it after
      it is applied (a no-op) vs Compose v2's no-op `up -d` of an identical file (its Go binary,
-     as bench/apply_bench.py runs it), samples interleaved.
+     as bench/apply_bench.py runs it) and the raw engine's floor (a Python process making the
+     four list calls on the socket), samples interleaved.
 
 Everything it creates carries dev.dockyard.bench=1 and is removed at the end, even on failure.
 """
@@ -45,6 +46,20 @@ from apply_bench import (
 )
 
 PYTHON = sys.executable
+
+# The raw engine's floor for a no-op: a fresh Python process making the four list calls a
+# no-op needs (containers with their labels, networks, volumes, images) on the unix socket
+# with the standard library only, no SDK, no spec; what any Python CLI pays at least.
+RAW_LISTS = """
+import json, os, socket
+path = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+for url in ("/containers/json?all=1", "/networks", "/volumes", "/images/json"):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+        s.sendall(f"GET {url} HTTP/1.0\\r\\nHost: docker\\r\\n\\r\\n".encode())
+        data = b"".join(iter(lambda: s.recv(65536), b""))
+    json.loads(data.partition(b"\\r\\n\\r\\n")[2])
+"""
 
 
 def compose_file(name: str, n: int) -> str:
@@ -152,6 +167,7 @@ def noop_apply(n: int, workdir: Path, compose: str | None, samples: int) -> dict
         }
         if up:
             probes["compose up -d (no-op)"] = up
+        probes["raw engine: 4 list calls (python)"] = [PYTHON, "-c", RAW_LISTS]
         times = interleaved(probes, samples)
         log("  " + ", ".join(f"{k}: {med(v):.3f}s" for k, v in times.items()))
         return times
@@ -181,15 +197,17 @@ def markdown(result: dict[str, object]) -> str:
         lines.append(f"| {label} | {total:.0f} ms | {tops} |")
     lines += [
         "",
-        "| N | dockyard no-op apply | Compose v2 no-op up -d | ratio |",
-        "|---|---|---|---|",
+        "| N | dockyard no-op apply | Compose v2 no-op up -d | ratio | raw engine: 4 lists |",
+        "|---|---|---|---|---|",
     ]
     for n, times in result["noop"].items():  # type: ignore[attr-defined]
         d = med(times["dockyard apply -q -f compose.yaml (no-op)"])
         c = times.get("compose up -d (no-op)")
         cs = f"{med(c):.3f} s" if c else "-"
         ratio = f"{d / med(c):.2f}x" if c else "-"
-        lines.append(f"| {n} | {d:.3f} s | {cs} | {ratio} |")
+        raw = times.get("raw engine: 4 list calls (python)")
+        rs = f"{med(raw):.3f} s" if raw else "-"
+        lines.append(f"| {n} | {d:.3f} s | {cs} | {ratio} | {rs} |")
     return "\n".join(lines)
 
 
