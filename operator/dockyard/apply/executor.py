@@ -233,7 +233,10 @@ class Executor:
             nets = d.config.networks if d else ()
             ref = next((n for n in nets if n.name == op.image), None)
             links = d.config.links if d else ()
-            e.connect(op.ref or "", op.image or "", op.aliases, ref, links)
+            aliases = op.aliases
+            if d is not None and d.name not in aliases:  # as Compose: its name resolves
+                aliases = (*aliases, d.name)
+            e.connect(op.ref or "", op.image or "", aliases, ref, links)
         elif k is Kind.START_CONTAINER:
             if op.container is not None:
                 e.write_secrets(op.container, self.secrets.get(op.app, {}))

@@ -69,6 +69,8 @@ def container_body(
             )
         body["ExposedPorts"] = exposed
         host["PortBindings"] = bindings
+    for key in config.expose:
+        body.setdefault("ExposedPorts", {})[key] = {}
 
     mounts: list[dict[str, Any]] = []
     for m in config.mounts:

@@ -25,6 +25,10 @@ def create_container(engine: Engine, d: DesiredContainer, secrets: Mapping[str, 
     pack = packed(engine, d, secrets) if engine.copies_files else None
     binds = engine.write_secrets(d, secrets)
     body = container_body(d.config, d.labels, binds, engine.copies_files)
+    # As Compose: the container's own name resolves on its networks too.
+    for endpoint in ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).values():
+        if d.name not in endpoint.setdefault("Aliases", []):
+            endpoint["Aliases"].append(d.name)
     container_id = _create(engine, d, body)
     if pack is not None:
         try:

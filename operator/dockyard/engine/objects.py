@@ -134,6 +134,7 @@ class ContainerConfig:
     cgroupns_mode: str | None = None
     device_cgroup_rules: tuple[str, ...] = ()
     storage_opt: tuple[tuple[str, str], ...] = ()
+    expose: tuple[str, ...] = ()  # "port/protocol", exposed and not published
 
     def _declared(self) -> dict[str, Any]:
         """asdict() without the later fields that hold their default."""
@@ -213,6 +214,7 @@ _LATER = frozenset(
         "cgroupns_mode",
         "device_cgroup_rules",
         "storage_opt",
+        "expose",
     }
 )
 _LATER_NETWORK = ("ipv6_address", "mac_address")

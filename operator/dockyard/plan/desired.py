@@ -328,6 +328,7 @@ def _container_config(
         shm_size=svc.shm_size,
         dns=tuple(svc.dns),
         dns_search=tuple(svc.dns_search),
+        expose=_expose(svc.expose),
         dns_options=tuple(svc.dns_options),
         extra_hosts=tuple((h.hostname, h.ip) for h in svc.extra_hosts),
         security_opt=tuple(svc.security_opt),
@@ -384,3 +385,8 @@ def fingerprint(desired: DesiredApp) -> str:
         "volumes": sorted(v.name for v in desired.volumes),
     }
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:16]
+
+
+def _expose(items: list[str]) -> tuple[str, ...]:
+    # As Compose sends them: the engine keeps `5432` (no protocol) as written.
+    return tuple(dict.fromkeys(items))

@@ -105,6 +105,10 @@ EnvName = Annotated[str, AfterValidator(_env_name)]
 FileMode = Annotated[int, BeforeValidator(_mode), AfterValidator(_mode_range)]
 
 
+# A container port exposed without publishing it (Compose `expose`): 80, 8000-8010/udp.
+EXPOSE_PATTERN = r"^[0-9]{1,5}(-[0-9]{1,5})?(/(tcp|udp|sctp))?$"
+
+
 class Model(BaseModel):
     """Base: camelCase on the wire, strict about unknown fields, frozen values."""
 
@@ -444,6 +448,7 @@ class Service(Model):
     shm_size: Size | None = None
     dns: list[str] = Field(default_factory=list)
     dns_search: list[str] = Field(default_factory=list)
+    expose: list[Annotated[str, Field(pattern=EXPOSE_PATTERN)]] = Field(default_factory=list)
     dns_options: list[str] = Field(default_factory=list)
     extra_hosts: list[HostEntry] = Field(default_factory=list)
     security_opt: list[str] = Field(default_factory=list)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ..models import EXPOSE_PATTERN
 from .context import Importer, ServiceCtx
 from .values import (
     port_range,
@@ -126,9 +128,17 @@ def _long_port(imp: Importer, path: str, item: dict[str, Any]) -> list[dict[str,
 
 
 def on_expose(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
-    ports = ", ".join(str(p) for p in value or [])
-    imp.note(
-        f"{ctx.path}.expose",
-        f"informational only ({ports}): containers on a shared network reach each other "
-        "on every port",
-    )
+    # As Compose: the ports are exposed on the container (docker ps lists them), not published.
+    items: list[str] = []
+    for index, item in enumerate(value or []):
+        text = str(item)
+        if not re.match(EXPOSE_PATTERN, text):
+            imp.error(
+                f"{ctx.path}.expose[{index}]",
+                f"{text!r} is not a port",
+                "write 80 or 8000-8010/udp",
+            )
+            continue
+        items.append(text)
+    if items:
+        ctx.out["expose"] = list(dict.fromkeys(items))

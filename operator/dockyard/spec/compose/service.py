@@ -211,6 +211,7 @@ _SERVICE_ORDER = [
     "envFiles",
     "secrets",
     "ports",
+    "expose",
     "volumeMounts",
     "networks",
     "networkMode",
