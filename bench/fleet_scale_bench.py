@@ -307,8 +307,8 @@ class WireCounter:
 
     async def run(self) -> None:
         from dockyard.mqtt import topics
-        from dockyard.mqtt.backoff import Backoff
         from dockyard.mqtt.broker import MqttError, broker_config
+        from dockyard.retry import Backoff
 
         config = broker_config(f"mqtt://127.0.0.1:{self.port}")
         backoff = Backoff(0.2, 1.0)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from dockyard.engine.observed import ObservedState
 from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.plan.desired import DesiredApp
+from dockyard.retry import ceiling
 
 
 @dataclass
@@ -67,7 +68,7 @@ def unhealthy(
         if obs.health != "unhealthy":
             continue
         if now >= loop.next_allowed:
-            delay = min(backoff.base * 2**loop.restarts, backoff.max)
+            delay = ceiling(backoff.base, backoff.max, loop.restarts)
             loop.restarts += 1
             loop.next_allowed = now + delay
             restart[d.name] = (

@@ -8,6 +8,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 
+from dockyard.retry import ceiling
+
 
 @dataclass(frozen=True)
 class Result:
@@ -96,7 +98,7 @@ class WorkQueue:
         """Re-add after this key's backoff (base * 2**failures, capped); returns the delay."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        delay = float(min(self.base_delay * (2**failures), self.max_delay))
+        delay = ceiling(self.base_delay, self.max_delay, failures)
         self.add_after(key, delay)
         return delay
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard import retry
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult
 from dockyard.apply.rollout import RolloutOutcome
 from dockyard.engine.cache import EngineCache
@@ -183,15 +184,15 @@ class Controller:
         self._stopping.set()
 
     async def _initial_sync(self) -> None:
-        delay = 0.5
+        backoff = retry.Backoff(0.5, 10.0)
         while not self._stopping.is_set():
             try:
                 await self.cache.relist()
                 return
             except EngineError as exc:
-                log.warning("engine not reachable yet: %s (retrying in %.0fs)", exc, delay)
+                delay = backoff.next()
+                log.warning("engine not reachable yet: %s (retrying in %.1fs)", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def _resync_loop(self) -> None:
         while True:
@@ -213,7 +214,7 @@ class Controller:
     # ---- sources -----------------------------------------------------------------------
 
     async def _run_source(self, source: Source) -> None:
-        delay = 1.0
+        backoff = retry.Backoff(1.0, 60.0)
         while True:
             try:
                 await source.run(self.on_source_update)
@@ -221,9 +222,9 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broken source must not take the controller down
-                log.exception("source %s failed; restarting it in %.0fs", source.id, delay)
+                delay = backoff.next()
+                log.exception("source %s failed; restarting it in %.1fs", source.id, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
 
     async def on_source_update(self, update: SourceUpdate) -> None:
         await self.intake.on_update(update)

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.retry import Backoff
+
 from .client import Engine
 from .errors import EngineError
 from .observed import ObservedState
@@ -91,7 +93,7 @@ class EngineCache:
 
     def _watch(self) -> None:
         """Thread: follow the event stream; reconnect with backoff when it breaks."""
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0)
         while not self._stop.is_set():
             try:
                 self._stream = self.engine.events()
@@ -100,7 +102,7 @@ class EngineCache:
                     self.down = False
                     log.info("watching engine %s events", self.engine.name)
                     self._signal(reconnected=True)
-                delay = 0.2
+                backoff.reset()
                 for event in self._stream:
                     self.events_seen += 1
                     if self.interesting(event):
@@ -120,8 +122,7 @@ class EngineCache:
             if self.connected:
                 self.down = True
             self.connected = False
-            self._stop.wait(delay)
-            delay = min(delay * 2, 5.0)
+            self._stop.wait(backoff.next())
             self.engine.close()
 
     def _signal(self, reconnected: bool = False) -> None:

@@ -29,10 +29,10 @@ from typing import Any, Protocol
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.controller.status import AppStatus
 from dockyard.engine.client import Engine
+from dockyard.retry import Backoff
 from dockyard.sources.base import Emit, SourceUpdate
 
 from . import topics
-from .backoff import Backoff
 from .broker import BrokerConfig, MqttError, Will
 from .gates import Lock, Window, lock_folder, next_opening, read_lock, window_open
 from .payload import STATUS_KIND, AppVersion, DesiredState, PayloadError, decode, now, peek_revision
@@ -56,7 +56,7 @@ class AgentOptions:
     windows: tuple[Window, ...] = ()
     gate_interval: float = 1.0
     # The longest wait between reconnect attempts: with full jitter, N devices retry at
-    # about N / (reconnect_max / 2) connects a second at worst (see backoff.py).
+    # about N / (reconnect_max / 2) connects a second at worst (see dockyard/retry.py).
     reconnect_max: float = 30.0
 
     @property
@@ -402,7 +402,7 @@ class Agent:
         prefix = self._topic_prefix
         will = Will(topics.online(self.id, prefix), topics.OFFLINE, qos=1, retain=True)
         # Jittered: a broker restart drops every device at once; they must not all
-        # come back at once (see backoff.py).
+        # come back at once (see dockyard/retry.py).
         backoff = reconnect_backoff(self.options.reconnect_max)
         while True:
             try:

@@ -32,12 +32,12 @@ from typing import Any
 
 from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.placement import HostInfo, place
+from dockyard.retry import Backoff
 from dockyard.sources.base import Emit, Source, SourceUpdate
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import DockerHost
 
 from . import topics
-from .backoff import Backoff
 from .broker import BrokerConfig, MqttError
 from .payload import agent_app, agent_secrets, content, digest_of, encode
 from .reports import ReportTable

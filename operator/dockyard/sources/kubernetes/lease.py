@@ -15,6 +15,8 @@ import math
 import time
 from typing import Any
 
+from dockyard.retry import Backoff
+
 from .api import Conflict, KubeApi, kube_error, now_rfc3339
 
 log = logging.getLogger("dockyard.kubernetes.lease")
@@ -50,7 +52,7 @@ class LeaderElector:
         """Return once this replica holds the Lease (wait as standby until then)."""
         announced: object = None  # the holder last announced
         failure = ""  # the error last logged: each is logged once, not at every retry
-        delay = ERROR_RETRY
+        backoff = Backoff(ERROR_RETRY, MAX_RETRY)
         while True:
             try:
                 if await self._try_acquire():
@@ -63,16 +65,17 @@ class LeaderElector:
                     self.leading = True
                     self._last_renewed = time.monotonic()
                     return
-                failure, delay = "", ERROR_RETRY
+                failure = ""
+                backoff.reset()
             except Conflict:
-                failure, delay = "", ERROR_RETRY  # another replica moved first: read again
+                failure = ""  # another replica moved first: read again
+                backoff.reset()
             except Exception as exc:  # the API server may be away for a while: keep trying
                 message = self._explain(exc)
                 if message != failure:
                     log.error("leader election: %s (retrying quietly)", message)
                     failure = message
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY)
+                await asyncio.sleep(backoff.next())
                 continue
             holder = self._seen[0] if self._seen else None
             if holder and holder != announced:  # only a holder read from the Lease is named

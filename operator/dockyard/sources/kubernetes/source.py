@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dockyard.retry import Backoff
 from dockyard.sources.base import Emit, SourceUpdate
 from dockyard.spec.errors import FieldError
 from dockyard.spec.load import LoadedApp, parse_app
@@ -169,7 +170,7 @@ class KubernetesSource:
         if self.api is None:
             self.listed = True
             return
-        delay = 1.0
+        backoff = Backoff(1.0, 30.0)
         while True:
             try:
                 apps, hosts = [], []
@@ -179,9 +180,9 @@ class KubernetesSource:
                     hosts += await self.api.list_objects("dockerhosts", namespace)
                 break
             except Exception as exc:
-                log.warning("cannot list Apps and DockerHosts yet: %s (retry in %.0fs)", exc, delay)
+                delay = backoff.next()
+                log.warning("cannot list Apps and DockerHosts yet: %s (retry in %.1fs)", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
         for body in apps:
             if self.watching(_key(body)[0]):
                 self.apps.setdefault(_key(body), body)
