@@ -238,6 +238,11 @@ def yaml_of(app: dict[str, Any]) -> str:
             "soft limit",
         ),
         ("services:\n  web: {image: x, uts: host, hostname: h}\n", "utsMode", "UTS namespace"),
+        (
+            "services:\n  web: {image: x, networks: {a: {gw_priority: 10}}}\nnetworks: {a: {}}\n",
+            "services.web.networks.a.gw_priority",
+            "API 1.48",
+        ),
     ],
 )
 def test_what_cannot_be_carried_is_refused_before_anything_runs(

@@ -281,11 +281,16 @@ def attachment_options(imp: Importer, path: str, key: str, item: Any, att: dict[
         att[PRIORITY_KEY] = int(item or 0)
     elif key == "gw_priority":
         if item:
-            imp.unsupported(
+            # Refused, not dropped: without it the container's default route would go out
+            # through another network than under Compose.
+            imp.error(
                 f"{path}.{key}",
-                "the default gateway's network is chosen by Docker Engine 28 (API 1.48) and "
-                "later only; dockyard's engines take it from the primary network (the one "
-                "with the highest priority)",
+                "choosing the default gateway's network needs Docker Engine 28 (API 1.48) "
+                "or later, which dockyard does not drive yet (engines before 28 ignore it and "
+                "take the gateway from the primary network); the container would route "
+                "through another network than under Compose",
+                "remove gw_priority and give that network the highest priority: instead "
+                "(the primary network provides the default gateway)",
             )
     elif key == "link_local_ips":
         imp.unsupported(f"{path}.{key}", "link-local addresses are not set")
