@@ -1,23 +1,117 @@
-"""Converging a set of apps on one engine: snapshot, plan each app, run the plans."""
+"""The one convergence of apps on a host: run their plans, roll out, see the result.
+
+`dockyard apply`, `dockyard delete`, `dockyard rollback`, a fleet (once per host),
+the controller (and so the operator and the edge agent) all converge through
+`converge`: the plans' first operations run as one DAG (an image two apps share is
+pulled once), then each app's rollout batch by batch (apply/rollout.py), every step
+by the same Executor; the engine is observed afterwards when asked.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from dockyard.engine.build import build_tag, context_digest
 from dockyard.engine.client import Engine
 from dockyard.engine.observed import ObservedState
 from dockyard.engine.transfer import ImageSources
+from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Operation, Plan
-from dockyard.plan.planner import plan_app, plan_delete
-from dockyard.spec.load import LoadedApp
+from dockyard.plan.planner import plan_delete
+from dockyard.spec.load import LoadedApp, Secret
 
 from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
-from .rollout import Rollout, rolling_changes
+from .rollout import RolloutOutcome, run_rollout
+
+Observe = Callable[[], Awaitable[ObservedState]]
+
+FAILURE_ACTIONS = {
+    "rollback": "rolled back: the old containers run again",
+    "pause": "rollout paused: the batches that passed keep the new version",
+}
+
+
+@dataclass(frozen=True)
+class Work:
+    """One app's plan on the host, with the secret values its containers get."""
+
+    app: str
+    plan: Plan
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+
+
+@dataclass
+class Converged:
+    """How converging went: per app, and every operation together."""
+
+    apps: dict[str, RolloutOutcome] = field(default_factory=dict)
+    result: ApplyResult = field(default_factory=ApplyResult)
+    observed: ObservedState | None = None  # the engine afterwards, when asked to look
+
+
+async def converge(
+    engine: Engine,
+    work: Sequence[Work],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    reporter: Reporter | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    image_sources: ImageSources | None = None,
+    observe: Observe | None = None,
+) -> Converged:
+    """Run the plans of `work` on `engine` (a plan with errors is left alone). An image
+    the engine lacks and cannot pull is copied from `image_sources` (default: the engine
+    of the machine running dockyard). `progress(app, message)` hears how rollouts go;
+    `observe` is called once everything ran, its state returned."""
+    started = time.monotonic()
+    runnable = [w for w in work if not w.plan.errors]
+    executor = Executor(
+        engine,
+        secrets={w.app: w.secrets for w in runnable},
+        concurrency=concurrency,
+        reporter=reporter,
+        image_sources=image_sources,
+    )
+    done = Converged()
+    first = await executor.run(Plan(_merged(w.plan for w in runnable)))
+    done.result.results.extend(first.results)
+    by_id = {r.op.id: r for r in first.results}
+    for w in runnable:
+        mine = [by_id[op.id] for op in w.plan.operations if op.id in by_id]
+        done.apps[w.app] = RolloutOutcome(results=[ApplyResult(mine, first.seconds)])
+    for w in runnable:
+        outcome = done.apps[w.app]
+        if w.plan.rollout is None or not outcome.applied:
+            continue  # a failed build or pull leaves every running container as it is
+
+        def said(message: str, app: str = w.app) -> None:
+            if progress is not None:
+                progress(app, message)
+
+        await run_rollout(w.plan.rollout, executor.run, outcome, said)
+        for applied in outcome.results[1:]:
+            done.result.results.extend(applied.results)
+        if outcome.failed:
+            what = FAILURE_ACTIONS.get(
+                outcome.action, "the failed containers were put back; the rest rolled on"
+            )
+            done.result.rollout_failures.append(f"app {w.app}: {outcome.message()}; {what}")
+    if observe is not None:
+        done.observed = await observe()
+    done.result.seconds = time.monotonic() - started
+    return done
+
+
+def _merged(plans: Iterable[Plan]) -> tuple[Operation, ...]:
+    ops: dict[str, Operation] = {}
+    for plan in plans:
+        for op in plan.operations:
+            ops.setdefault(op.id, op)
+    return tuple(ops.values())
 
 
 @dataclass(frozen=True)
@@ -25,8 +119,9 @@ class AppPlan:
     loaded: LoadedApp
     desired: DesiredApp
     plan: Plan
-    # Containers of services with `update:` that change: replaced batch by batch.
-    rolling: tuple[str, ...] = ()
+
+    def work(self) -> Work:
+        return Work(self.loaded.name, self.plan, self.loaded.secrets)
 
 
 def build_tags(loaded: LoadedApp) -> dict[str, str]:
@@ -41,83 +136,17 @@ def plan_apps(loaded_apps: list[LoadedApp], observed: ObservedState) -> list[App
     plans = []
     for loaded in loaded_apps:
         desired = desired_app(loaded, build_tags(loaded))
-        rolling = tuple(rolling_changes(desired, observed)) if desired.updates else ()
-        plans.append(AppPlan(loaded, desired, plan_app(desired, observed), rolling))
+        plans.append(AppPlan(loaded, desired, plan_converge(desired, observed)))
     return plans
 
 
-def merge(plans: list[Plan]) -> Plan:
-    """One plan for several apps; a shared image is pulled or built once."""
-    ops: dict[str, Operation] = {}
-    warnings: list[str] = []
-    errors: list[str] = []
-    for plan in plans:
-        for op in plan.operations:
-            ops.setdefault(op.id, op)
-        warnings.extend(plan.warnings)
-        errors.extend(plan.errors)
-    return Plan(tuple(ops.values()), tuple(warnings), tuple(errors))
-
-
-async def apply_plans(
-    engine: Engine,
-    plans: list[AppPlan],
-    reporter: Reporter | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Callable[[str], None] | None = None,
-    image_sources: ImageSources | None = None,
-) -> ApplyResult:
-    """Run the plans of the apps that planned cleanly (an app with errors is left alone).
-    An image the engine lacks and cannot pull is copied from `image_sources` (default:
-    the engine of the machine running dockyard).
-
-    Apps with rolling changes (services with `update:`) roll out batch by batch after the
-    others; a failed rollout is listed in `rollout_failures`."""
-    started = time.monotonic()
-    runnable = [p for p in plans if not p.plan.errors]
-    plain = [p for p in runnable if not p.rolling]
-    executor = Executor(
-        engine,
-        secrets={p.loaded.name: p.loaded.secrets for p in plain},
-        concurrency=concurrency,
-        reporter=reporter,
-        image_sources=image_sources,
-    )
-    result = await executor.run(merge([p.plan for p in plain]))
+def in_thread(engine: Engine) -> Observe:
+    """Observe `engine` by a snapshot, off the event loop."""
 
     async def observe() -> ObservedState:
         return await asyncio.to_thread(engine.snapshot)
 
-    for p in runnable:
-        if not p.rolling:
-            continue
-        rollout = Rollout(
-            engine,
-            observe,
-            secrets={p.loaded.name: p.loaded.secrets},
-            concurrency=concurrency,
-            reporter=reporter,
-            progress=_prefixed(progress, f"app {p.loaded.name}: "),
-            image_sources=image_sources,
-        )
-        outcome = await rollout.run(p.desired)
-        for applied in outcome.results:
-            result.results.extend(applied.results)
-        if outcome.failed:
-            what = {
-                "rollback": "rolled back: the old containers run again",
-                "pause": "rollout paused: the batches that passed keep the new version",
-            }.get(outcome.action, "the failed containers were put back; the rest rolled on")
-            result.rollout_failures.append(f"app {p.loaded.name}: {outcome.message()}; {what}")
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _prefixed(progress: Callable[[str], None] | None, prefix: str) -> Callable[[str], None] | None:
-    if progress is None:
-        return None
-    report = progress
-    return lambda message: report(prefix + message)
+    return observe
 
 
 async def delete_app(
@@ -128,7 +157,7 @@ async def delete_app(
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> tuple[Plan, ApplyResult]:
     plan = plan_delete(app, engine.snapshot(), volumes=volumes)
-    result = await Executor(engine, concurrency=concurrency, reporter=reporter).run(plan)
-    if result.ok:
+    done = await converge(engine, [Work(app, plan)], concurrency=concurrency, reporter=reporter)
+    if done.result.ok:
         engine.secrets.forget_app(app)
-    return plan, result
+    return plan, done.result

@@ -17,10 +17,11 @@ from typing import Literal, Protocol
 from dockyard.engine.build import from_images
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
+from dockyard.engine.monitor import monitor
 from dockyard.engine.objects import BuildSpec, DesiredContainer
 from dockyard.engine.registry import PullError, pull_auth
 from dockyard.engine.transfer import ImageSources, ImageUnavailable, deliver_image, local_sources
-from dockyard.plan.operations import Kind, Operation, Plan
+from dockyard.plan.operations import WAITS, Kind, Operation, Plan
 from dockyard.spec.load import Secret
 
 Status = Literal["done", "failed", "skipped"]
@@ -123,7 +124,7 @@ class Executor:
         blocked: dict[str, str] = {}
 
         async def run_one(op: Operation) -> None:
-            is_wait = op.kind in (Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED)
+            is_wait = op.kind in WAITS
             t0 = time.monotonic()
             status: Status = "done"
             error: str | None = None
@@ -257,6 +258,10 @@ class Executor:
             e.wait_healthy(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
         elif k is Kind.WAIT_COMPLETED:
             e.wait_completed(op.ref or op.target, op.timeout or COMPLETION_TIMEOUT)
+        elif k is Kind.RENAME_CONTAINER:
+            e.rename(op.ref or op.target, op.rename_to or op.target)
+        elif k is Kind.MONITOR_CONTAINER:
+            monitor(e, op.ref or op.target, op.timeout or COMPLETION_TIMEOUT, op.monitor or 0.0)
         else:  # pragma: no cover - every Kind is handled above
             raise EngineError(f"unknown operation {k}")
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.objects import BuildSpec, DesiredContainer, DesiredNetwork, DesiredVolume
+
+if TYPE_CHECKING:
+    from .rollout import RolloutPlan
 
 
 class Kind(StrEnum):
@@ -27,9 +30,13 @@ class Kind(StrEnum):
     SIGNAL_CONTAINER = "signal-container"
     WAIT_HEALTHY = "wait-healthy"
     WAIT_COMPLETED = "wait-completed"
+    # Rollouts: the old container steps aside under `<name>-old`; the new one is watched.
+    RENAME_CONTAINER = "rename-container"
+    MONITOR_CONTAINER = "monitor-container"
 
 
-MUTATING = frozenset(Kind) - {Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED, Kind.MISSING_IMAGE}
+WAITS = frozenset({Kind.WAIT_HEALTHY, Kind.WAIT_COMPLETED, Kind.MONITOR_CONTAINER})
+MUTATING = frozenset(Kind) - WAITS - {Kind.MISSING_IMAGE}
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class Operation:
     aliases: tuple[str, ...] = ()
     host: str | None = None  # set when an app spans several hosts
     signal: str | None = None  # signal-container: which one (e.g. SIGHUP)
+    rename_to: str | None = None  # rename-container: the new name
+    monitor: float | None = None  # monitor-container: seconds it must stay healthy
 
     def describe(self) -> str:
         where = f" on {self.host}" if self.host else ""
@@ -72,36 +81,59 @@ class Operation:
 
 @dataclass(frozen=True)
 class Plan:
+    """What converges an app: `operations` run at once (in dependency order); then, when
+    services with `update:` change, the `rollout` replaces their containers batch by batch
+    (plan/rollout.py), each batch gated on health, with the steps to put old containers
+    back on failure."""
+
     operations: tuple[Operation, ...] = ()
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = field(default=())
+    rollout: RolloutPlan | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.operations
+        return not self.operations and not self.rollout
+
+    @property
+    def steps(self) -> tuple[Operation, ...]:
+        """Every operation the plan may run: the first ones, then the rollout's (its
+        put-back steps included, which run only on failure)."""
+        if self.rollout is None:
+            return self.operations
+        return self.operations + self.rollout.steps
+
+    @property
+    def size(self) -> int:
+        """How many operations converging runs when all goes well."""
+        return len(self.operations) + (self.rollout.size if self.rollout else 0)
 
     @property
     def mutating(self) -> tuple[Operation, ...]:
-        return tuple(op for op in self.operations if op.kind in MUTATING)
+        return tuple(op for op in self.steps if op.kind in MUTATING)
 
     def render(self) -> str:
         """One line per operation, its dependencies and its cause: golden-testable text."""
-        lines = []
-        for op in self.operations:
-            deps = ", ".join(d.replace(":", " ", 1) for d in op.deps)
-            after = f" (after {deps})" if deps else ""
-            lines.append(f"{op.kind.value} {op.target}{after} — {op.cause}")
+        lines = [render_op(op) for op in self.operations]
+        if self.rollout is not None:
+            lines.extend(self.rollout.render())
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.extend(f"error: {e}" for e in self.errors)
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "changes": not self.empty,
-                "operations": [op.to_json() for op in self.operations],
-                "warnings": list(self.warnings),
-                "errors": list(self.errors),
-            },
-            indent=2,
-        )
+        doc: dict[str, Any] = {
+            "changes": not self.empty,
+            "operations": [op.to_json() for op in self.operations],
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+        }
+        if self.rollout is not None:
+            doc["rollout"] = self.rollout.to_json()
+        return json.dumps(doc, indent=2)
+
+
+def render_op(op: Operation, indent: str = "") -> str:
+    deps = ", ".join(d.replace(":", " ", 1) for d in op.deps)
+    after = f" (after {deps})" if deps else ""
+    return f"{indent}{op.kind.value} {op.target}{after} — {op.cause}"

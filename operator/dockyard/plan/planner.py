@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from dockyard.engine.objects import DesiredContainer
@@ -14,46 +14,13 @@ from dockyard.engine.observed import (
 )
 from dockyard.spec import naming
 
+from .builder import Builder, create_container, stop_op, topological
 from .changes import config_changes, describe
 from .desired import DesiredApp
 from .images import image_moved
 from .operations import Kind, Operation, Plan
 
 _KEEPS_RUNNING = ("always", "unless-stopped")
-
-
-class _Builder:
-    def __init__(self, app: str) -> None:
-        self.app = app
-        self.ops: dict[str, Operation] = {}
-        self.errors: list[str] = []
-        self.warnings: list[str] = []
-
-    def add(
-        self,
-        kind: Kind,
-        target: str,
-        cause: str,
-        deps: Iterable[str | None] = (),
-        **extra: object,
-    ) -> str:
-        op_id = f"{kind.value}:{target}"
-        if op_id in self.ops:
-            return op_id
-        clean = tuple(dict.fromkeys(d for d in deps if d))
-        self.ops[op_id] = Operation(
-            id=op_id,
-            kind=kind,
-            target=target,
-            cause=cause,
-            app=self.app,
-            deps=clean,
-            **extra,  # type: ignore[arg-type]
-        )
-        return op_id
-
-    def plan(self) -> Plan:
-        return Plan(tuple(self.ops.values()), tuple(self.warnings), tuple(self.errors))
 
 
 def plan_app(
@@ -74,7 +41,7 @@ def plan_app(
     """
     replace = replace or {}
     restart = restart or {}
-    b = _Builder(desired.name)
+    b = Builder(desired.name)
     app = desired.name
     by_name = {c.name: c for c in observed.containers}
     app_containers = [c for c in observed.app_containers(app) if c.name not in hold]
@@ -155,7 +122,7 @@ def plan_app(
     for c in [*app_containers, *composed]:
         if c.name in wanted:
             continue
-        stop = _stop(b, c, "no longer wanted by the app") if c.running else None
+        stop = stop_op(b, c, "no longer wanted by the app") if c.running else None
         rm = b.add(
             Kind.REMOVE_CONTAINER,
             c.name,
@@ -199,7 +166,7 @@ def plan_app(
             taking_over = action == "replace" and obs_c is not None and not obs_c.managed
             gate = takeover_gate if taking_over else None
             if action == "replace" and obs_c is not None:
-                stop = _stop(b, obs_c, cause, [image_dep, gate]) if obs_c.running else None
+                stop = stop_op(b, obs_c, cause, [image_dep, gate]) if obs_c.running else None
                 remove_dep = b.add(
                     Kind.REMOVE_CONTAINER,
                     d.name,
@@ -229,38 +196,19 @@ def plan_app(
                 vol_deps = [
                     vol_ops.get(m.source or "") for m in d.config.mounts if m.kind == "volume"
                 ]
-                create = b.add(
-                    Kind.CREATE_CONTAINER,
-                    d.name,
-                    create_cause,
-                    [image_dep, remove_dep, first_net, *vol_deps],
-                    container=d,
-                    service=d.service,
-                )
-                connects = [
-                    b.add(
-                        Kind.CONNECT_NETWORK,
-                        f"{d.name} to {net.name}",
-                        "service is attached to more than one network",
-                        [create, net_ops.get(net.name)],
-                        ref=d.name,
-                        aliases=net.aliases,
-                        image=net.name,
-                        service=d.service,
-                    )
-                    for net in nets[1:]
-                ]
-                start_deps: list[str | None] = [create, *connects]
+                deps = [image_dep, remove_dep, first_net, *vol_deps]
+                made = create_container(b, d, create_cause, deps, net_ops)
+                start_deps: list[str | None] = list(made)
                 start_cause = "new container"
             else:
                 start_deps = []
                 start_cause = cause
-            gates = _gates(b, desired, d.service, observed, start_ops)
+            waits = gates(b, desired, d.service, observed, start_ops)
             start_ops[d.name] = b.add(
                 Kind.START_CONTAINER,
                 d.name,
                 start_cause,
-                [*start_deps, *gates],
+                [*start_deps, *waits],
                 ref=d.name,
                 service=d.service,
                 container=d,
@@ -314,7 +262,7 @@ def plan_app(
 
 
 def _deliver_inputs(
-    b: _Builder, d: DesiredContainer, obs: ObservedContainer, seen: Mapping[str, str]
+    b: Builder, d: DesiredContainer, obs: ObservedContainer, seen: Mapping[str, str]
 ) -> None:
     """Restart or signal a running container whose restart/signal input changed."""
     changed = [(i, action) for i, h, action in d.live_inputs if seen.get(i) != h]
@@ -355,7 +303,7 @@ def changed_containers(desired: DesiredApp, observed: ObservedState) -> dict[str
     """Containers that exist, are healthy enough to keep, and must be replaced because
     what they run changed: name -> cause. What a rollout replaces batch by batch (a
     missing, dead or renamed container is repaired at once instead)."""
-    scratch = _Builder(desired.name)
+    scratch = Builder(desired.name)
     changed: dict[str, str] = {}
     for d in desired.containers:
         obs = observed.container_named(d.name)
@@ -367,7 +315,7 @@ def changed_containers(desired: DesiredApp, observed: ObservedState) -> dict[str
     return changed
 
 
-def _free_ports_first(b: _Builder) -> None:
+def _free_ports_first(b: Builder) -> None:
     # A host port is free only once the container holding it has stopped, and the observed
     # state does not say which ports an old container holds: a start that publishes ports
     # waits for every stop in the plan (a renamed service keeping its port, ports swapped).
@@ -394,7 +342,7 @@ def _free_ports_first(b: _Builder) -> None:
             b.ops[op_id] = replace(op, deps=(*op.deps, *extra))
             changed = True
     if changed:
-        b.ops = _topological(b.ops)
+        b.ops = topological(b.ops)
 
 
 def _dependents(waiting: Mapping[str, list[str]], op_id: str) -> set[str]:
@@ -413,7 +361,7 @@ def _container_action(
     d: DesiredContainer,
     obs: ObservedContainer | None,
     recreated_nets: set[str],
-    b: _Builder,
+    b: Builder,
     observed: ObservedState | None = None,
 ) -> tuple[str, str] | None:
     if obs is None:
@@ -522,11 +470,7 @@ def _unwanted_cause(app: str, c: ObservedContainer, wanted: set[str]) -> str:
     return "no longer wanted by the app"
 
 
-def _stop(b: _Builder, c: ObservedContainer, cause: str, deps: Iterable[str | None] = ()) -> str:
-    return b.add(Kind.STOP_CONTAINER, c.name, cause, deps, ref=c.id, service=c.service)
-
-
-def _image_op(b: _Builder, d: DesiredContainer, observed: ObservedState) -> str | None:
+def _image_op(b: Builder, d: DesiredContainer, observed: ObservedState) -> str | None:
     image = d.config.image
     if d.build is not None:
         if observed.has_image(d.build.tag):
@@ -547,25 +491,25 @@ def _image_op(b: _Builder, d: DesiredContainer, observed: ObservedState) -> str 
     return b.add(Kind.PULL_IMAGE, image, "image is not present", image=image, container=d)
 
 
-def _gates(
-    b: _Builder,
+def gates(
+    b: Builder,
     desired: DesiredApp,
     service: str,
     observed: ObservedState,
     start_ops: dict[str, str],
 ) -> list[str | None]:
     """What must be true of the services this one depends on before it starts."""
-    gates: list[str | None] = []
+    found: list[str | None] = []
     for dep_service, condition in desired.depends_on.get(service, ()):
         for dep in (c for c in desired.containers if c.service == dep_service):
             start = start_ops.get(dep.name)
             obs = observed.container_named(dep.name)
             if condition == "started":
-                gates.append(start)
+                found.append(start)
             elif condition == "healthy":
                 if start is None and obs is not None and obs.health == "healthy":
                     continue
-                gates.append(
+                found.append(
                     b.add(
                         Kind.WAIT_HEALTHY,
                         dep.name,
@@ -584,7 +528,7 @@ def _gates(
                     and (obs.exit_code == 0)
                 ):
                     continue
-                gates.append(
+                found.append(
                     b.add(
                         Kind.WAIT_COMPLETED,
                         dep.name,
@@ -594,7 +538,7 @@ def _gates(
                         service=dep_service,
                     )
                 )
-    return gates
+    return found
 
 
 def health_timeout(d: DesiredContainer) -> float:
@@ -625,7 +569,7 @@ def _service_order(desired: DesiredApp) -> list[str]:
     return done
 
 
-def _rewire(b: _Builder, network: str, create_net: str) -> None:
+def _rewire(b: Builder, network: str, create_net: str) -> None:
     # Containers created on a recreated network must wait for the new network.
     for op_id, op in list(b.ops.items()):
         attaches = (
@@ -636,36 +580,20 @@ def _rewire(b: _Builder, network: str, create_net: str) -> None:
         if attaches and create_net not in op.deps:
             b.ops[op_id] = _with_dep(op, create_net)
     # Keep dependencies before dependents in the listing.
-    b.ops = _topological(b.ops)
+    b.ops = topological(b.ops)
 
 
 def _with_dep(op: Operation, dep: str) -> Operation:
     return replace(op, deps=(*op.deps, dep))
 
 
-def _topological(ops: dict[str, Operation]) -> dict[str, Operation]:
-    result: dict[str, Operation] = {}
-
-    def visit(op_id: str) -> None:
-        if op_id in result:
-            return
-        for dep in ops[op_id].deps:
-            if dep in ops:
-                visit(dep)
-        result[op_id] = ops[op_id]
-
-    for op_id in ops:
-        visit(op_id)
-    return result
-
-
 def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Plan:
     """Remove everything the app owns; named volumes only when asked."""
-    b = _Builder(app)
+    b = Builder(app)
     removed_by_net: dict[str, list[str]] = {}
     all_removals: list[str] = []
     for c in observed.app_containers(app):
-        stop = _stop(b, c, "app is deleted") if c.running else None
+        stop = stop_op(b, c, "app is deleted") if c.running else None
         rm = b.add(
             Kind.REMOVE_CONTAINER, c.name, "app is deleted", [stop], ref=c.id, service=c.service
         )
