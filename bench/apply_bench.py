@@ -2,7 +2,7 @@
 
 Run by hand (not part of pytest); see bench/README.md. For each N in --sizes:
 
-  a. dockyard from scratch, in-process (load, snapshot, plan_apps, apply_plans) and via the CLI
+  a. dockyard from scratch, in-process (load, snapshot, plan_apps, converge) and via the CLI
      (`dockyard apply -f FILE -q` in a subprocess);
   b. dockyard no-op re-apply of the same manifest, in-process and via the CLI;
   c. the raw engine: one user network plus N create+start calls from a thread pool of the same
@@ -42,7 +42,7 @@ import docker
 import docker.errors
 import yaml
 
-from dockyard.apply.converge import apply_plans, delete_app, plan_apps
+from dockyard.apply.converge import converge, delete_app, plan_apps
 from dockyard.engine.client import Engine
 from dockyard.spec.load import load_paths
 
@@ -219,7 +219,8 @@ def dockyard_apply(path: Path, concurrency: int, phases: dict[str, list[float]] 
         marks.append(time.perf_counter())
         plans = plan_apps(loaded, observed)
         marks.append(time.perf_counter())
-        result = asyncio.run(apply_plans(engine, plans, concurrency=concurrency))
+        work = [p.work() for p in plans]
+        result = asyncio.run(converge(engine, work, concurrency=concurrency)).result
         marks.append(time.perf_counter())
     finally:
         engine.close()

@@ -3,7 +3,7 @@
 Run by hand (not part of pytest); see bench/README.md. It applies a service of
 --replicas containers (busybox, no healthcheck unless --health), then times rolling it to a
 new version with `update: {order: start-first, parallelism: P, monitor: M}` through the
-same code `dockyard apply` uses (in-process: load, snapshot, plan_apps, apply_plans). The
+same code `dockyard apply` uses (in-process: load, snapshot, plan_apps, converge). The
 floor is ceil(replicas / parallelism) x monitor: what the update strategy asks to wait.
 Overhead = (measured - floor) / floor. Repeated --runs times; the median is reported.
 
@@ -26,7 +26,7 @@ from typing import Any
 import docker
 import yaml
 
-from dockyard.apply.converge import apply_plans, delete_app, plan_apps
+from dockyard.apply.converge import converge, delete_app, plan_apps
 from dockyard.engine.client import Engine
 from dockyard.spec.load import load_paths
 
@@ -66,7 +66,7 @@ def apply(engine: Engine, path: Path) -> float:
     loaded = load_paths([path]).apps
     started = time.monotonic()
     plans = plan_apps(loaded, engine.snapshot())
-    result = asyncio.run(apply_plans(engine, plans))
+    result = asyncio.run(converge(engine, [p.work() for p in plans])).result
     took = time.monotonic() - started
     if not result.ok:
         sys.exit(f"apply failed: {[r.error for r in result.failed]} {result.rollout_failures}")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.apply.converge import AppPlan, apply_plans, plan_apps
+from dockyard.apply.converge import AppPlan, converge, plan_apps
 from dockyard.apply.executor import ApplyResult
 from dockyard.engine.client import Engine
 from dockyard.spec.load import LoadedApp, load_paths
@@ -43,7 +43,7 @@ def apply(path: Path, environ: Mapping[str, str] | None = None) -> Applied:
     engine = Engine()
     try:
         plans = plan_apps(load(path, environ), engine.snapshot())
-        result = asyncio.run(apply_plans(engine, plans))
+        result = asyncio.run(converge(engine, [p.work() for p in plans])).result
     finally:
         engine.close()
     return Applied(plans, result)

@@ -386,6 +386,22 @@ class _Engine:
             return True
         return c.state == "exited" and c.exit_code == 0
 
+    def _rename_container(self, op: Operation) -> None:
+        c = self._container(op)
+        new = op.rename_to or ""
+        if not new or new in self.containers:
+            raise SimError(f"{op.id}: cannot rename {c.name} to {new!r}: the name is taken")
+        del self.containers[c.name]
+        self.containers[new] = replace(c, name=new)
+
+    def _monitor_container(self, op: Operation) -> bool:
+        c = self._container(op)
+        if c.state != "running" or c.health == "unhealthy":
+            return False
+        if c.health is not None:
+            self.containers[c.name] = replace(c, health="healthy")
+        return True
+
 
 def with_containers(state: ObservedState, *containers: ObservedContainer) -> SimState:
     """`state` plus the given containers (replacing ones of the same name)."""

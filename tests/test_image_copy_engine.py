@@ -18,7 +18,7 @@ from docker import DockerClient
 from typer.testing import CliRunner
 
 from controller_fixtures import condition, is_ready, run_controller
-from dockyard.apply.converge import apply_plans, plan_apps
+from dockyard.apply.converge import converge, plan_apps
 from dockyard.cli.main import app as cli
 from dockyard.engine.client import Engine
 from dockyard.engine.registry import PullError
@@ -407,7 +407,8 @@ async def test_a_failed_pull_falls_back_to_a_copy_unless_the_login_was_refused(
     target = UnreachableRegistry(edge.url, reason)
     try:
         plans = plan_apps(load_paths([path]).apps, target.snapshot())
-        result = await apply_plans(target, plans, image_sources=local_sources)
+        done = await converge(target, [p.work() for p in plans], image_sources=local_sources)
+        result = done.result
     finally:
         target.close()
     assert target.pulls == [local_only_image]  # pulled first (IfNotPresent), as always

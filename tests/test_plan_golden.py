@@ -606,7 +606,7 @@ def test_compose_services_publishing_ports_are_taken_over_in_a_chain(load: Load)
 def test_compose_service_with_an_update_strategy_is_taken_over_by_a_rollout(
     load: Load,
 ) -> None:
-    from dockyard.apply.rollout import rolling_changes
+    from dockyard.plan.converge import rolling_changes
 
     text = SHOP.replace(
         "      replicas: 2\n", "      replicas: 2\n      update: {order: start-first}\n"

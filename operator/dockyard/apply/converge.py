@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dockyard.engine.build import build_tag, context_digest
@@ -20,7 +20,7 @@ from dockyard.engine.observed import ObservedState
 from dockyard.engine.transfer import ImageSources
 from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app
-from dockyard.plan.operations import Operation, Plan
+from dockyard.plan.operations import Plan, merge
 from dockyard.plan.planner import plan_delete
 from dockyard.spec.load import LoadedApp, Secret
 
@@ -77,7 +77,7 @@ async def converge(
         image_sources=image_sources,
     )
     done = Converged()
-    first = await executor.run(Plan(_merged(w.plan for w in runnable)))
+    first = await executor.run(merge(w.plan for w in runnable))
     done.result.results.extend(first.results)
     by_id = {r.op.id: r for r in first.results}
     for w in runnable:
@@ -104,14 +104,6 @@ async def converge(
         done.observed = await observe()
     done.result.seconds = time.monotonic() - started
     return done
-
-
-def _merged(plans: Iterable[Plan]) -> tuple[Operation, ...]:
-    ops: dict[str, Operation] = {}
-    for plan in plans:
-        for op in plan.operations:
-            ops.setdefault(op.id, op)
-    return tuple(ops.values())
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ async def run_rollout(
     out.rolling = len(rollout.replacements)
     out.services = tuple(rollout.strategies)
     kept: list[Replacement] = []  # passed: their old containers wait to be removed
-    stopping: list[asyncio.Task[ApplyResult]] = []  # start-first: old ones stopping
+    stopping: list[asyncio.Future[ApplyResult]] = []  # start-first: old ones stopping
 
     async def execute(ops: Iterable[Operation]) -> ApplyResult:
         result = await run(Plan(tuple(ops)))
@@ -94,7 +94,7 @@ async def run_rollout(
                 if r.name in bad:
                     continue
                 if r.passed:  # in the background: the next batch goes on
-                    stopping.append(asyncio.create_task(run(Plan(r.passed))))
+                    stopping.append(asyncio.ensure_future(run(Plan(r.passed))))
                 kept.append(r)
             if bad:
                 await stopped()
@@ -110,7 +110,7 @@ async def run_rollout(
                 if strategy.failure_action == "rollback" and kept:
                     progress(f"rolling back the {len(kept)} container(s) replaced")
                     await stopped()
-                    await _put_back(execute, [op for r in kept for op in r.put_back])
+                    await _put_back(execute, [op for r in kept for op in r.roll_back])
                     out.reverted = True
                     kept.clear()
                 return

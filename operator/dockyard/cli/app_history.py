@@ -9,9 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.apply.converge import AppPlan, apply_plans, build_tags
+from dockyard.apply.converge import AppPlan, Work, build_tags, converge
 from dockyard.apply.executor import ApplyResult, Reporter
-from dockyard.apply.rollout import rolling_changes
 from dockyard.controller.history import (
     HistoryStore,
     Pin,
@@ -22,8 +21,8 @@ from dockyard.controller.history import (
 from dockyard.controller.revisions import build_tags_of
 from dockyard.engine.client import Engine
 from dockyard.fleet.converge import Fleet, FleetPlan
+from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app, fingerprint
-from dockyard.plan.planner import plan_app
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import App
 
@@ -64,7 +63,7 @@ def record_apply(engine: Engine, plans: Sequence[AppPlan], result: ApplyResult) 
     (a failed revision is not retried by a controller). Returns what could not be recorded."""
     problems: list[str] = []
     for p in plans:
-        if not p.plan.errors and p.plan.operations:
+        if not p.plan.errors and not p.plan.empty:
             problems += _record(p.loaded, p.desired, [engine], [result])
     return problems
 
@@ -76,7 +75,7 @@ def record_fleet_apply(
     runs on (or ran on: a host it left keeps it too)."""
     problems: list[str] = []
     for fp in plans:
-        changed = [hp for hp in fp.hosts if hp.plan.operations and not hp.plan.errors]
+        changed = [hp for hp in fp.hosts if not hp.plan.empty and not hp.plan.errors]
         if fp.placement.errors or not changed:
             continue
         engines = [
@@ -178,20 +177,15 @@ def rollback_here(
     loaded = _loaded_from(target, today)
     desired = desired_app(loaded, target.build_tags)
     observed = engine.snapshot()
-    rolling = tuple(rolling_changes(desired, observed)) if desired.updates else ()
-    plan = plan_app(desired, observed)
+    plan = plan_converge(desired, observed)
     if plan.errors:
         raise RollbackError(f"app {app}: revision {target.number}: {'; '.join(plan.errors)}")
     result: ApplyResult | None = None
-    if plan.operations:
+    if not plan.empty:
+        said = None if progress is None else _prefixed(progress)
         result = asyncio.run(
-            apply_plans(
-                engine,
-                [AppPlan(loaded, desired, plan, rolling)],
-                reporter,
-                progress=progress,
-            )
-        )
+            converge(engine, [Work(app, plan, loaded.secrets)], reporter=reporter, progress=said)
+        ).result
         if not result.ok:
             return f"app {app}: rollback to revision {target.number} failed", result
     wants = fingerprint(desired_app(today, build_tags(today))) if today else None
@@ -231,3 +225,7 @@ def _loaded_from(rev: Revision, today: LoadedApp | None) -> LoadedApp:
         files=today.files if today else {},
         manifest_paths=today.manifest_paths if today else {},
     )
+
+
+def _prefixed(progress: Callable[[str], None]) -> Callable[[str, str], None]:
+    return lambda app, message: progress(f"app {app}: {message}")

@@ -49,7 +49,7 @@ def apply_fleet_cmd(
 
     fleet, plans = fleet_plans(result, host)
     total = sum(
-        len(hp.plan.operations)
+        hp.plan.size
         for fp in plans
         if not fp.placement.errors
         for hp in fp.hosts
@@ -90,8 +90,16 @@ def apply_fleet_cmd(
 def diff_fleet(result_all: LoadResult, host: str | None, output: Format) -> None:
     _, fplans = fleet_plans(result_all, host)
     ops = [op for fp in fplans for hp in fp.hosts for op in hp.plan.operations]
+    rollouts = [
+        {"app": fp.loaded.name, "host": hp.host, **hp.plan.rollout.to_json()}
+        for fp in fplans
+        for hp in fp.hosts
+        if hp.plan.rollout is not None
+    ]
+    changes = bool(ops or rollouts)
     if output is not Format.text:
-        emit({"changes": bool(ops), "operations": [op.to_json() for op in ops]}, output)
+        doc = {"changes": changes, "operations": [op.to_json() for op in ops]}
+        emit({**doc, "rollouts": rollouts}, output)
     else:
         for fp in fplans:
             for hp in fp.hosts:
@@ -102,7 +110,7 @@ def diff_fleet(result_all: LoadResult, host: str | None, output: Format) -> None
                         console.print(f"  {escape(line)}")
     if any(fp.errors for fp in fplans):
         raise typer.Exit(1)
-    raise typer.Exit(2 if ops else 0)
+    raise typer.Exit(2 if changes else 0)
 
 
 # ---- large fleets: counts by state, the hosts that need attention -------------------------

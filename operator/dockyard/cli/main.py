@@ -107,7 +107,7 @@ def apply(
     plans = plan_or_exit(engine, loaded)
     has_errors = report_plan_errors(plans) or bool(pulled.errors)
     runnable = [p for p in plans if not p.plan.errors]
-    total = sum(len(p.plan.operations) for p in runnable)
+    total = sum(p.plan.size for p in runnable)
     if total == 0:
         if report:
             nothing = {
@@ -126,7 +126,7 @@ def apply(
         raise typer.Exit(1 if has_errors else 0)
     import asyncio
 
-    from dockyard.apply.converge import apply_plans
+    from dockyard.apply.converge import converge
 
     from .output import ConsoleReporter, summary
 
@@ -135,14 +135,14 @@ def apply(
         console.print(f"applying {names}: {total} operation(s)")
     with ConsoleReporter(console, quiet=quiet) as reporter:
         result = asyncio.run(
-            apply_plans(
+            converge(
                 engine,
-                runnable,
-                reporter,
-                concurrency,
-                progress=None if quiet else lambda m: console.print(escape(m)),
+                [p.work() for p in runnable],
+                concurrency=concurrency,
+                reporter=reporter,
+                progress=None if quiet else lambda a, m: console.print(escape(f"app {a}: {m}")),
             )
-        )
+        ).result
     if report:
         applied = [p.loaded.name for p in runnable]
         emit({"apps": applied, "changed": True, **results_json(result)}, output)
@@ -211,7 +211,7 @@ def _wait_ready(engine: Any, loaded: list[Any], timeout: float, quiet: bool) -> 
 
 
 def _diff(files: list[Path], host: str | None, output: Format) -> None:
-    from dockyard.apply.converge import merge
+    from dockyard.plan.operations import merge
 
     result_all = load_all(files)
     if result_all.hosts:
@@ -225,14 +225,20 @@ def _diff(files: list[Path], host: str | None, output: Format) -> None:
     engine = engine_for(host, alone=True)
     plans = plan_or_exit(engine, loaded)
     merged = merge([p.plan for p in plans])
+    changes = any(not p.plan.empty for p in plans)
     if output is not Format.text:
         import json
 
-        emit(json.loads(merged.to_json()), output)
+        doc = json.loads(merged.to_json())
+        doc["changes"] = changes
+        doc["rollouts"] = {
+            p.loaded.name: p.plan.rollout.to_json() for p in plans if p.plan.rollout is not None
+        }
+        emit(doc, output)
     else:
         report_plan_errors(plans)
         for p in plans:
-            if p.plan.operations:
+            if not p.plan.empty:
                 console.print(f"app {p.loaded.name}:")
                 for line in p.plan.render().splitlines():
                     if not line.startswith(("warning:", "error:")):
@@ -241,7 +247,7 @@ def _diff(files: list[Path], host: str | None, output: Format) -> None:
                 console.print(f"app {p.loaded.name}: up to date")
     if merged.errors:
         raise typer.Exit(1)
-    raise typer.Exit(2 if merged.operations else 0)
+    raise typer.Exit(2 if changes else 0)
 
 
 @app.command()

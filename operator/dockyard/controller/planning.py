@@ -9,18 +9,16 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dockyard.apply.rollout import rolling_changes
 from dockyard.engine.observed import ObservedState
 from dockyard.fleet.converge import restrict
 from dockyard.fleet.placement import PlacementResult
+from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp
 from dockyard.plan.operations import Plan
-from dockyard.plan.planner import plan_app
 from dockyard.spec import naming
 
 from . import crashloop, revisions
 from .crashloop import Backoff, CrashLoop
-from .execute import Roll
 from .history import HistoryStore, Pin
 from .hosts import Host
 from .image_poll import ImageWatch
@@ -47,8 +45,7 @@ class HostPlan:
 
     host: Host
     desired: DesiredApp
-    plan: Plan
-    roll: Roll
+    plan: Plan  # with the rollout of what changed in services with `update:`
 
 
 @dataclass(frozen=True)
@@ -88,10 +85,7 @@ async def plan_hosts(
         desired = restrict(wanted.desired, assignments)
         planned, host_wait = await plan_host(planner, st, wanted, pin, host, desired)
         if not local_only:
-            ops = tuple(dataclasses.replace(op, host=host.name) for op in planned.plan.operations)
-            planned = dataclasses.replace(
-                planned, plan=dataclasses.replace(planned.plan, operations=ops)
-            )
+            planned = dataclasses.replace(planned, plan=planned.plan.on_host(host.name))
         plans.append(planned)
         if host_wait is not None:
             wait = host_wait if wait is None else min(wait, host_wait)
@@ -118,15 +112,17 @@ async def plan_host(
         st.crash, host.name, desired, observed, planner.now, planner.backoff
     )
     bad = revisions.bad_image_holds(planner.history, name, desired, observed)
-    rolling = rolling_changes(desired, observed) if desired.updates else {}
-    rolling = {n: c for n, c in rolling.items() if n not in bad}
-    hold = (set(rolling) if paused else set()) | bad
     seen = planner.inputs.seen(name, host.name, observed)
-    plan = plan_app(
-        desired, observed, replace=replace, restart=restart, hold=hold, inputs_applied=seen
+    plan = plan_converge(
+        desired,
+        observed,
+        replace=replace,
+        restart=restart,
+        hold=bad,
+        inputs_applied=seen,
+        roll=not paused,
     )
-    roll = Roll(replace, restart, bool(rolling) and not paused, bad)
-    return HostPlan(host, desired, plan, roll), wait
+    return HostPlan(host, desired, plan), wait
 
 
 async def verify(

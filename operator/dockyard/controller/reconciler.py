@@ -33,7 +33,6 @@ from dockyard.sources.base import Source, SourceUpdate
 
 from . import execute, revisions, waves
 from .crashloop import Backoff, CrashLoop
-from .execute import Roll
 from .history import HistoryStore, Pin, Revision
 from .history_sync import HISTORY_WAIT, HistorySync
 from .hosts import Host, Hosts, app_hosts
@@ -54,7 +53,6 @@ __all__ = [
     "Controller",
     "CrashLoop",
     "Result",
-    "Roll",
     "Settings",
     "Wanted",
     "build_tags_of",
@@ -123,6 +121,9 @@ class Controller:
         self.apps: dict[str, AppState] = {}
         self._stopping = asyncio.Event()
         self._reconciling = 0
+        # Deletions asked for by name (the operator's App finalizer): name -> whether its
+        # named volumes go too, and the future done once everything is removed.
+        self.deletions: dict[str, tuple[bool, asyncio.Future[None]]] = {}
         # Called (on the event loop) with an app's name and its status after every
         # reconcile, or None once the app is gone: where status flows back to sources.
         self.status_listeners: list[Callable[[str, AppStatus | None], None]] = []
@@ -355,7 +356,7 @@ class Controller:
     ) -> tuple[Revision | None, list[RolloutOutcome]]:
         """Run the plans that have work: the revision they apply and each host's outcome."""
         name = wanted.desired.name
-        todo = [p for p in plans if p.plan.operations]
+        todo = [p for p in plans if not p.plan.empty]
         if not todo:
             return None, []
         revision = revisions.revision_for(self.history, name, wanted, pin)
@@ -385,9 +386,7 @@ class Controller:
             wanted,
             st.status,
             p.host,
-            p.desired,
             p.plan,
-            p.roll,
             concurrency=self.settings.concurrency,
             metrics=self.metrics,
             notify=self._notify,
@@ -446,12 +445,29 @@ class Controller:
             st.status.restarts += restarts
             self.metrics.restarts.labels(name).inc(restarts)
 
+    def delete(self, name: str, volumes: bool = False) -> asyncio.Future[None]:
+        """Remove the app from every host once no source wants it (its named volumes too
+        with `volumes`), through the work queue like every change: the future is done when
+        everything is removed. An app this controller never owned is removed as well."""
+        asked = self.deletions.get(name)
+        if asked is None or asked[1].done():
+            asked = (volumes, asyncio.get_running_loop().create_future())
+        self.deletions[name] = (volumes or asked[0], asked[1])
+        self.queue.add(name)
+        return asked[1]
+
     async def _prune(self, name: str) -> Result:
-        if not self.intake.may_prune(name, {src.id for src in self.sources}):
+        asked = self.deletions.get(name)
+        if asked is None and not self.intake.may_prune(name, {src.id for src in self.sources}):
             return Result.untouched()
         hosts = list(self.hosts.values())
-        if not await remove_everywhere(name, hosts, self.settings.concurrency):
+        volumes = asked is not None and asked[0]
+        if not await remove_everywhere(name, hosts, self.settings.concurrency, volumes):
             return Result.retry(f"prune {name} incomplete")
+        if asked is not None:
+            self.deletions.pop(name, None)
+            if not asked[1].done():
+                asked[1].set_result(None)
         for host in self.hosts.values():
             host.engine.secrets.forget_app(name)
         self.inputs.forget(name)

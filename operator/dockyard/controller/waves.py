@@ -100,8 +100,8 @@ async def run_plans(
     """Run the plans that have work (outcomes in their order), in waves when a rolling
     change asks for them; Progressing says how far it got (`notify` hears each change)."""
     by_host = {p.host.name: p for p in todo}
-    total = sum(len(p.plan.operations) for p in todo)
-    rolling = [h for h, p in by_host.items() if p.roll.rolling]
+    total = sum(p.plan.size for p in todo)
+    rolling = [h for h, p in by_host.items() if p.plan.rollout is not None]
     reason = "RollingUpdate" if rolling else "Applying"
     status.set_condition("Progressing", "True", reason, f"{total} operation(s)")
     if revision is not None:

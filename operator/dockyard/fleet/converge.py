@@ -11,17 +11,16 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from dockyard.apply.converge import AppPlan, apply_plans, build_tags
+from dockyard.apply.converge import Work, build_tags, converge
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Reporter
-from dockyard.apply.rollout import rolling_changes
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.objects import DesiredContainer
 from dockyard.engine.observed import ObservedState
 from dockyard.engine.transfer import local_sources
+from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Kind, Plan
-from dockyard.plan.planner import plan_app
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import DockerHost
@@ -36,8 +35,7 @@ DEFAULT_HOST = "local"
 class HostPlan:
     host: str
     desired: DesiredApp
-    plan: Plan
-    rolling: tuple[str, ...] = ()  # containers a rollout replaces batch by batch
+    plan: Plan  # its rollout replaces containers batch by batch, on this host
 
 
 @dataclass
@@ -124,11 +122,9 @@ def plan_fleet(loaded_apps: Sequence[LoadedApp], fleet: Fleet) -> list[FleetPlan
             ):
                 continue  # the app has never been and is not wanted on this host
             on_host = restrict(desired, assignments)
-            plan = plan_app(on_host, observed)
-            plan = replace(plan, operations=tuple(replace(op, host=host) for op in plan.operations))
+            plan = plan_converge(on_host, observed).on_host(host)
             plan = note_copies(plan, host, [DEFAULT_HOST, *placement.by_host], fleet.observed)
-            rolling = tuple(rolling_changes(on_host, observed)) if on_host.updates else ()
-            result.hosts.append(HostPlan(host, on_host, plan, rolling))
+            result.hosts.append(HostPlan(host, on_host, plan))
         plans.append(result)
     return plans
 
@@ -191,13 +187,13 @@ async def apply_fleet(
         if fp.placement.errors:
             continue  # nothing of an app that cannot be placed is applied
         for hp in fp.hosts:
-            if not hp.plan.errors and hp.plan.operations:
+            if not hp.plan.errors and not hp.plan.empty:
                 by_host.setdefault(hp.host, []).append((fp, hp))
 
     async def run(host: str, items: list[tuple[FleetPlan, HostPlan]]) -> ApplyResult:
         # Each host converges like `dockyard apply` on one engine: services with `update:`
         # roll out batch by batch there (waves across hosts are the controller's).
-        app_plans = [AppPlan(fp.loaded, hp.desired, hp.plan, hp.rolling) for fp, hp in items]
+        work = [Work(fp.loaded.name, hp.plan, fp.loaded.secrets) for fp, hp in items]
         others = {h.host for fp, _ in items for h in fp.hosts} - {host}
 
         def sources() -> list[Engine]:
@@ -210,9 +206,14 @@ async def apply_fleet(
             ]
             return [*local_sources(), *live]
 
-        return await apply_plans(
-            fleet.engines[host], app_plans, reporter, concurrency, image_sources=sources
+        done = await converge(
+            fleet.engines[host],
+            work,
+            concurrency=concurrency,
+            reporter=reporter,
+            image_sources=sources,
         )
+        return done.result
 
     hosts = list(by_host)
     results = await asyncio.gather(*(run(h, by_host[h]) for h in hosts))

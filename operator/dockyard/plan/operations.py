@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,12 @@ class Plan:
     def mutating(self) -> tuple[Operation, ...]:
         return tuple(op for op in self.steps if op.kind in MUTATING)
 
+    def on_host(self, host: str) -> Plan:
+        """The same plan, each operation saying which host it runs on."""
+        ops = tuple(replace(op, host=host) for op in self.operations)
+        rollout = self.rollout.on_host(host) if self.rollout is not None else None
+        return replace(self, operations=ops, rollout=rollout)
+
     def render(self) -> str:
         """One line per operation, its dependencies and its cause: golden-testable text."""
         lines = [render_op(op) for op in self.operations]
@@ -131,6 +138,20 @@ class Plan:
         if self.rollout is not None:
             doc["rollout"] = self.rollout.to_json()
         return json.dumps(doc, indent=2)
+
+
+def merge(plans: Iterable[Plan]) -> Plan:
+    """The first operations of several apps' plans as one (an image two apps share is
+    pulled or built once); each app's rollout stays its own."""
+    ops: dict[str, Operation] = {}
+    warnings: list[str] = []
+    errors: list[str] = []
+    for plan in plans:
+        for op in plan.operations:
+            ops.setdefault(op.id, op)
+        warnings.extend(plan.warnings)
+        errors.extend(plan.errors)
+    return Plan(tuple(ops.values()), tuple(warnings), tuple(errors))
 
 
 def render_op(op: Operation, indent: str = "") -> str:

@@ -45,7 +45,8 @@ class Replacement:
     cause: str
     steps: tuple[Operation, ...]
     passed: tuple[Operation, ...] = ()
-    put_back: tuple[Operation, ...] = ()
+    put_back: tuple[Operation, ...] = ()  # when the new container failed
+    roll_back: tuple[Operation, ...] = ()  # when a later failure undoes one that passed
     retire: tuple[Operation, ...] = ()
 
     @property
@@ -90,6 +91,7 @@ class RolloutPlan:
             out.extend(b.gates)
             for r in b.replacements:
                 out.extend((*r.steps, *r.passed, *r.put_back, *r.retire))
+                out.extend(op for op in r.roll_back if op not in r.put_back)
         return tuple(out)
 
     @property
@@ -99,6 +101,30 @@ class RolloutPlan:
             len(b.gates) + sum(len(r.steps) + len(r.passed) + len(r.retire) for r in b.replacements)
             for b in self.batches
         )
+
+    def on_host(self, host: str) -> RolloutPlan:
+        def placed(ops: tuple[Operation, ...]) -> tuple[Operation, ...]:
+            return tuple(replace(op, host=host) for op in ops)
+
+        batches = tuple(
+            replace(
+                b,
+                gates=placed(b.gates),
+                replacements=tuple(
+                    replace(
+                        r,
+                        steps=placed(r.steps),
+                        passed=placed(r.passed),
+                        put_back=placed(r.put_back),
+                        roll_back=placed(r.roll_back),
+                        retire=placed(r.retire),
+                    )
+                    for r in b.replacements
+                ),
+            )
+            for b in self.batches
+        )
+        return replace(self, batches=batches)
 
     def render(self) -> list[str]:
         lines: list[str] = []
@@ -110,7 +136,7 @@ class RolloutPlan:
             lines.append(
                 f"rollout of service {service}: {strategy.order}, {size} at a time, "
                 f"monitor {strategy.monitor:g}s, on failure {strategy.failure_action} "
-                f"(when over {strategy.max_failure_ratio:g} of them fail)"
+                f"(when more than {strategy.max_failure_ratio:.0%} of them fail)"
             )
             for number, batch in enumerate(batches, 1):
                 wait = f" after {batch.delay:g}s" if batch.delay and number > 1 else ""
@@ -120,7 +146,12 @@ class RolloutPlan:
                 for r in batch.replacements:
                     lines.extend(render_op(op, "    ") for op in r.steps)
                     lines.extend(render_op(op, "    once it passed: ") for op in r.passed)
+                    if r.roll_back == r.put_back:
+                        prefix = "    if it fails or is rolled back: "
+                        lines.extend(render_op(op, prefix) for op in r.put_back)
+                        continue
                     lines.extend(render_op(op, "    if it fails: ") for op in r.put_back)
+                    lines.extend(render_op(op, "    if rolled back: ") for op in r.roll_back)
             retire = [op for b in batches for r in b.replacements for op in r.retire]
             lines.extend(render_op(op, "  once all passed: ") for op in retire)
         return lines
@@ -139,6 +170,7 @@ class RolloutPlan:
                             "steps": [op.to_json() for op in r.steps],
                             "passed": [op.to_json() for op in r.passed],
                             "putBack": [op.to_json() for op in r.put_back],
+                            "rollBack": [op.to_json() for op in r.roll_back],
                             "retire": [op.to_json() for op in r.retire],
                         }
                         for r in b.replacements
@@ -254,31 +286,12 @@ def _replacement(
             timeout=d.config.stop_grace_period,
         )
 
-    back = Builder(app)
-    again = back.add(
-        Kind.START_CONTAINER,
-        old_name,
-        f"put back: {d.name} failed its rollout, so the old container runs again",
-        ref=old.id,
-        service=d.service,
+    # Putting the old container back: when the new one failed (with start-first the old
+    # one still runs), and when a later failure rolls back one that passed.
+    failed_back = _put_back(
+        app, d, old.id, start_old=old.running and strategy.order == "stop-first"
     )
-    gone = back.add(
-        Kind.REMOVE_CONTAINER,
-        d.name,
-        "put back: the failed new container goes",
-        [again],
-        ref=d.name,
-        service=d.service,
-    )
-    back.add(
-        Kind.RENAME_CONTAINER,
-        old_name,
-        f"put back: the old container takes its name {d.name} back",
-        [gone],
-        ref=old.id,
-        rename_to=d.name,
-        service=d.service,
-    )
+    rolled_back = _put_back(app, d, old.id, start_old=old.running)
 
     retire = Builder(app)
     retire.add(
@@ -294,9 +307,53 @@ def _replacement(
         cause,
         steps,
         tuple(passed.ops.values()),
-        tuple(back.ops.values()),
+        failed_back,
+        rolled_back,
         tuple(retire.ops.values()),
     )
+
+
+def _put_back(app: str, d: DesiredContainer, old_id: str, start_old: bool) -> tuple[Operation, ...]:
+    old_name = d.name + OLD_SUFFIX
+    back = Builder(app)
+    halt = back.add(
+        Kind.STOP_CONTAINER,
+        d.name,
+        f"put back: {d.name} failed its rollout; the new container stops",
+        ref=d.name,
+        service=d.service,
+        timeout=d.config.stop_grace_period,
+    )
+    again = (
+        back.add(
+            Kind.START_CONTAINER,
+            old_name,
+            "put back: the old container runs again",
+            [halt],
+            ref=old_id,
+            service=d.service,
+        )
+        if start_old
+        else halt
+    )
+    gone = back.add(
+        Kind.REMOVE_CONTAINER,
+        d.name,
+        "put back: the failed new container goes",
+        [again],
+        ref=d.name,
+        service=d.service,
+    )
+    back.add(
+        Kind.RENAME_CONTAINER,
+        old_name,
+        f"put back: the old container takes its name {d.name} back",
+        [gone],
+        ref=old_id,
+        rename_to=d.name,
+        service=d.service,
+    )
+    return tuple(back.ops.values())
 
 
 def _after_gates(r: Replacement, gate_ids: tuple[str, ...]) -> Replacement:

@@ -13,18 +13,15 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from typing import Any
 
 import kopf
 
-from dockyard.apply.executor import Executor
 from dockyard.controller.access import tls_files
 from dockyard.controller.http import HealthServer
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
 from dockyard.fleet.hosts import HostError, HostStatus, probe, target_for_host
-from dockyard.plan.planner import plan_delete
 from dockyard.spec.crd import GROUP, VERSION
 
 from .api import KubeApi, ObjectRef
@@ -171,29 +168,20 @@ class OperatorRuntime:
             return  # a same-named App of another namespace: it never ran anything
         self.source.app_event("MODIFIED", body)  # make sure the source left it out
         ref = ObjectRef("App", namespace, name, str(meta.get("uid") or ""))
-        deadline = time.monotonic() + DELETE_TIMEOUT
-        c = self.controller
-        while name in c.wanted or name in c.ownership.apps:
-            if time.monotonic() > deadline:
-                raise kopf.TemporaryError(
-                    f"the containers of app {name} are not removed yet", delay=10
-                )
-            await asyncio.sleep(0.2)
+        if any(k[1] == name and k[0] != namespace for k in self.source.apps):
+            return  # a same-named App of another namespace takes over: nothing is removed
         annotations = meta.get("annotations") or {}
         volumes = str(annotations.get(DELETE_VOLUMES, "")).lower() == "true"
-        # What the controller did not own (an App invalid since the operator started), and
-        # named volumes when asked: removed here (unless a same-named App takes over).
-        if any(k[1] == name and k[0] != namespace for k in self.source.apps):
-            return
-        for host in list(c.hosts.values()):
-            if host.dark:
-                continue
-            plan = plan_delete(name, host.cache.state, volumes=volumes)
-            if plan.operations:
-                result = await Executor(host.engine).run(plan)
-                await host.cache.relist()
-                if not result.ok:
-                    raise kopf.TemporaryError(f"app {name}: not everything removed", delay=10)
+        # Through the controller's work queue, like every change: containers and networks
+        # (named volumes when asked), also of an App the controller never ran (invalid).
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(self.controller.delete(name, volumes)), DELETE_TIMEOUT
+            )
+        except TimeoutError:
+            raise kopf.TemporaryError(
+                f"the containers of app {name} are not removed yet", delay=10
+            ) from None
         what = "containers and named volumes" if volumes else "containers (named volumes kept)"
         await self.writer.post(ref, "Normal", "Deleted", f"removed the app's {what}")
         log.info("app %s/%s deleted: %s removed", namespace, name, what)
