@@ -130,8 +130,8 @@ async def worker_main(
     """One worker process: `count` agents as asyncio tasks; commands on stdin."""
     import dataclasses
 
-    from dockyard.mqtt.agent import Agent, AgentOptions
-    from dockyard.mqtt.broker import broker_config
+    from dockyard.sources.mqtt.agent import Agent, AgentOptions
+    from dockyard.sources.mqtt.broker import broker_config
 
     # The keepalive may be set longer than the default 30 s: thousands of devices share
     # a few cores here, and a starved event loop must not read as a dead link.
@@ -306,9 +306,9 @@ class WireCounter:
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        from dockyard.mqtt import topics
-        from dockyard.mqtt.broker import MqttError, broker_config
         from dockyard.retry import Backoff
+        from dockyard.sources.mqtt import topics
+        from dockyard.sources.mqtt.broker import MqttError, broker_config
 
         config = broker_config(f"mqtt://127.0.0.1:{self.port}")
         backoff = Backoff(0.2, 1.0)
@@ -544,8 +544,8 @@ class Workers:
 async def one_size(
     n: int, work: Path, workers: int, reconnect_max: float, ramp: float, keepalive: int
 ) -> dict[str, Any]:
-    from dockyard.mqtt.publisher import AgentPublisher
     from dockyard.sources.folder import FolderSource
+    from dockyard.sources.mqtt.publisher import AgentPublisher
 
     broker = Mosquitto(work / "broker")
     broker.start()
@@ -554,7 +554,7 @@ async def one_size(
     write_fleet(src, n, 1, 1)
     agents = [device_id(i) for i in range(n)]
     res: dict[str, Any] = {"n": n}
-    from dockyard.mqtt.broker import broker_config
+    from dockyard.sources.mqtt.broker import broker_config
 
     pid = os.getpid()
     cpu0, rss0, _ = proc_sample(pid)

@@ -41,9 +41,9 @@ import docker
 
 from dockyard.controller.image_poll import ImageWatch
 from dockyard.engine.client import Engine
-from dockyard.engine.objects import ContainerConfig, DesiredContainer
-from dockyard.engine.observed import ObservedContainer, ObservedState
 from dockyard.plan.desired import DesiredApp
+from dockyard.state.desired import ContainerConfig, DesiredContainer
+from dockyard.state.observed import ObservedContainer, ObservedState
 
 BASE = "dockyard.local/busybox:latest"
 LABEL = {"dev.dockyard.bench": "1"}

@@ -21,10 +21,10 @@ import pytest
 
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
-from dockyard.mqtt.agent import Agent, AgentOptions
-from dockyard.mqtt.broker import BrokerConfig, broker_config
-from dockyard.mqtt.publisher import AgentPublisher
 from dockyard.sources.folder import FolderSource
+from dockyard.sources.mqtt.agent import Agent, AgentOptions
+from dockyard.sources.mqtt.broker import BrokerConfig, broker_config
+from dockyard.sources.mqtt.publisher import AgentPublisher
 from helpers import REPO_ROOT, free_port
 from tls_certs import issue, make_ca
 from waiting import GiveUp, wait_until

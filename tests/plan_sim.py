@@ -21,16 +21,16 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from dockyard.engine.objects import ContainerConfig
-from dockyard.engine.observed import (
+from dockyard.plan.operations import Kind, Operation, Plan
+from dockyard.spec import naming
+from dockyard.state.desired import ContainerConfig
+from dockyard.state.observed import (
     ObservedContainer,
     ObservedNetwork,
     ObservedState,
     ObservedVolume,
     normalize_image_ref,
 )
-from dockyard.plan.operations import Kind, Operation, Plan
-from dockyard.spec import naming
 
 _IDS = itertools.count(1)
 

@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 
 from dockyard.engine.container_body import container_body
-from dockyard.engine.objects import (
+from dockyard.plan.desired import desired_app
+from dockyard.spec.compose import import_compose
+from dockyard.spec.errors import SpecError
+from dockyard.spec.load import load_text
+from dockyard.state.desired import (
     ContainerConfig,
     DesiredNetwork,
     HealthSpec,
@@ -20,10 +24,6 @@ from dockyard.engine.objects import (
     NetworkRef,
     PortSpec,
 )
-from dockyard.plan.desired import desired_app
-from dockyard.spec.compose import import_compose
-from dockyard.spec.errors import SpecError
-from dockyard.spec.load import load_text
 
 
 def imp(tmp_path: Path, text: str) -> dict[str, Any]:

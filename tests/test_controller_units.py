@@ -20,11 +20,11 @@ from dockyard.controller.placement import place_sticky, rescheduled
 from dockyard.controller.queue import Result, WorkQueue
 from dockyard.controller.status import AppStatus, update_status
 from dockyard.controller.triggers import apps_changed, interesting
-from dockyard.engine.observed import ObservedContainer, ObservedState
 from dockyard.fleet.placement import HostInfo
 from dockyard.plan.desired import DesiredApp, desired_app, fingerprint
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp, load_text
+from dockyard.state.observed import ObservedContainer, ObservedState
 
 APP = "shop"
 

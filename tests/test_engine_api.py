@@ -9,7 +9,7 @@ from typing import Any
 import dockyard.engine
 from dockyard.engine.container_body import container_body
 from dockyard.engine.drift import drift
-from dockyard.engine.objects import ContainerConfig, DesiredContainer, MountSpec, PortSpec
+from dockyard.state.desired import ContainerConfig, DesiredContainer, MountSpec, PortSpec
 
 
 def test_importing_the_engine_package_loads_no_docker_sdk() -> None:

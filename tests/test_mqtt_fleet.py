@@ -15,7 +15,7 @@ from docker import DockerClient
 
 from cleanup import remove_app
 from controller_fixtures import service, write
-from dockyard.mqtt.gates import parse_window
+from dockyard.sources.mqtt.gates import parse_window
 from helpers import APP_LABEL, unique_name
 from mqtt_fixtures import Broker, agent_host, broker, on_agent, publish, run_agent, run_publisher
 from waiting import eventually

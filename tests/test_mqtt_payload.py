@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.mqtt import topics
-from dockyard.mqtt.broker import BrokerError, broker_config
-from dockyard.mqtt.gates import parse_window, window_open
-from dockyard.mqtt.payload import PayloadError, agent_app, agent_secrets, content, decode, encode
+from dockyard.sources.mqtt import topics
+from dockyard.sources.mqtt.broker import BrokerError, broker_config
+from dockyard.sources.mqtt.gates import parse_window, window_open
+from dockyard.sources.mqtt.payload import (
+    PayloadError,
+    agent_app,
+    agent_secrets,
+    content,
+    decode,
+    encode,
+)
 from dockyard.spec.load import load_text
 
 APP = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard.mqtt.broker import broker_config
-from dockyard.mqtt.publisher import AgentPublisher
-from dockyard.sources.base import SourceUpdate
+from dockyard.controller.source import SourceUpdate
+from dockyard.sources.mqtt.broker import broker_config
+from dockyard.sources.mqtt.publisher import AgentPublisher
 from dockyard.spec.load import load_text
 
 HOSTS = """\

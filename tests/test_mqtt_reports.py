@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dockyard.mqtt.reports import ReportTable
+from dockyard.sources.mqtt.reports import ReportTable
 
 
 def test_a_report_is_kept_compact_and_read_back_whole() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dockyard.engine.objects import ContainerConfig, MountSpec
 from dockyard.plan.changes import config_changes, describe
+from dockyard.state.desired import ContainerConfig, MountSpec
 
 BASE = ContainerConfig(
     image="shop/web:1.4",

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.observed import (
+from dockyard.plan.desired import DesiredApp, desired_app
+from dockyard.plan.operations import Kind, Plan
+from dockyard.plan.planner import plan_app, plan_delete
+from dockyard.spec import naming
+from dockyard.spec.load import load_text
+from dockyard.state.observed import (
     ObservedContainer,
     ObservedNetwork,
     ObservedState,
     ObservedVolume,
     normalize_image_ref,
 )
-from dockyard.plan.desired import DesiredApp, desired_app
-from dockyard.plan.operations import Kind, Plan
-from dockyard.plan.planner import plan_app, plan_delete
-from dockyard.spec import naming
-from dockyard.spec.load import load_text
 from plan_sim import SimState, new_id, run, simulate, with_containers
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -20,16 +20,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dockyard.engine.observed import (
-    ObservedContainer,
-    ObservedState,
-    normalize_image_ref,
-)
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Kind, Plan
 from dockyard.plan.planner import plan_app, plan_delete
 from dockyard.spec import naming
 from dockyard.spec.load import load_text
+from dockyard.state.observed import (
+    ObservedContainer,
+    ObservedState,
+    normalize_image_ref,
+)
 from plan_sim import SimState, check_order, configs_of, new_id, run
 
 APP = "prop"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.observed import ObservedState, normalize_image_ref
 from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Kind, Operation, Plan
 from dockyard.plan.rollout import OLD_SUFFIX
 from dockyard.spec.load import load_text
+from dockyard.state.observed import ObservedState, normalize_image_ref
 from plan_sim import SimState, run, simulate
 
 GOLDEN = Path(__file__).parent / "golden"

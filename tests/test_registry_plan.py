@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.observed import ObservedState, normalize_image_ref
-from dockyard.engine.refs import registry_of, split_ref
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Kind
 from dockyard.plan.planner import changed_containers, plan_app
 from dockyard.spec.load import load_text
+from dockyard.state.observed import ObservedState, normalize_image_ref
+from dockyard.state.refs import registry_of, split_ref
 from plan_sim import simulate
 
 OLD = "sha256:" + "a" * 64

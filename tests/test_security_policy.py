@@ -164,7 +164,7 @@ def test_the_example_policy_allows_the_example_app():
 def test_an_agent_refuses_a_payload_the_policy_forbids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from dockyard.mqtt.payload import decode_app
+    from dockyard.sources.mqtt.payload import decode_app
 
     # `dockyard agent --policy FILE` sets the variable for the process.
     monkeypatch.setenv("DOCKYARD_POLICY", str(write(tmp_path / "policy.yaml", POLICY)))

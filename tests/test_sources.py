@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.sources.base import Source, SourceUpdate
+from dockyard.controller.source import Source, SourceUpdate
 from dockyard.sources.folder import FolderSource
 from dockyard.sources.git import GitSource, parse_git_source, redact
 from dockyard.sources.parse import source_from_arg

@@ -22,7 +22,7 @@ from dockyard.controller.http import HealthServer
 from dockyard.controller.page.view import PAGE_SIZE, app_state, devices_view, rollout_of
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
-from dockyard.mqtt.publisher import agents_view
+from dockyard.sources.mqtt.publisher import agents_view
 from dockyard.spec.models import DockerHost
 from mqtt_fixtures import Broker, agent_host, broker, run_agent
 from waiting import eventually

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from dockyard.engine.build import build_tag, context_digest
 from dockyard.engine.client import Engine
-from dockyard.engine.observed import ObservedState
 from dockyard.engine.transfer import ImageSources
 from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Plan, merge
 from dockyard.plan.planner import plan_delete
 from dockyard.spec.load import LoadedApp, Secret
+from dockyard.state.observed import ObservedState
 
 from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
 from .rollout import RolloutOutcome, run_rollout

@@ -18,11 +18,11 @@ from dockyard.engine.build import from_images
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.engine.monitor import monitor
-from dockyard.engine.objects import BuildSpec, DesiredContainer
 from dockyard.engine.registry import PullError, pull_auth
 from dockyard.engine.transfer import ImageSources, ImageUnavailable, deliver_image, local_sources
 from dockyard.plan.operations import WAITS, Kind, Operation, Plan
 from dockyard.spec.load import Secret
+from dockyard.state.desired import BuildSpec, DesiredContainer
 
 Status = Literal["done", "failed", "skipped"]
 

@@ -13,9 +13,9 @@ from .controller_view import TlsCertOpt, TlsClientCAOpt, TlsKeyOpt, listen_optio
 from .policy import PolicyOpt
 
 if TYPE_CHECKING:
-    from dockyard.mqtt.broker import BrokerConfig
-    from dockyard.mqtt.publisher import AgentPublisher
-    from dockyard.sources.base import Source
+    from dockyard.controller.source import Source
+    from dockyard.sources.mqtt.broker import BrokerConfig
+    from dockyard.sources.mqtt.publisher import AgentPublisher
     from dockyard.spec.models import DockerHost
 
 BrokerOpt = Annotated[
@@ -50,7 +50,7 @@ def broker_from_options(
     prefix: str = "dockyard",
 ) -> BrokerConfig:
     require_extra("edge", "--broker (MQTT edge agents)")
-    from dockyard.mqtt.broker import BrokerError, broker_config
+    from dockyard.sources.mqtt.broker import BrokerError, broker_config
 
     try:
         return broker_config(
@@ -180,9 +180,9 @@ def agent_cmd(
 
     from dockyard.controller import logs
     from dockyard.controller.reconciler import Settings
-    from dockyard.mqtt.agent import Agent, AgentOptions
-    from dockyard.mqtt.gates import parse_window
-    from dockyard.mqtt.topics import check_agent_id
+    from dockyard.sources.mqtt.agent import Agent, AgentOptions
+    from dockyard.sources.mqtt.gates import parse_window
+    from dockyard.sources.mqtt.topics import check_agent_id
     from dockyard.spec.units import parse_duration
 
     logs.setup("text", log_level)
@@ -241,7 +241,7 @@ def agent_cmd(
 def publishing(
     sources: list[Source], config: BrokerConfig, state_dir: Path
 ) -> tuple[list[Source], AgentPublisher]:
-    from dockyard.mqtt.publisher import AgentPublisher
+    from dockyard.sources.mqtt.publisher import AgentPublisher
 
     publisher = AgentPublisher(config, state_dir)
     return [publisher.wrap(s) for s in sources], publisher
@@ -268,9 +268,9 @@ def agents_from_broker(
     """Read the agents' retained status and online flags straight from the broker."""
     import asyncio
 
-    from dockyard.mqtt import topics
-    from dockyard.mqtt.broker import MqttError
-    from dockyard.mqtt.publisher import agents_view
+    from dockyard.sources.mqtt import topics
+    from dockyard.sources.mqtt.broker import MqttError
+    from dockyard.sources.mqtt.publisher import agents_view
 
     agent_hosts = {h.metadata.name: h for h in hosts if h.spec.agent is not None}
     reports: dict[str, dict[str, Any]] = {}

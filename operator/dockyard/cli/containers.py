@@ -24,7 +24,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from dockyard.engine.client import Engine
-    from dockyard.engine.observed import ObservedContainer
+    from dockyard.state.observed import ObservedContainer
 
 HostsFilesOpt = Annotated[
     list[Path],

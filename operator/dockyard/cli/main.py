@@ -53,7 +53,7 @@ from .policy import PolicyOpt
 from .revisions import history, rollback
 
 if TYPE_CHECKING:
-    from dockyard.engine.observed import ObservedContainer
+    from dockyard.state.observed import ObservedContainer
 
 __all__ = ["crds", "history", "logs", "main", "operator", "ps", "rollback"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockyard.engine.observed import ObservedState
 from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.plan.desired import DesiredApp
 from dockyard.retry import ceiling
+from dockyard.state.observed import ObservedState
 
 
 @dataclass

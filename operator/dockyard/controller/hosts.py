@@ -12,10 +12,10 @@ from typing import Any
 from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
-from dockyard.engine.observed import ObservedState
 from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.hosts import HostError, engine_for_host
 from dockyard.spec.models import DockerHost
+from dockyard.state.observed import ObservedState
 
 from .triggers import apps_changed, interesting
 
@@ -99,7 +99,7 @@ class Hosts:
         declared = declared_hosts(self._declared)
         for name, spec in declared.items():
             if spec.spec.agent is not None:
-                continue  # an edge agent: its state goes over MQTT (dockyard.mqtt.publisher)
+                continue  # an edge agent: its state goes over MQTT (sources/mqtt/publisher.py)
             current = self.by_name.get(name)
             if current is not None:
                 current.labels = dict(spec.metadata.labels)

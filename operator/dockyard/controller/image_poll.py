@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
-from dockyard.engine.objects import DesiredContainer, RegistryLogin
-from dockyard.engine.observed import ObservedState
 from dockyard.engine.registry import pull_auth
 from dockyard.plan.desired import DesiredApp
 from dockyard.plan.images import always_pulled
+from dockyard.state.desired import DesiredContainer, RegistryLogin
+from dockyard.state.observed import ObservedState
 
 log = logging.getLogger("dockyard.controller.images")
 

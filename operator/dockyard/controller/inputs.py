@@ -16,8 +16,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dockyard.engine.objects import DesiredContainer
-from dockyard.engine.observed import ObservedState
+from dockyard.state.desired import DesiredContainer
+from dockyard.state.observed import ObservedState
 
 
 class InputRecord:

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from dataclasses import dataclass
 
 from dockyard.apply.converge import build_tags
+from dockyard.controller.source import SourceUpdate
 from dockyard.plan.desired import DesiredApp, desired_app
-from dockyard.sources.base import SourceUpdate
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import DockerHost
 

@@ -9,13 +9,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dockyard.engine.observed import ObservedState
 from dockyard.fleet.converge import restrict
 from dockyard.fleet.placement import PlacementResult
 from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp
 from dockyard.plan.operations import Plan
 from dockyard.spec import naming
+from dockyard.state.observed import ObservedState
 
 from . import crashloop, revisions
 from .crashloop import Backoff, CrashLoop

@@ -24,12 +24,12 @@ from typing import Any
 from dockyard import retry
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult
 from dockyard.apply.rollout import RolloutOutcome
+from dockyard.controller.source import Source, SourceUpdate
 from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
 from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.placement import PlacementResult
-from dockyard.sources.base import Source, SourceUpdate
 
 from . import execute, revisions, waves
 from .crashloop import Backoff, CrashLoop

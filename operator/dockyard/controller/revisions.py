@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.apply.rollout import RolloutOutcome
-from dockyard.engine.observed import ObservedState
 from dockyard.plan.desired import DesiredApp, desired_app, fingerprint
 from dockyard.plan.images import image_moved
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import App
+from dockyard.state.observed import ObservedState
 
 from .history import AppHistory, HistoryStore, Pin, Revision
 from .intake import Wanted

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dockyard.apply.executor import ApplyResult
-from dockyard.engine.observed import ObservedState
 from dockyard.plan.desired import DesiredApp
 from dockyard.plan.operations import Kind, Operation
+from dockyard.state.observed import ObservedState
 
 from .crashloop import CrashLoop, crash_looping, restarts_on
 from .image_poll import REASON as IMAGE_PULL_FAILED

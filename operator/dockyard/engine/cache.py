@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.retry import Backoff
+from dockyard.state.observed import ObservedState
 
 from .client import Engine
 from .errors import EngineError
-from .observed import ObservedState
 
 log = logging.getLogger("dockyard.engine.cache")
 

@@ -20,11 +20,11 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from dockyard.engine.objects import DesiredContainer, DesiredNetwork, DesiredVolume, NetworkRef
+from dockyard.state.desired import DesiredContainer, DesiredNetwork, DesiredVolume, NetworkRef
+from dockyard.state.observed import ObservedState
 
 from . import containers, drift, files, images, networks, snapshot, volumes, waits
 from .errors import EngineError, EngineUnavailable
-from .observed import ObservedState
 from .registry import PullAuth
 from .secrets import SecretStore
 from .tls import EngineTLS

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dockyard.engine.objects import ContainerConfig
+from dockyard.state.desired import ContainerConfig
 
 from .delivery import copied
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests.exceptions
 
-from dockyard.engine.objects import DesiredContainer, NetworkRef
+from dockyard.state.desired import DesiredContainer, NetworkRef
 
 from .container_body import container_body
 from .errors import EngineError, EngineUnavailable

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.engine.objects import DesiredContainer, MountSpec
+from dockyard.state.desired import DesiredContainer, MountSpec
 
 from .errors import EngineError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dockyard.engine.objects import DesiredContainer
+from dockyard.state.desired import DesiredContainer
 
 from .container_body import container_body
 from .delivery import copied

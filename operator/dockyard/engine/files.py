@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests.exceptions
 
-from dockyard.engine.objects import DesiredContainer
+from dockyard.state.desired import DesiredContainer
 
 from .delivery import Delivery, delivery
 from .errors import EngineError, EngineUnavailable

@@ -9,9 +9,9 @@ import docker.errors
 import requests.exceptions
 
 from dockyard.spec import naming
+from dockyard.state.refs import registry_of, split_ref
 
 from .errors import EngineError, EngineUnavailable
-from .refs import registry_of, split_ref
 from .registry import PullAuth, docker_config_auth, pull_error
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dockyard.engine.objects import DesiredNetwork
 from dockyard.spec import naming
+from dockyard.state.desired import DesiredNetwork
 
 if TYPE_CHECKING:
     from .client import Engine

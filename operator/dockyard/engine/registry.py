@@ -16,9 +16,10 @@ import docker.auth
 import docker.errors
 import docker.utils.config
 
+from dockyard.state.desired import RegistryLogin
+from dockyard.state.refs import DOCKER_HUB, registry_of
+
 from .errors import EngineError
-from .objects import RegistryLogin
-from .refs import DOCKER_HUB, registry_of
 
 
 class PullAuth:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .observed import (
+from dockyard.state.observed import (
     ObservedContainer,
     ObservedNetwork,
     ObservedState,

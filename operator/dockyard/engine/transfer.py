@@ -19,9 +19,10 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
+from dockyard.state.refs import pinned
+
 from .client import Engine
 from .errors import EngineError, EngineUnavailable
-from .refs import pinned
 
 Progress = Callable[[str], None]
 # Where a host that lacks an image may get it from: called only when one is needed, so a

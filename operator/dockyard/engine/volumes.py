@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dockyard.engine.objects import DesiredVolume
 from dockyard.spec import naming
+from dockyard.state.desired import DesiredVolume
 
 if TYPE_CHECKING:
     from .client import Engine

@@ -15,8 +15,6 @@ from dockyard.apply.converge import Work, build_tags, converge
 from dockyard.apply.executor import DEFAULT_CONCURRENCY, ApplyResult, Reporter
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
-from dockyard.engine.objects import DesiredContainer
-from dockyard.engine.observed import ObservedState
 from dockyard.engine.transfer import local_sources
 from dockyard.plan.converge import plan_converge
 from dockyard.plan.desired import DesiredApp, desired_app
@@ -24,6 +22,8 @@ from dockyard.plan.operations import Kind, Plan
 from dockyard.spec import naming
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import DockerHost
+from dockyard.state.desired import DesiredContainer
+from dockyard.state.observed import ObservedState
 
 from .hosts import HostError, engine_for_host
 from .placement import Assignment, HostInfo, PlacementResult, place

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from dockyard.engine.objects import DesiredContainer
-from dockyard.engine.observed import ObservedContainer
+from dockyard.state.desired import DesiredContainer
+from dockyard.state.observed import ObservedContainer
 
 from .operations import Kind, Operation, Plan
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace as replace_fields
 
-from dockyard.engine.observed import ObservedState
+from dockyard.state.observed import ObservedState
 
 from .builder import Builder
 from .desired import DesiredApp

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from dockyard.engine.objects import (
+from dockyard.spec import naming
+from dockyard.spec.load import LoadedApp
+from dockyard.spec.models import App, AppNetwork, Service, UpdateStrategy
+from dockyard.spec.validate import DEFAULT_NETWORK, published_ports
+from dockyard.state.desired import (
     BuildSpec,
     ContainerConfig,
     DesiredContainer,
@@ -24,10 +28,6 @@ from dockyard.engine.objects import (
     NetworkRef,
     PortSpec,
 )
-from dockyard.spec import naming
-from dockyard.spec.load import LoadedApp
-from dockyard.spec.models import App, AppNetwork, Service, UpdateStrategy
-from dockyard.spec.validate import DEFAULT_NETWORK, published_ports
 
 from .images import registry_login
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from dockyard.engine.objects import DesiredContainer, RegistryLogin
-from dockyard.engine.observed import ObservedContainer, ObservedState
-from dockyard.engine.refs import pinned, same_registry
 from dockyard.spec.models import RegistryCredential
+from dockyard.state.desired import DesiredContainer, RegistryLogin
+from dockyard.state.observed import ObservedContainer, ObservedState
+from dockyard.state.refs import pinned, same_registry
 
 
 def registry_login(registries: Sequence[RegistryCredential], image: str) -> RegistryLogin | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from dockyard.engine.objects import BuildSpec, DesiredContainer, DesiredNetwork, DesiredVolume
+from dockyard.state.desired import BuildSpec, DesiredContainer, DesiredNetwork, DesiredVolume
 
 if TYPE_CHECKING:
     from .rollout import RolloutPlan

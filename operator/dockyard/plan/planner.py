@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 
-from dockyard.engine.objects import DesiredContainer
-from dockyard.engine.observed import (
+from dockyard.spec import naming
+from dockyard.state.desired import DesiredContainer
+from dockyard.state.observed import (
     ObservedContainer,
     ObservedNetwork,
     ObservedState,
     ObservedVolume,
 )
-from dockyard.spec import naming
 
 from .builder import Builder, create_container, stop_op, topological
 from .changes import config_changes, describe

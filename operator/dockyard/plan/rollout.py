@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dockyard.engine.objects import DesiredContainer
-from dockyard.engine.observed import ObservedState
 from dockyard.spec.models import UpdateStrategy
+from dockyard.state.desired import DesiredContainer
+from dockyard.state.observed import ObservedState
 
 from .builder import Builder, create_container
 from .desired import DesiredApp

@@ -10,11 +10,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from dockyard.controller.source import Emit, SourceUpdate
 from dockyard.spec.errors import SpecError
 from dockyard.spec.load import load_paths
 from dockyard.spec.secret_command import refresh_interval
-
-from .base import Emit, SourceUpdate
 
 log = logging.getLogger("dockyard.sources.folder")
 

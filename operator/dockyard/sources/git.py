@@ -26,11 +26,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from dockyard.controller.source import Emit, SourceUpdate
 from dockyard.spec.errors import FieldError, SpecError
 from dockyard.spec.load import load_paths
 from dockyard.spec.secret_command import refresh_interval
 
-from .base import Emit, SourceUpdate
 from .folder import update_key
 
 log = logging.getLogger("dockyard.sources.git")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Source
+from dockyard.controller.source import Source
+
 from .folder import FolderSource
 from .git import GitSource, parse_git_source, redact
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dockyard.controller.source import Emit, SourceUpdate
 from dockyard.retry import Backoff
-from dockyard.sources.base import Emit, SourceUpdate
 from dockyard.spec.errors import FieldError
 from dockyard.spec.load import LoadedApp, parse_app
 from dockyard.spec.models import DockerHost

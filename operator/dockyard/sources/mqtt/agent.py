@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.controller.reconciler import Controller, Settings
+from dockyard.controller.source import Emit, SourceUpdate
 from dockyard.controller.status import AppStatus
 from dockyard.engine.client import Engine
 from dockyard.retry import Backoff
-from dockyard.sources.base import Emit, SourceUpdate
 
 from . import topics
 from .broker import BrokerConfig, MqttError, Will

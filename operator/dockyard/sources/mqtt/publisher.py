@@ -30,10 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dockyard.controller.source import Emit, Source, SourceUpdate
 from dockyard.fleet.converge import DEFAULT_HOST
 from dockyard.fleet.placement import HostInfo, place
 from dockyard.retry import Backoff
-from dockyard.sources.base import Emit, Source, SourceUpdate
 from dockyard.spec.load import LoadedApp
 from dockyard.spec.models import DockerHost
 
@@ -42,7 +42,7 @@ from .broker import BrokerConfig, MqttError
 from .payload import agent_app, agent_secrets, content, digest_of, encode
 from .reports import ReportTable
 
-log = logging.getLogger("dockyard.mqtt.publisher")
+log = logging.getLogger("dockyard.sources.mqtt.publisher")
 
 # Publishes awaiting their PUBACK at once, and per batch (the state file is saved after
 # each batch, so a lost link mid-way republishes only what was not acknowledged).

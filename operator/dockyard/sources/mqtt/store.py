@@ -16,7 +16,7 @@ from dockyard.spec.errors import FieldError
 
 from .payload import AppVersion, DesiredState, PayloadError, decode, decode_app
 
-log = logging.getLogger("dockyard.mqtt.store")
+log = logging.getLogger("dockyard.sources.mqtt.store")
 
 
 class AgentStore:
