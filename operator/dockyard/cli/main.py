@@ -48,12 +48,16 @@ from .controller_view import (
     listen_options,
     show_controller_status,
 )
+from .deleting import delete_on
+from .diffing import diff_files
+from .engine_view import show_engine_status
 from .kubernetes import crds, operator
 from .policy import PolicyOpt
+from .readiness import wait_ready
 from .revisions import history, rollback
 
 if TYPE_CHECKING:
-    from dockyard.state.observed import ObservedContainer
+    pass
 
 __all__ = ["crds", "history", "logs", "main", "operator", "ps", "rollback"]
 
@@ -122,7 +126,7 @@ def apply(
                 f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do\n"
             )
         if wait_for is not None and not has_errors:
-            _wait_ready(engine, loaded, wait_for, quiet)
+            wait_ready(engine, loaded, wait_for, quiet)
         raise typer.Exit(1 if has_errors else 0)
     import asyncio
 
@@ -160,94 +164,7 @@ def apply(
     if not result.ok or has_errors:
         raise typer.Exit(1)
     if wait_for is not None:
-        _wait_ready(engine, loaded, wait_for, quiet)
-
-
-def _wait_ready(engine: Any, loaded: list[Any], timeout: float, quiet: bool) -> None:
-    """`apply --wait`: every replica of every service up (healthy where it has a check)."""
-    import time
-
-    from dockyard.engine.errors import EngineError
-
-    deadline = time.monotonic() + timeout
-    said: set[str] = set()
-    while True:
-        try:
-            observed = engine.snapshot()
-        except EngineError as exc:
-            raise fail(str(exc)) from None
-        waiting: list[str] = []
-        failed: list[str] = []  # one-shot replicas that exited non-zero: no waiting helps
-        for item in loaded:
-            running = observed.app_containers(item.name)
-            for svc in item.app.spec.services:
-                mine = {c.replica: c for c in running if c.service == svc.name}
-                for n in range(1, svc.replicas + 1):
-                    c = mine.get(n)
-                    who = f"{item.name}-{svc.name}-{n}"
-                    if c is None:
-                        waiting.append(f"{who} (not created)")
-                    elif c.state == "exited" and c.exit_code == 0 and svc.restart == "no":
-                        continue  # a one-shot job that finished
-                    elif c.state == "exited" and svc.restart == "no":
-                        failed.append(f"{who} exited (exit code {c.exit_code})")
-                    elif c.state != "running":
-                        waiting.append(f"{who} ({c.state})")
-                    elif svc.healthcheck is not None and c.health != "healthy":
-                        waiting.append(f"{who} ({c.health or 'no health yet'})")
-        if failed:
-            raise fail(f"{', '.join(failed)}: it is not run again (restart: no); see its logs")
-        if not waiting:
-            if not quiet:
-                console.print("every replica is ready")
-            return
-        if time.monotonic() >= deadline:
-            raise fail(f"not ready after {timeout:g}s: {', '.join(waiting)}")
-        fresh = [w for w in waiting if w not in said]
-        if fresh and not quiet:
-            console.print(f"waiting for {', '.join(fresh)}")
-            said.update(fresh)
-        time.sleep(0.5)  # the engine's own health probes set the pace; polling is cheap
-
-
-def _diff(files: list[Path], host: str | None, output: Format) -> None:
-    from dockyard.plan.operations import merge
-
-    result_all = load_all(files)
-    if result_all.hosts:
-        from .fleet import diff_fleet
-
-        check_hosts_or_exit(result_all)
-        diff_fleet(result_all, host, output)
-    loaded = result_all.apps  # loaded once: a secret's store command runs once
-    if not loaded:
-        raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = engine_for(host, alone=True)
-    plans = plan_or_exit(engine, loaded)
-    merged = merge([p.plan for p in plans])
-    changes = any(not p.plan.empty for p in plans)
-    if output is not Format.text:
-        import json
-
-        doc = json.loads(merged.to_json())
-        doc["changes"] = changes
-        doc["rollouts"] = {
-            p.loaded.name: p.plan.rollout.to_json() for p in plans if p.plan.rollout is not None
-        }
-        emit(doc, output)
-    else:
-        report_plan_errors(plans)
-        for p in plans:
-            if not p.plan.empty:
-                console.print(f"app {p.loaded.name}:")
-                for line in p.plan.render().splitlines():
-                    if not line.startswith(("warning:", "error:")):
-                        console.print(f"  {escape(line)}")
-            else:
-                console.print(f"app {p.loaded.name}: up to date")
-    if merged.errors:
-        raise typer.Exit(1)
-    raise typer.Exit(2 if changes else 0)
+        wait_ready(engine, loaded, wait_for, quiet)
 
 
 @app.command()
@@ -259,7 +176,7 @@ def diff(
 ) -> None:
     """Show the plan (each operation, what it waits for, and why); apply nothing.
     Exit code: 0 up to date, 2 changes pending, 1 error."""
-    _diff(files, host, output)
+    diff_files(files, host, output)
 
 
 @app.command("plan")
@@ -270,7 +187,7 @@ def plan_cmd(
     policy: PolicyOpt = None,
 ) -> None:
     """Alias of diff."""
-    _diff(files, host, output)
+    diff_files(files, host, output)
 
 
 @app.command()
@@ -336,8 +253,6 @@ def status(
     conditions (Ready, Progressing, Degraded), replicas desired/running/healthy, restarts
     and the last error; otherwise what the engine holds."""
 
-    from dockyard.engine.errors import EngineError
-
     statuses = controller_status(controller or "http://127.0.0.1:9129", bool(controller), state_dir)
     if statuses is not None:
         show_controller_status(statuses, app_name, output)
@@ -353,61 +268,7 @@ def status(
 
                 show_agents_summary(view)
         return
-    engine = engine_for(host)
-    try:
-        observed = engine.snapshot()
-    except EngineError as exc:
-        raise fail(str(exc)) from None
-    apps = sorted(observed.apps()) if app_name is None else [app_name]
-    report: dict[str, Any] = {}
-    for name in apps:
-        containers = sorted(observed.app_containers(name), key=lambda c: c.name)
-        services: dict[str, list[ObservedContainer]] = {}
-        for c in containers:
-            services.setdefault(c.service or "?", []).append(c)
-        report[name] = {
-            svc: {
-                "running": sum(1 for c in cs if c.running),
-                "healthy": sum(1 for c in cs if c.health == "healthy"),
-                "containers": [
-                    {
-                        "name": c.name,
-                        "state": c.state,
-                        "health": c.health,
-                        "status": c.status,
-                        "exitCode": c.exit_code,
-                    }
-                    for c in cs
-                ],
-            }
-            for svc, cs in services.items()
-        }
-    if app_name is not None and not report[app_name]:
-        raise fail(f"no app named {app_name} on engine {engine.name}")
-    if output is not Format.text:
-        emit(report, output)
-        return
-    from rich.table import Table
-
-    if not report:
-        console.print("no apps managed by dockyard on this engine")
-    for name, services_report in report.items():
-        table = Table(title=f"app {name}", title_justify="left", box=None, pad_edge=False)
-        for col in ("SERVICE", "RUNNING", "HEALTHY", "CONTAINER", "STATE", "STATUS"):
-            table.add_column(col, no_wrap=True)
-        for svc, info in services_report.items():
-            total = len(info["containers"])
-            for i, c in enumerate(info["containers"]):
-                first = i == 0
-                table.add_row(
-                    svc if first else "",
-                    f"{info['running']}/{total}" if first else "",
-                    str(info["healthy"]) if first else "",
-                    c["name"],
-                    c["state"],
-                    c["status"],
-                )
-        console.print(table)
+    show_engine_status(engine_for(host), app_name, output)
 
 
 @app.command()
@@ -551,7 +412,7 @@ def delete(
     deleted = []
     for name in names:
         for host_name, engine in engines.items():
-            done = _delete_on(engine, name, volumes, output, len(engines) > 1 and host_name)
+            done = delete_on(engine, name, volumes, output, len(engines) > 1 and host_name)
             if done is not None:
                 deleted.append({"app": name, "host": host_name, **done})
                 bad = bad or not done["ok"]
@@ -559,38 +420,6 @@ def delete(
         emit({"ok": not bad, "deleted": deleted}, output)
     if bad:
         raise typer.Exit(1)
-
-
-def _delete_on(
-    engine: Any, app_name: str, volumes: bool, output: Format, host_name: str | bool
-) -> dict[str, Any] | None:
-    """Remove one app from one engine; None when the engine held nothing of it."""
-    import asyncio
-
-    from dockyard.apply.converge import delete_app
-    from dockyard.engine.errors import EngineError
-
-    from .output import ConsoleReporter, summary
-
-    text = output is Format.text
-    where = f" on host {host_name}" if host_name else ""
-    try:
-        with ConsoleReporter(console, quiet=not text) as reporter:
-            plan, result = asyncio.run(delete_app(engine, app_name, volumes, reporter))
-    except EngineError as exc:
-        raise fail(str(exc)) from None
-    if plan.empty:
-        if text and not host_name:
-            console.print(f"nothing of app {app_name} on engine {engine.name}")
-        return None
-    kept = [] if volumes else [v.name for v in engine.snapshot().volumes if v.app == app_name]
-    if text:
-        if host_name:
-            console.print(f"app {app_name}{where}: ", end="")
-        summary(console, result)
-        if kept:
-            console.print(f"kept volume(s) {', '.join(kept)} (use --volumes to remove them)")
-    return {**results_json(result), "keptVolumes": kept}
 
 
 def _duration(value: str) -> float:
