@@ -521,16 +521,16 @@ async def test_exception_in_one_reconcile_does_not_stop_the_loop(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    real_plan_app = planning_module.plan_app
+    real_plan = planning_module.plan_converge
     raised: list[str] = []
 
-    def plan_app_failing_once(desired, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def plan_failing_once(desired, *args, **kwargs):  # type: ignore[no-untyped-def]
         if desired.name == app_name and not raised:
             raised.append(desired.name)
             raise RuntimeError("planner bug")
-        return real_plan_app(desired, *args, **kwargs)
+        return real_plan(desired, *args, **kwargs)
 
-    monkeypatch.setattr(planning_module, "plan_app", plan_app_failing_once)
+    monkeypatch.setattr(planning_module, "plan_converge", plan_failing_once)
     folder = tmp_path / "apps"
     write(folder, "a.yaml", web_app(app_name))
     write(folder, "b.yaml", web_app(other_app))
