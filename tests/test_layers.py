@@ -23,6 +23,8 @@ LAYERS: dict[str, set[str]] = {
     "sources": {"spec", "state", "engine", "plan", "apply", "fleet", "controller"},
     "cli": {"spec", "state", "engine", "plan", "apply", "fleet", "controller", "sources"},
 }
+# Modules at the top of the package that need nothing of dockyard, usable by every layer.
+BASE = {"retry"}
 # Third-party parts only one corner may import.
 CORNERS = {"docker": "engine/", "kopf": "sources/kubernetes/", "aiomqtt": "sources/mqtt/"}
 MAX_MODULE_LINES = 700
@@ -57,14 +59,17 @@ def test_packages_import_only_the_layers_below_them() -> None:
     for path, tree in modules():
         rel = path.relative_to(PACKAGE)
         if len(rel.parts) == 1:
-            continue  # dockyard/__init__.py and __main__.py
+            if rel.stem in BASE:
+                names = [n for n, _ in imported(path, tree) if n.startswith("dockyard.")]
+                assert not names, f"{rel} is a base module: it imports {names}"
+            continue  # dockyard/__init__.py and __main__.py start the CLI
         package = rel.parts[0]
         assert package in LAYERS, f"{rel}: package {package} is not in the layer table"
         for name, line in imported(path, tree):
             if not name.startswith("dockyard."):
                 continue
             target = name.split(".")[1]
-            if target != package and target not in LAYERS[package]:
+            if target != package and target not in LAYERS[package] | BASE:
                 wrong.append(f"{rel}:{line}: {package} imports {name}")
     assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
 

@@ -1,7 +1,8 @@
 """The controller: a level-based loop that keeps hosts converged to what sources want.
 
 Public surface (loaded on first use, so importing a small part stays cheap):
-Controller, Settings, Result, WorkQueue, AppStatus, Wanted, Host, HistoryStore.
+Controller, Settings, Result, WorkQueue, AppStatus, Wanted, Host, HistoryStore, and the
+Source interface every source implements (Source, SourceUpdate).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from .intake import Wanted
     from .queue import Result, WorkQueue
     from .reconciler import Controller, Settings
+    from .source import Source, SourceUpdate
     from .status import AppStatus
 
 _WHERE = {
@@ -26,6 +28,8 @@ _WHERE = {
     "Wanted": "intake",
     "Host": "hosts",
     "HistoryStore": "history",
+    "Source": "source",
+    "SourceUpdate": "source",
 }
 
 __all__ = [
@@ -35,6 +39,8 @@ __all__ = [
     "Host",
     "Result",
     "Settings",
+    "Source",
+    "SourceUpdate",
     "Wanted",
     "WorkQueue",
 ]

@@ -1,6 +1,7 @@
 """Everything that talks to a Docker engine: the client per host, the observed-state cache
 fed by its events, pulls, builds, image copies between engines, delivery of secrets and
-files to the host. Only this package imports the Docker SDK.
+files to the host. Only this package imports the Docker SDK. (What an engine holds, as
+plain values, is `dockyard.state`.)
 
 The names below are the package's public surface. They are loaded on first use, so
 `import dockyard.engine` (and a CLI command that needs only an error type) does not pay
@@ -16,13 +17,6 @@ if TYPE_CHECKING:
     from .cache import EngineCache
     from .client import Engine
     from .errors import EngineError, EngineUnavailable
-    from .observed import (
-        ObservedContainer,
-        ObservedNetwork,
-        ObservedState,
-        ObservedVolume,
-        normalize_image_ref,
-    )
     from .registry import PullAuth, PullError, pull_auth
     from .secrets import SecretStore
     from .tls import EngineTLS
@@ -37,15 +31,10 @@ _WHERE = {
     "EngineTLS": "tls",
     "ImageSources": "transfer",
     "ImageUnavailable": "transfer",
-    "ObservedContainer": "observed",
-    "ObservedNetwork": "observed",
-    "ObservedState": "observed",
-    "ObservedVolume": "observed",
     "PullAuth": "registry",
     "PullError": "registry",
     "SecretStore": "secrets",
     "local_sources": "transfer",
-    "normalize_image_ref": "observed",
     "pull_auth": "registry",
 }
 
@@ -57,15 +46,10 @@ __all__ = [
     "EngineUnavailable",
     "ImageSources",
     "ImageUnavailable",
-    "ObservedContainer",
-    "ObservedNetwork",
-    "ObservedState",
-    "ObservedVolume",
     "PullAuth",
     "PullError",
     "SecretStore",
     "local_sources",
-    "normalize_image_ref",
     "pull_auth",
 ]
 
