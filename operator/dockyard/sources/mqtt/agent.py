@@ -339,17 +339,7 @@ class Agent:
         st = self.app_status.get(name)
         if st is None or name not in self.applied:
             return False
-        conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
-        seen = str(st.get("observedGeneration") or "")
-        try:
-            seq = int(seen.rsplit(".", 1)[-1])
-        except ValueError:
-            return False
-        return (
-            conds.get("Ready") == "True"
-            and conds.get("Degraded") != "True"
-            and seq >= self.first_seq.get(name, self.seq)
-        )
+        return converged_since(st, self.first_seq.get(name, self.seq))
 
     @property
     def converged(self) -> bool:
@@ -502,6 +492,17 @@ def reconnect_backoff(cap: float) -> Backoff:
     second, not in one burst), doubling up to `cap`."""
     base = min(1.0, cap)
     return Backoff(base, max(base, cap))
+
+
+def converged_since(status: dict[str, Any], seq: int) -> bool:
+    """Ready, not Degraded, and observed at desired sequence `seq` or later."""
+    conds = {c["type"]: c["status"] for c in status.get("conditions", [])}
+    seen = str(status.get("observedGeneration") or "")
+    try:
+        observed = int(seen.rsplit(".", 1)[-1])
+    except ValueError:
+        return False
+    return conds.get("Ready") == "True" and conds.get("Degraded") != "True" and observed >= seq
 
 
 def _ready(status: dict[str, Any]) -> tuple[str, str]:
