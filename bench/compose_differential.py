@@ -175,9 +175,9 @@ def standin_images(client: docker.DockerClient, names: set[str]) -> Iterator[set
                 skipped.add(ref)
         yield skipped
     finally:
-        for ref in tagged:
+        for ref in [*tagged, STANDIN]:
             with suppress(docker.errors.APIError):
-                client.images.remove(ref, noprune=True)
+                client.images.remove(ref, noprune=ref != STANDIN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +198,12 @@ def containers(client: docker.DockerClient, label: str) -> dict[str, dict[str, A
 
 
 def cleanup(client: docker.DockerClient, project: str) -> None:
-    for label in (f"com.docker.compose.project={project}", f"dev.dockyard.app={project}"):
+    labels = (
+        f"com.docker.compose.project={project}",
+        f"dev.dockyard.app={project}",
+        f"dev.dockyard.history={project}",  # the revisions dockyard recorded
+    )
+    for label in labels:
         for c in client.containers.list(all=True, filters={"label": label}):
             c.remove(force=True)
         for n in client.networks.list(filters={"label": label}):
