@@ -18,6 +18,7 @@ LONG = {
     Kind.MISSING_IMAGE,  # copied from another engine: progress in MB
     Kind.WAIT_HEALTHY,
     Kind.WAIT_COMPLETED,
+    Kind.MONITOR_CONTAINER,  # a rollout's monitor window
 }
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
 
