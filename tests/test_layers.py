@@ -24,7 +24,7 @@ LAYERS: dict[str, set[str]] = {
     "cli": {"spec", "state", "engine", "plan", "apply", "fleet", "controller", "sources"},
 }
 # Modules at the top of the package that need nothing of dockyard, usable by every layer.
-BASE = {"retry"}
+BASE = {"retry", "lazy"}
 # Third-party parts only one corner may import.
 CORNERS = {"docker": "engine/", "kopf": "sources/kubernetes/", "aiomqtt": "sources/mqtt/"}
 MAX_MODULE_LINES = 700

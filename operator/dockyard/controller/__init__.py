@@ -7,8 +7,9 @@ Source interface every source implements (Source, SourceUpdate).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dockyard import lazy
 
 if TYPE_CHECKING:
     from .history import HistoryStore
@@ -45,9 +46,4 @@ __all__ = [
     "WorkQueue",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{module}", __name__), name)
+__getattr__, __dir__ = lazy.exports(__name__, globals(), _WHERE)

@@ -7,8 +7,9 @@ small part of the package stays cheap: the CLI starts on it).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dockyard import lazy
 
 if TYPE_CHECKING:
     from .converge import DEFAULT_HOST, Fleet, FleetPlan, apply_fleet, connect_fleet, plan_fleet
@@ -45,15 +46,4 @@ __all__ = [
     "plan_fleet",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+__getattr__, __dir__ = lazy.exports(__name__, globals(), _WHERE)
