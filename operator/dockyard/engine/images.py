@@ -12,6 +12,7 @@ from dockyard.spec import naming
 from dockyard.state.refs import registry_of, split_ref
 
 from .errors import EngineError, EngineUnavailable
+from .pull_progress import PullProgress
 from .registry import PullAuth, docker_config_auth, pull_error
 
 if TYPE_CHECKING:
@@ -38,11 +39,13 @@ def pull(
     auth_config = auth.config() if auth is not None else {}
     try:
         stream = engine.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=auth_config)
+        seen = PullProgress()
         for event in stream:
             if "error" in event:
                 raise pull_error(ref, auth, str(event["error"]), context)
-            if progress and event.get("status"):
-                progress(str(event["status"]))
+            line = seen.feed(event)
+            if progress and line:
+                progress(line)
     except docker.errors.APIError as exc:
         raise pull_error(ref, auth, str(exc.explanation or exc), context) from None
     except requests.exceptions.Timeout:
