@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import docker  # noqa: E402
 import yaml  # noqa: E402
 
-from controller_fixtures import service  # noqa: E402
 from engine_instance import private_engines  # noqa: E402
 from helpers import DOCKYARD  # noqa: E402
+from manifests import service  # noqa: E402
 from mqtt_fixtures import Broker, agent_host, on_agent, publish, run_agent, run_publisher  # noqa: E402
 
 

@@ -17,63 +17,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from docker import DockerClient
 from docker.models.containers import Container
 
 from dockyard.controller.reconciler import Controller, Settings
 from dockyard.engine.client import Engine
 from dockyard.sources.folder import FolderSource
-from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD
+from helpers import APP_LABEL, DOCKYARD
 from waiting import eventually
-
-# ---- manifests ---------------------------------------------------------------------------
-
-
-def service(name: str, command: list[str] | None = None, **fields: Any) -> dict[str, Any]:
-    """A busybox service that stops fast (init, 1 s grace); `fields` are manifest keys."""
-    svc: dict[str, Any] = {
-        "name": name,
-        "image": BASE_IMAGE,
-        "pullPolicy": "Never",
-        "command": command or ["sleep", "3600"],
-        "restart": "always",
-        "init": True,
-        "stopGracePeriod": "1s",
-    }
-    svc.update(fields)
-    return svc
-
-
-def manifest(
-    app: str,
-    services: list[dict[str, Any]],
-    volumes: tuple[str, ...] = (),
-    networks: tuple[str, ...] = (),
-) -> str:
-    spec: dict[str, Any] = {"services": services}
-    if volumes:
-        spec["volumes"] = [{"name": v} for v in volumes]
-    if networks:
-        spec["networks"] = [{"name": n} for n in networks]
-    doc = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "App", "metadata": {"name": app}}
-    doc["spec"] = spec
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
-def write(folder: Path, filename: str, text: str) -> Path:
-    """Write a manifest atomically, so the polling source never reads half a file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / filename
-    tmp = folder / f".{filename}.tmp"
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
 
 # ---- the engine as tests see it ------------------------------------------------------
 
@@ -89,16 +44,6 @@ def ids(client: DockerClient, app: str) -> dict[str, str]:
     return {name: c.id for name, c in containers(client, app).items()}
 
 
-def host_manifests(engines: Mapping[str, Any], labels: str = "{role: edge}") -> str:
-    """DockerHost manifests for private engines (name -> PrivateEngine), one document each."""
-    return "---\n".join(
-        "apiVersion: dockyard.dev/v1alpha1\nkind: DockerHost\n"
-        f"metadata: {{name: {name}, labels: {labels}}}\n"
-        f'spec: {{url: "{engine.url}"}}\n'
-        for name, engine in engines.items()
-    )
-
-
 def state(client: DockerClient, name: str) -> dict[str, Any]:
     """The `State` of a container, freshly inspected."""
     return dict(client.api.inspect_container(name)["State"])
@@ -106,6 +51,12 @@ def state(client: DockerClient, name: str) -> dict[str, Any]:
 
 def running(client: DockerClient, name: str) -> bool:
     return bool(state(client, name)["Running"])
+
+
+def env_of(client: DockerClient, container: str) -> dict[str, str]:
+    """The environment a container was created with, as a dict."""
+    env = client.api.inspect_container(container)["Config"]["Env"] or []
+    return dict(e.split("=", 1) for e in env)
 
 
 # ---- an in-process controller ------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,6 @@ class Applied:
     @property
     def errors(self) -> list[str]:
         return [e for p in self.plans for e in p.plan.errors]
-
-
-def write_manifest(folder: Path, text: str, name: str = "app.yaml") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> list[LoadedApp]:

@@ -10,8 +10,9 @@ import pytest
 from docker import DockerClient
 
 from controller_fixtures import ids
-from dockyard_helpers import apply, plan, write_manifest
+from dockyard_helpers import apply, plan
 from helpers import BASE_IMAGE, TEST_LABELS, free_port
+from manifests import write
 
 pytestmark = pytest.mark.engine
 
@@ -57,7 +58,7 @@ def web_app(name: str, port: int, env: str = "one", replicas: int = 1) -> str:
 
 def test_apply_creates_a_reachable_app(docker_client: DockerClient, app_name: str, tmp_path: Path):
     port = free_port()
-    applied = apply(write_manifest(tmp_path, web_app(app_name, port)))
+    applied = apply(write(tmp_path, "app.yaml", web_app(app_name, port)))
     assert applied.result.ok, applied.result.failed
 
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
@@ -79,7 +80,7 @@ def test_apply_creates_a_reachable_app(docker_client: DockerClient, app_name: st
 def test_reapplying_unchanged_spec_does_nothing(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    manifest = write_manifest(tmp_path, web_app(app_name, free_port(), replicas=2))
+    manifest = write(tmp_path, "app.yaml", web_app(app_name, free_port(), replicas=2))
     assert apply(manifest).result.ok
     before = ids(docker_client, app_name)
     time.sleep(1.1)  # events are filtered by whole seconds
@@ -101,13 +102,13 @@ def test_changing_one_service_replaces_only_its_containers(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
     port = free_port()
-    manifest = write_manifest(tmp_path, web_app(app_name, port, env="one"))
+    manifest = write(tmp_path, "app.yaml", web_app(app_name, port, env="one"))
     assert apply(manifest).result.ok
     web = docker_client.containers.get(f"{app_name}-web-1")
     web.exec_run(["sh", "-c", "echo kept > /www/data/marker"])
     before = ids(docker_client, app_name)
 
-    write_manifest(tmp_path, web_app(app_name, port, env="two"))
+    write(tmp_path, "app.yaml", web_app(app_name, port, env="two"))
     applied = apply(manifest)
     assert applied.result.ok
     after = ids(docker_client, app_name)
@@ -121,19 +122,19 @@ def test_changing_one_service_replaces_only_its_containers(
 
 def test_scaling_and_removing_a_service(docker_client: DockerClient, app_name: str, tmp_path: Path):
     port = free_port()
-    manifest = write_manifest(tmp_path, web_app(app_name, port, replicas=3))
+    manifest = write(tmp_path, "app.yaml", web_app(app_name, port, replicas=3))
     assert apply(manifest).result.ok
     assert sorted(ids(docker_client, app_name)) == sorted(
         [f"{app_name}-web-1"] + [f"{app_name}-worker-{i}" for i in (1, 2, 3)]
     )
-    write_manifest(tmp_path, web_app(app_name, port, replicas=1))
+    write(tmp_path, "app.yaml", web_app(app_name, port, replicas=1))
     assert apply(manifest).result.ok
     assert sorted(ids(docker_client, app_name)) == [f"{app_name}-web-1", f"{app_name}-worker-1"]
 
     only_web = web_app(app_name, port).split("        - name: worker")[0] + (
         "      volumes: [{name: data}]\n      networks: [{name: backend}]\n"
     )
-    write_manifest(tmp_path, only_web)
+    write(tmp_path, "app.yaml", only_web)
     assert apply(manifest).result.ok
     assert sorted(ids(docker_client, app_name)) == [f"{app_name}-web-1"]
 
@@ -145,7 +146,7 @@ def test_unlabelled_objects_with_the_same_name_are_never_touched(
         BASE_IMAGE, ["sleep", "60"], name=f"{app_name}-web-1", labels=TEST_LABELS
     )
     try:
-        manifest = write_manifest(tmp_path, web_app(app_name, free_port()))
+        manifest = write(tmp_path, "app.yaml", web_app(app_name, free_port()))
         applied = apply(manifest)
         assert any("not managed by dockyard" in e for e in applied.errors)
         assert applied.result.results == []  # nothing of the app was applied
@@ -160,7 +161,7 @@ def test_missing_image_with_pull_never_reports_and_keeps_the_rest(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
     port = free_port()
-    manifest = write_manifest(tmp_path, web_app(app_name, port))
+    manifest = write(tmp_path, "app.yaml", web_app(app_name, port))
     assert apply(manifest).result.ok
     old_web = docker_client.containers.get(f"{app_name}-web-1").id
 
@@ -168,7 +169,7 @@ def test_missing_image_with_pull_never_reports_and_keeps_the_rest(
         "command: [httpd", "labels: {broken: 'yes'}\n          command: [httpd", 1
     )
     broken = broken.replace(f"image: {BASE_IMAGE}", "image: dockyard.local/absent:1", 1)
-    write_manifest(tmp_path, broken)
+    write(tmp_path, "app.yaml", broken)
     applied = apply(manifest)
     assert not applied.result.ok
     failed = applied.result.failed
@@ -186,7 +187,7 @@ def test_missing_image_with_pull_never_reports_and_keeps_the_rest(
 def test_diff_reports_nothing_after_apply(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    manifest = write_manifest(tmp_path, web_app(app_name, free_port()))
+    manifest = write(tmp_path, "app.yaml", web_app(app_name, free_port()))
     plans = plan(manifest)
     kinds = {op.kind.value for p in plans for op in p.plan.operations}
     assert {"create-network", "create-volume", "create-container", "wait-healthy"} <= kinds
@@ -199,7 +200,7 @@ def test_unlabelled_volume_with_the_apps_volume_name_is_an_error(
 ):
     volume = docker_client.volumes.create(f"{app_name}_data", labels=TEST_LABELS)
     try:
-        applied = apply(write_manifest(tmp_path, web_app(app_name, free_port())))
+        applied = apply(write(tmp_path, "app.yaml", web_app(app_name, free_port())))
         assert any(
             f"volume {app_name}_data already exists and is not managed by dockyard" in e
             for e in applied.errors

@@ -10,8 +10,8 @@ from docker import DockerClient
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app
-from dockyard_helpers import write_manifest
 from helpers import BASE_IMAGE
+from manifests import write
 
 pytestmark = pytest.mark.engine
 runner = CliRunner()
@@ -43,7 +43,7 @@ def run(*args: str):
 def test_diff_json_lists_operations_and_exit_code_says_changes(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    path = write_manifest(tmp_path, simple(app_name))
+    path = write(tmp_path, "app.yaml", simple(app_name))
     result = run("diff", "-f", str(path), "-o", "json")
     assert result.exit_code == 2, result.output
     data = json.loads(result.output)
@@ -67,7 +67,7 @@ def test_diff_json_lists_operations_and_exit_code_says_changes(
 def test_status_shows_services_and_containers(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    path = write_manifest(tmp_path, simple(app_name))
+    path = write(tmp_path, "app.yaml", simple(app_name))
     assert run("apply", "-f", str(path)).exit_code == 0
     result = run("status", app_name, "-o", "json")
     assert result.exit_code == 0
@@ -82,7 +82,7 @@ def test_status_shows_services_and_containers(
 def test_delete_keeps_named_volumes_unless_asked(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    path = write_manifest(tmp_path, simple(app_name))
+    path = write(tmp_path, "app.yaml", simple(app_name))
     assert run("apply", "-f", str(path)).exit_code == 0
     result = run("delete", app_name)
     assert result.exit_code == 0, result.output
@@ -95,8 +95,9 @@ def test_delete_keeps_named_volumes_unless_asked(
 
 
 def test_invalid_manifest_is_reported_without_traceback(tmp_path: Path):
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         """
         apiVersion: dockyard.dev/v1alpha1
         kind: App
@@ -127,7 +128,9 @@ def test_validate_accepts_the_hello_example():
 def test_apply_failure_exits_non_zero_with_reason(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    path = write_manifest(tmp_path, simple(app_name).replace(BASE_IMAGE, "dockyard.local/nope:1"))
+    path = write(
+        tmp_path, "app.yaml", simple(app_name).replace(BASE_IMAGE, "dockyard.local/nope:1")
+    )
     result = run("apply", "-f", str(path))
     assert result.exit_code == 1
     assert "missing image dockyard.local/nope:1" in result.output

@@ -8,8 +8,9 @@ import pytest
 from docker import DockerClient
 
 from dockyard.engine.client import Engine
-from dockyard_helpers import apply, write_manifest
+from dockyard_helpers import apply
 from helpers import BASE_IMAGE
+from manifests import write
 
 pytestmark = pytest.mark.engine
 
@@ -23,8 +24,9 @@ def test_image_defaults_are_not_drift_but_hand_edits_are(
     (ctx / "Dockerfile").write_text(
         f'FROM {BASE_IMAGE}\nWORKDIR /srv\nUSER 1000\nENV FROM_IMAGE=1\nCMD ["sleep", "3600"]\n'
     )
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         f"""
         apiVersion: dockyard.dev/v1alpha1
         kind: App

@@ -27,16 +27,14 @@ from controller_fixtures import (
     containers,
     dockyard_run,
     is_ready,
-    manifest,
     reconciles,
     run_controller,
     running,
-    service,
     settle,
     state,
-    write,
 )
 from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD, TEST_LABELS, unique_name
+from manifests import manifest, service, write
 from waiting import eventually
 
 pytestmark = pytest.mark.engine

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from dockyard_helpers import apply, plan, write_manifest
+from dockyard_helpers import apply, plan
 from helpers import BASE_IMAGE
+from manifests import write
 
 pytestmark = pytest.mark.engine
 
@@ -28,8 +29,9 @@ def test_secrets_are_files_on_tmpfs_never_env(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
     (tmp_path / "token.txt").write_text("s3cr3t-value")
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             f"""
@@ -75,8 +77,9 @@ def test_env_interpolation_and_env_files(
 ):
     (tmp_path / "app.env").write_text("# comment\nFROM_FILE=file\nOVERRIDDEN=file\n")
     (tmp_path / ".env").write_text("FROM_DOTENV=dotenv\n")
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             f"""
@@ -114,8 +117,9 @@ def test_container_settings_are_passed_to_the_engine(
 ):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "app.conf").write_text("setting=1\n")
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             f"""
@@ -189,8 +193,9 @@ def test_container_settings_are_passed_to_the_engine(
 def test_restart_policies(
     docker_client: DockerClient, app_name: str, tmp_path: Path, restart: str, expected: dict
 ):
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             f"""
@@ -210,8 +215,9 @@ def test_restart_policies(
 
 
 def test_network_modes_host_and_none(docker_client: DockerClient, app_name: str, tmp_path: Path):
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             f"""
@@ -245,8 +251,9 @@ def test_network_modes_host_and_none(docker_client: DockerClient, app_name: str,
 def test_depends_on_completed_runs_one_shot_first_and_leaves_it_completed(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             f"""
@@ -292,8 +299,9 @@ def test_build_multi_stage_target_with_args_and_no_rebuild(
         f"FROM {BASE_IMAGE} AS unused\nRUN false\n"
     )
     (ctx / "page.txt").write_text("v1")
-    path = write_manifest(
+    path = write(
         tmp_path,
+        "app.yaml",
         manifest(
             app_name,
             """

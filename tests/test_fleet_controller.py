@@ -10,9 +10,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from controller_fixtures import host_manifests, run_controller
+from controller_fixtures import run_controller
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE, unique_name
+from manifests import host_manifests
 from waiting import eventually
 
 pytestmark = pytest.mark.engine

@@ -12,9 +12,10 @@ from typing import Any
 import docker
 import pytest
 
-from controller_fixtures import host_manifests, run_controller, settle
+from controller_fixtures import run_controller, settle
 from engine_instance import PrivateEngine, private_engines
 from helpers import BASE_IMAGE
+from manifests import host_manifests
 from waiting import eventually
 
 pytestmark = pytest.mark.engine

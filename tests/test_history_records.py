@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -17,32 +18,19 @@ import yaml
 from docker import DockerClient
 
 from cleanup import HISTORY_LABEL, remove_app
-from controller_fixtures import (
-    host_manifests,
-    ids,
-    is_ready,
-    manifest,
-    run_controller,
-    service,
-    settle,
-    write,
-)
+from controller_fixtures import env_of, ids, is_ready, run_controller, settle
 from engine_instance import PrivateEngine
 from helpers import BASE_IMAGE, DOCKYARD, TEST_LABELS
+from manifests import app_doc, host_manifests, manifest, service, to_yaml, write
 from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
-
-def app_doc(app: str, version: str, secret: str = "") -> str:
-    svc = service("web", env=[{"name": "VERSION", "value": version}])
-    text = manifest(app, [svc])
-    if secret:
-        text = text.replace(
-            "  - name: web\n", "  - name: web\n    secrets: [{name: token, mountPath: /run/t}]\n"
-        )
-        text += "  secrets:\n  - {name: token, file: ./token.txt}\n"
-    return text
+#: The web service mounts secret `token`, read from token.txt beside the manifest.
+WITH_TOKEN: dict[str, Any] = {
+    "secrets": [{"name": "token", "mountPath": "/run/t"}],
+    "spec": {"secrets": [{"name": "token", "file": "./token.txt"}]},
+}
 
 
 def cli(*argv: str, host: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -68,20 +56,15 @@ def record_on(client: DockerClient, app: str) -> str:
         helper.remove(force=True)
 
 
-def version_of(client: DockerClient, container: str) -> str:
-    env = dict(e.split("=", 1) for e in client.containers.get(container).attrs["Config"]["Env"])
-    return env.get("VERSION", "")
-
-
 def test_apply_records_revisions_on_the_engine_secrets_by_name_only(
     docker_client: DockerClient, app_name: str, tmp_path: Path
 ):
     folder = tmp_path / "app"
     write(folder, "token.txt", "s3cr3t-value-never-recorded")
-    write(folder, "app.yaml", app_doc(app_name, "1", secret="token"))
+    write(folder, "app.yaml", app_doc(app_name, "1", **WITH_TOKEN))
     first = cli("apply", "-q", "-f", str(folder))
     assert first.returncode == 0, first.stderr
-    write(folder, "app.yaml", app_doc(app_name, "2", secret="token"))
+    write(folder, "app.yaml", app_doc(app_name, "2", **WITH_TOKEN))
     assert cli("apply", "-q", "-f", str(folder)).returncode == 0
     raw = record_on(docker_client, app_name)
     record = json.loads(raw)
@@ -135,12 +118,12 @@ def test_history_and_rollback_from_another_machine_without_a_controller(
     far = docker.DockerClient(base_url=machine.url, timeout=60)
     try:
         path = tmp_path / "app.yaml"
-        path.write_text(app_doc(app_name, "1"))
+        path.write_text(to_yaml(app_doc(app_name, "1")))
         assert cli("apply", "-q", "-f", str(path), host=machine.url).returncode == 0
-        path.write_text(app_doc(app_name, "2"))
+        path.write_text(to_yaml(app_doc(app_name, "2")))
         assert cli("apply", "-q", "-f", str(path), host=machine.url).returncode == 0
         container = f"{app_name}-web-1"
-        assert version_of(far, container) == "2"
+        assert env_of(far, container).get("VERSION", "") == "2"
 
         shown = elsewhere("history", app_name, "--host", machine.url, "-o", "json")
         assert shown.returncode == 0, shown.stderr
@@ -151,7 +134,7 @@ def test_history_and_rollback_from_another_machine_without_a_controller(
         back = elsewhere("rollback", app_name, "--to", "1", "--host", machine.url)
         assert back.returncode == 0, back.stdout + back.stderr
         assert "rolled back to revision 1" in back.stdout
-        assert version_of(far, container) == "1"
+        assert env_of(far, container).get("VERSION", "") == "1"
 
         # A third machine sees where it stands: revision 1 runs, pinned until the spec changes.
         text = elsewhere("history", app_name, "--host", machine.url)
@@ -159,7 +142,7 @@ def test_history_and_rollback_from_another_machine_without_a_controller(
         assert "*1" in text.stdout and "pinned to revision 1" in text.stdout
         # Applying the manifests again is an explicit roll forward: the pin goes.
         assert cli("apply", "-q", "-f", str(path), host=machine.url).returncode == 0
-        assert version_of(far, container) == "2"
+        assert env_of(far, container).get("VERSION", "") == "2"
         final = json.loads(cli("history", app_name, "-o", "json", host=machine.url).stdout)
         assert final["current"] == 2 and final["pin"] is None
     finally:
@@ -176,10 +159,14 @@ async def test_pin_survives_a_controller_restart_with_a_new_state_folder(
     async with run_controller(folder, tmp_path / "state-1") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         write(folder, "app.yaml", app_doc(app_name, "2"))
-        await eventually(lambda: version_of(docker_client, container) == "2", timeout=30)
+        await eventually(
+            lambda: env_of(docker_client, container).get("VERSION", "") == "2", timeout=30
+        )
         await settle(controller)
         assert "revision 1" in controller.rollback(app_name)
-        await eventually(lambda: version_of(docker_client, container) == "1", timeout=30)
+        await eventually(
+            lambda: env_of(docker_client, container).get("VERSION", "") == "1", timeout=30
+        )
         await settle(controller)
         kept = ids(docker_client, app_name)
     record = json.loads(record_on(docker_client, app_name))
@@ -209,7 +196,9 @@ async def test_the_controller_continues_the_history_dockyard_apply_began(
         await settle(controller)
         assert [r.number for r in controller.history.get(app_name).revisions] == [1, 2]
         write(folder, "app.yaml", app_doc(app_name, "3"))
-        await eventually(lambda: version_of(docker_client, f"{app_name}-web-1") == "3", timeout=30)
+        await eventually(
+            lambda: env_of(docker_client, f"{app_name}-web-1").get("VERSION", "") == "3", timeout=30
+        )
         await settle(controller)
     record = json.loads(record_on(docker_client, app_name))
     assert [r["number"] for r in record["revisions"]] == [1, 2, 3]
@@ -243,7 +232,7 @@ async def test_a_revision_apply_saw_fail_is_not_retried_by_a_controller(
         await eventually(lambda: controller.apps[app_name].status.appRevision == 1, timeout=30)
         await settle(controller, quiet=1.0)
         assert ids(docker_client, app_name) == kept
-        assert version_of(docker_client, f"{app_name}-web-1") == "1"
+        assert env_of(docker_client, f"{app_name}-web-1").get("VERSION", "") == "1"
         degraded = controller.apps[app_name].status.condition("Degraded")
         assert degraded is not None and degraded.reason == "RolledBack"
 
@@ -256,7 +245,7 @@ def test_apply_across_docker_hosts_records_on_the_hosts(
     write(folder, "hosts.yaml", host_manifests({"far": machine}))
 
     def app(version: str) -> str:
-        doc = yaml.safe_load(app_doc(app_name, version))
+        doc = app_doc(app_name, version)
         doc["spec"]["placement"] = {"hostSelector": {"matchLabels": {"role": "edge"}}}
         return yaml.safe_dump(doc, sort_keys=False)
 
@@ -288,7 +277,7 @@ async def test_a_controller_over_docker_hosts_continues_their_history(
     write(folder, "hosts.yaml", host_manifests({"far": machine}))
 
     def app(version: str) -> str:
-        doc = yaml.safe_load(app_doc(app_name, version))
+        doc = app_doc(app_name, version)
         doc["spec"]["placement"] = {"hostSelector": {"matchLabels": {"role": "edge"}}}
         return yaml.safe_dump(doc, sort_keys=False)
 
@@ -302,7 +291,9 @@ async def test_a_controller_over_docker_hosts_continues_their_history(
         async with run_controller(folder, tmp_path / "state") as controller:
             await eventually(lambda: is_ready(controller, app_name), timeout=30)
             write(folder, "app.yaml", app("3"))
-            await eventually(lambda: version_of(far, f"{app_name}-web-1") == "3", timeout=30)
+            await eventually(
+                lambda: env_of(far, f"{app_name}-web-1").get("VERSION", "") == "3", timeout=30
+            )
             await settle(controller)
         record = json.loads(record_on(far, app_name))
         assert [r["number"] for r in record["revisions"]] == [1, 2, 3]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from controller_fixtures import condition, is_ready, manifest, run_controller, service
-from controller_fixtures import write as write_manifest
+from controller_fixtures import condition, is_ready, run_controller
+from manifests import manifest, service, write
 from waiting import eventually
 
 pytestmark = pytest.mark.engine
@@ -21,7 +21,7 @@ async def test_a_one_shot_container_that_failed_makes_the_app_degraded(
     web = service("web")
     job = service("migrate", ["sh", "-c", "exit 3"], restart="no")
     folder = tmp_path / "apps"
-    write_manifest(folder, "app.yaml", manifest(app_name, [web, job]))
+    write(folder, "app.yaml", manifest(app_name, [web, job]))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(
             lambda: condition(controller, app_name, "Degraded")[:2] == ("True", "ContainerFailed"),
@@ -37,7 +37,7 @@ async def test_a_one_shot_container_that_succeeded_is_ready(
 ):
     job = service("migrate", ["sh", "-c", "exit 0"], restart="no")
     folder = tmp_path / "apps"
-    write_manifest(folder, "app.yaml", manifest(app_name, [service("web"), job]))
+    write(folder, "app.yaml", manifest(app_name, [service("web"), job]))
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         assert condition(controller, app_name, "Degraded")[0] == "False"

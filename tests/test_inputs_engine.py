@@ -12,7 +12,8 @@ import pytest
 import yaml
 from docker import DockerClient
 
-from controller_fixtures import containers, is_ready, run_controller, service, settle, state, write
+from controller_fixtures import containers, is_ready, run_controller, settle, state
+from manifests import service, write
 from waiting import eventually
 
 pytestmark = pytest.mark.engine

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from docker import DockerClient
 
 from cleanup import remove_app
-from controller_fixtures import containers, running, service, write
+from controller_fixtures import containers, env_of, running
 from engine_instance import private_engines
 from helpers import unique_name
+from manifests import app_doc, write
 from mqtt_fixtures import (
     Broker,
     agent_host,
@@ -46,25 +46,8 @@ def apps(docker_client: DockerClient) -> Iterator[list[str]]:
         remove_app(docker_client, name)
 
 
-def app_doc(name: str, env: str = "one", **fields: Any) -> dict[str, Any]:
-    # networkMode none: no network per app, so many apps share the engine's address pools.
-    fields.setdefault("networkMode", "none")
-    svc = service("web", env=[{"name": "GREETING", "value": env}], **fields)
-    return {
-        "apiVersion": "dockyard.dev/v1alpha1",
-        "kind": "App",
-        "metadata": {"name": name},
-        "spec": {"services": [svc]},
-    }
-
-
-def write_fleet(folder: Path, docs: list[dict[str, Any]]) -> None:
-    write(folder, "fleet.yaml", yaml.safe_dump_all(docs, sort_keys=False))
-
-
-def env_of(client: DockerClient, container: str) -> dict[str, str]:
-    env = client.api.inspect_container(container)["Config"]["Env"] or []
-    return dict(e.split("=", 1) for e in env)
+# networkMode none: no network per app, so many apps share the engine's address pools.
+EDGE = {"networkMode": "none"}
 
 
 async def test_first_sync_then_a_spec_change_fans_out(
@@ -76,14 +59,14 @@ async def test_first_sync_then_a_spec_change_fans_out(
     hosts = [agent_host("edge-1", fleet="kiosk"), agent_host("edge-2", fleet="kiosk")]
 
     def kiosk(env: str) -> dict[str, Any]:
-        doc = app_doc(name, env)
+        doc = app_doc(name, env, **EDGE)
         doc["spec"]["placement"] = {
             "mode": "global",
             "hostSelector": {"matchLabels": {"fleet": "kiosk"}},
         }
         return doc
 
-    write_fleet(tmp_path / "src", [*hosts, kiosk("one")])
+    write(tmp_path / "src", "fleet.yaml", [*hosts, kiosk("one")])
     with private_engines("edge-1", "edge-2") as engines:
         devices = {n: DockerClient(base_url=e.url) for n, e in engines.items()}
         async with (
@@ -114,14 +97,14 @@ async def test_first_sync_then_a_spec_change_fans_out(
             await eventually(reported, timeout=15)
 
             # One edit of the manifest: both devices apply it.
-            write_fleet(tmp_path / "src", [*hosts, kiosk("two")])
+            write(tmp_path / "src", "fleet.yaml", [*hosts, kiosk("two")])
 
             def both_updated() -> bool:
                 return (
                     agent1.converged
                     and agent2.converged
                     and all(
-                        env_of(d, f"{name}-web-1")["GREETING"] == "two" for d in devices.values()
+                        env_of(d, f"{name}-web-1")["VERSION"] == "two" for d in devices.values()
                     )
                 )
 
@@ -142,7 +125,7 @@ async def test_broker_gone_for_30s_repairs_locally_and_catches_up(
     name = unique_name("edge")
     apps.append(name)
     host = agent_host("edge-1")
-    write_fleet(tmp_path / "src", [host, on_agent(app_doc(name), "edge-1")])
+    write(tmp_path / "src", "fleet.yaml", [host, on_agent(app_doc(name, "one", **EDGE), "edge-1")])
     async with (
         run_publisher(broker, tmp_path / "src", tmp_path / "controller") as (_, pub),
         run_agent(broker, "edge-1", tmp_path / "agent") as agent,
@@ -160,15 +143,19 @@ async def test_broker_gone_for_30s_repairs_locally_and_catches_up(
         await eventually(lambda: running(docker_client, f"{name}-web-1"), timeout=20)
         assert docker_client.containers.get(f"{name}-web-1").id != old.id
         # Meanwhile the manifest changes: it cannot reach the device yet.
-        write_fleet(tmp_path / "src", [host, on_agent(app_doc(name, "offline-edit"), "edge-1")])
+        write(
+            tmp_path / "src",
+            "fleet.yaml",
+            [host, on_agent(app_doc(name, "offline-edit", **EDGE), "edge-1")],
+        )
         await asyncio.sleep(max(0.0, 30 - (asyncio.get_running_loop().time() - started)))
-        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "one"
+        assert env_of(docker_client, f"{name}-web-1")["VERSION"] == "one"
 
         broker.start()
         await eventually(
             lambda: (
                 agent.converged
-                and env_of(docker_client, f"{name}-web-1")["GREETING"] == "offline-edit"
+                and env_of(docker_client, f"{name}-web-1")["VERSION"] == "offline-edit"
             ),
             timeout=30,
         )
@@ -190,7 +177,11 @@ async def test_restarted_without_broker_converges_from_disk(
 ) -> None:
     name = unique_name("edge")
     apps.append(name)
-    write_fleet(tmp_path / "src", [agent_host("edge-1"), on_agent(app_doc(name, "disk"), "edge-1")])
+    write(
+        tmp_path / "src",
+        "fleet.yaml",
+        [agent_host("edge-1"), on_agent(app_doc(name, "disk", **EDGE), "edge-1")],
+    )
     async with (
         run_publisher(broker, tmp_path / "src", tmp_path / "controller"),
         run_agent(broker, "edge-1", tmp_path / "agent") as agent,
@@ -202,7 +193,7 @@ async def test_restarted_without_broker_converges_from_disk(
     async with run_agent(broker, "edge-1", tmp_path / "agent") as agent:
         await eventually(lambda: agent.converged, timeout=30)
         assert not agent.connected
-        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "disk"
+        assert env_of(docker_client, f"{name}-web-1")["VERSION"] == "disk"
 
 
 def payload(revision: int, apps: list[dict[str, Any]], agent: str = "edge-1") -> dict[str, Any]:
@@ -222,18 +213,18 @@ async def test_stale_revisions_are_ignored_and_bad_payloads_reported(
     name = unique_name("edge")
     apps.append(name)
     topic = "dockyard/agents/edge-1/desired"
-    await publish(broker, "controller", topic, payload(5, [app_doc(name, "five")]))
+    await publish(broker, "controller", topic, payload(5, [app_doc(name, "five", **EDGE)]))
     async with run_agent(broker, "edge-1", tmp_path / "agent") as agent:
         await eventually(lambda: agent.converged, timeout=30)
-        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "five"
+        assert env_of(docker_client, f"{name}-web-1")["VERSION"] == "five"
 
         # An older revision (a replayed or delayed message) is never applied.
-        await publish(broker, "controller", topic, payload(3, [app_doc(name, "three")]))
+        await publish(broker, "controller", topic, payload(3, [app_doc(name, "three", **EDGE)]))
         await eventually(lambda: agent.ignored is not None and agent.ignored["revision"] == 3)
         assert agent.desired is not None and agent.desired.revision == 5
 
         # A malformed one is reported on the status topic, by field, and not applied.
-        bad = app_doc(name, "six")
+        bad = app_doc(name, "six", **EDGE)
         bad["spec"]["services"][0]["replica"] = 2
         await publish(broker, "controller", topic, payload(6, [bad]))
 
@@ -250,15 +241,15 @@ async def test_stale_revisions_are_ignored_and_bad_payloads_reported(
         assert "spec.services[web].replica: unknown field" in report["rejected"]["error"]
         assert "did you mean replicas?" in report["rejected"]["error"]
         assert report["revision"] == 5
-        assert env_of(docker_client, f"{name}-web-1")["GREETING"] == "five"
+        assert env_of(docker_client, f"{name}-web-1")["VERSION"] == "five"
         await publish(broker, "controller", topic, b"{not json")
         await eventually(lambda: "not valid JSON" in (agent.rejected or {}).get("error", ""))
 
         # The next good revision goes through.
-        await publish(broker, "controller", topic, payload(7, [app_doc(name, "seven")]))
+        await publish(broker, "controller", topic, payload(7, [app_doc(name, "seven", **EDGE)]))
         await eventually(
             lambda: (
-                agent.converged and env_of(docker_client, f"{name}-web-1")["GREETING"] == "seven"
+                agent.converged and env_of(docker_client, f"{name}-web-1")["VERSION"] == "seven"
             ),
             timeout=30,
         )
@@ -273,11 +264,17 @@ async def test_acl_an_agent_reads_only_its_own_state_and_secrets(
     src = tmp_path / "src"
     src.mkdir()
     (src / "token.txt").write_text("s3cret-for-edge-1")
-    secret_app = on_agent(app_doc(a1, secrets=[{"name": "token"}]), "edge-1")
+    secret_app = on_agent(app_doc(a1, "one", secrets=[{"name": "token"}], **EDGE), "edge-1")
     secret_app["spec"]["secrets"] = [{"name": "token", "file": "token.txt"}]
-    write_fleet(
+    write(
         src,
-        [agent_host("edge-1"), agent_host("edge-2"), secret_app, on_agent(app_doc(a2), "edge-2")],
+        "fleet.yaml",
+        [
+            agent_host("edge-1"),
+            agent_host("edge-2"),
+            secret_app,
+            on_agent(app_doc(a2, "one", **EDGE), "edge-2"),
+        ],
     )
     async with (
         run_publisher(broker, src, tmp_path / "controller"),
@@ -316,7 +313,7 @@ async def test_client_certificate_login(
         broker,
         "controller",
         "dockyard/agents/edge-9/desired",
-        payload(1, [app_doc(name)], "edge-9"),
+        payload(1, [app_doc(name, "one", **EDGE)], "edge-9"),
     )
     await publish(broker, "controller", "dockyard/agents/edge-8/desired", payload(1, [], "edge-8"))
     config = broker.cert_config("edge-9")

@@ -14,8 +14,8 @@ import yaml
 from docker import DockerClient
 
 from cleanup import remove_app
-from controller_fixtures import service
 from helpers import DOCKYARD, free_port, unique_name
+from manifests import service
 from mqtt_fixtures import Broker, agent_host, broker, publish, run_agent
 from waiting import eventually
 

@@ -14,15 +14,19 @@ import yaml
 from docker import DockerClient
 
 from cleanup import remove_app
-from controller_fixtures import service, write
+from controller_fixtures import env_of
 from dockyard.sources.mqtt.gates import parse_window
 from helpers import APP_LABEL, unique_name
+from manifests import app_doc, write
 from mqtt_fixtures import Broker, agent_host, broker, on_agent, publish, run_agent, run_publisher
 from waiting import eventually
 
 __all__ = ["broker"]
 
 pytestmark = pytest.mark.engine
+
+# networkMode none: no network per app, so many apps share the engine's address pools.
+EDGE = {"networkMode": "none"}
 
 
 @pytest.fixture
@@ -31,21 +35,6 @@ def apps(docker_client: DockerClient) -> Iterator[list[str]]:
     yield names
     for name in names:
         remove_app(docker_client, name)
-
-
-def app_doc(name: str, env: str = "one") -> dict[str, Any]:
-    svc = service("web", env=[{"name": "V", "value": env}], networkMode="none")
-    return {
-        "apiVersion": "dockyard.dev/v1alpha1",
-        "kind": "App",
-        "metadata": {"name": name},
-        "spec": {"services": [svc]},
-    }
-
-
-def env_v(client: DockerClient, container: str) -> str:
-    env = client.api.inspect_container(container)["Config"]["Env"] or []
-    return dict(e.split("=", 1) for e in env)["V"]
 
 
 async def test_fifty_agents_all_converge(
@@ -57,7 +46,7 @@ async def test_fifty_agents_all_converge(
     names = [f"{prefix}-{i}" for i in range(1, count + 1)]
     apps.extend(names)
     docs: list[dict[str, Any]] = [agent_host(f"edge-{i}") for i in range(1, count + 1)]
-    docs += [on_agent(app_doc(n), f"edge-{i}") for i, n in enumerate(names, 1)]
+    docs += [on_agent(app_doc(n, "one", **EDGE), f"edge-{i}") for i, n in enumerate(names, 1)]
     write(tmp_path / "src", "fleet.yaml", yaml.safe_dump_all(docs, sort_keys=False))
     async with contextlib.AsyncExitStack() as stack:
         _, pub = await stack.enter_async_context(
@@ -94,7 +83,7 @@ async def test_update_lock_holds_updates_and_is_reported(
             "kind": "AgentDesiredState",
             "agent": "edge-1",
             "revision": revision,
-            "apps": [app_doc(name, env)],
+            "apps": [app_doc(name, env, **EDGE)],
         }
 
     await publish(broker, "controller", topic, desired(1, "one"))
@@ -119,14 +108,15 @@ async def test_update_lock_holds_updates_and_is_reported(
             return new.id != old.id and new.status == "running"
 
         await eventually(repaired, timeout=20)
-        assert env_v(docker_client, f"{name}-web-1") == "one"
+        assert env_of(docker_client, f"{name}-web-1")["VERSION"] == "one"
         # Past its TTL the lock is reported stale, and still honoured.
         await eventually(lambda: agent.report()["locks"][name]["stale"], timeout=5)
         await asyncio.sleep(0.5)
-        assert env_v(docker_client, f"{name}-web-1") == "one"
+        assert env_of(docker_client, f"{name}-web-1")["VERSION"] == "one"
         lock.unlink()
         await eventually(
-            lambda: agent.converged and env_v(docker_client, f"{name}-web-1") == "two", timeout=30
+            lambda: agent.converged and env_of(docker_client, f"{name}-web-1")["VERSION"] == "two",
+            timeout=30,
         )
         assert agent.report()["locks"] == {}
 
@@ -143,7 +133,7 @@ async def test_updates_wait_for_the_maintenance_window(
         "kind": "AgentDesiredState",
         "agent": "edge-1",
         "revision": 1,
-        "apps": [app_doc(name)],
+        "apps": [app_doc(name, "one", **EDGE)],
     }
     await publish(broker, "controller", "dockyard/agents/edge-1/desired", desired)
     async with run_agent(broker, "edge-1", tmp_path / "agent", windows=(window,)) as agent:

@@ -13,7 +13,7 @@ from docker import DockerClient
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app
-from dockyard_helpers import write_manifest
+from manifests import write
 from registry_fixtures import Registry, container_image, image_id, push
 
 pytestmark = pytest.mark.engine
@@ -71,7 +71,7 @@ def test_pull_with_credentials_from_the_docker_config_file(
     ref = f"{auth_registry.host}/{app_name}:1"
     docker_config(no_docker_config, auth_registry, str(auth_registry.password))
 
-    code, out = apply(write_manifest(tmp_path / "m", manifest(app_name, ref)))
+    code, out = apply(write(tmp_path / "m", "app.yaml", manifest(app_name, ref)))
 
     assert code == 0, out
     assert container_image(docker_client, f"{app_name}-web-1") == image_id(docker_client, ref)
@@ -96,7 +96,7 @@ def test_pull_with_credentials_from_a_secret_in_spec_registries(
         - {{name: regpass, file: ./registry-password}}
     """
 
-    code, out = apply(write_manifest(folder, manifest(app_name, ref, extra)))
+    code, out = apply(write(folder, "app.yaml", manifest(app_name, ref, extra)))
 
     assert code == 0, out
     assert container_image(docker_client, f"{app_name}-web-1") == image_id(docker_client, ref)
@@ -114,12 +114,12 @@ def test_wrong_credentials_are_a_clear_error_and_nothing_changes(
     push(docker_client, auth_registry, app_name, "2", "v2")
     repo = f"{auth_registry.host}/{app_name}"
     docker_config(no_docker_config, auth_registry, str(auth_registry.password))
-    assert apply(write_manifest(tmp_path / "m", manifest(app_name, f"{repo}:1")))[0] == 0
+    assert apply(write(tmp_path / "m", "app.yaml", manifest(app_name, f"{repo}:1")))[0] == 0
     before = docker_client.api.inspect_container(f"{app_name}-web-1")
     wrong = "wrong-" + secrets.token_hex(6)
     docker_config(no_docker_config, auth_registry, wrong)
 
-    code, out = apply(write_manifest(tmp_path / "m", manifest(app_name, f"{repo}:2")))
+    code, out = apply(write(tmp_path / "m", "app.yaml", manifest(app_name, f"{repo}:2")))
 
     assert code == 1
     assert (
@@ -146,7 +146,7 @@ def test_missing_credentials_say_how_to_give_them(
     push(docker_client, auth_registry, app_name, "1", "v1")
     ref = f"{auth_registry.host}/{app_name}:1"
 
-    code, out = apply(write_manifest(tmp_path / "m", manifest(app_name, ref)))
+    code, out = apply(write(tmp_path / "m", "app.yaml", manifest(app_name, ref)))
 
     assert code == 1
     text = " ".join(out.split())
@@ -160,7 +160,7 @@ def test_a_registry_password_secret_must_be_declared(tmp_path: Path) -> None:
       registries:
         - {server: "127.0.0.1:5000", username: alice, passwordSecret: nope}
     """
-    path = write_manifest(tmp_path, manifest("regcheck", "127.0.0.1:5000/x:1", extra))
+    path = write(tmp_path, "app.yaml", manifest("regcheck", "127.0.0.1:5000/x:1", extra))
 
     result = runner.invoke(app, ["validate", "-f", str(path)])
 

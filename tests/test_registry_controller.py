@@ -11,16 +11,9 @@ import pytest
 from docker import DockerClient
 from typer.testing import CliRunner
 
-from controller_fixtures import (
-    condition,
-    is_ready,
-    manifest,
-    run_controller,
-    service,
-    settle,
-    write,
-)
+from controller_fixtures import condition, is_ready, run_controller, settle
 from dockyard.cli.main import app
+from manifests import manifest, service, write
 from registry_fixtures import Registry, image_id, move_tag, push
 from waiting import eventually
 

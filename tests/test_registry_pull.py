@@ -9,7 +9,7 @@ from docker import DockerClient
 from typer.testing import CliRunner
 
 from dockyard.cli.main import app
-from dockyard_helpers import write_manifest
+from manifests import write
 from registry_fixtures import Registry, container_image, image_id, move_tag, push
 
 pytestmark = pytest.mark.engine
@@ -47,7 +47,7 @@ def test_if_not_present_pulls_a_missing_image_from_the_registry(
     ref = f"{registry.host}/{app_name}:1"
     assert image_id(docker_client, ref) is None
 
-    code, out = apply(write_manifest(tmp_path, manifest(app_name, ref, "IfNotPresent")))
+    code, out = apply(write(tmp_path, "app.yaml", manifest(app_name, ref, "IfNotPresent")))
 
     assert code == 0, out
     assert f"pull image {ref}" in out
@@ -62,7 +62,7 @@ def test_always_pulls_a_moved_tag_and_replaces_the_container(
 ) -> None:
     push(docker_client, registry, app_name, "1", "v1")
     ref = f"{registry.host}/{app_name}:1"
-    path = write_manifest(tmp_path, manifest(app_name, ref, "Always"))
+    path = write(tmp_path, "app.yaml", manifest(app_name, ref, "Always"))
     code, out = apply(path)
     assert code == 0, out
     name = f"{app_name}-web-1"
@@ -91,7 +91,7 @@ def test_if_not_present_does_not_pull_a_moved_tag(
 ) -> None:
     push(docker_client, registry, app_name, "1", "v1")
     ref = f"{registry.host}/{app_name}:1"
-    path = write_manifest(tmp_path, manifest(app_name, ref, "IfNotPresent"))
+    path = write(tmp_path, "app.yaml", manifest(app_name, ref, "IfNotPresent"))
     assert apply(path)[0] == 0
     before = docker_client.api.inspect_container(f"{app_name}-web-1")
 
@@ -116,7 +116,7 @@ def test_an_image_pinned_by_digest_runs_that_digest_after_the_tag_moved(
     move_tag(docker_client, registry, app_name, "1", "v2")  # the tag now names v2
     repo = f"{registry.host}/{app_name}"
     ref = f"{repo}:1@{digest}" if with_tag else f"{repo}@{digest}"
-    path = write_manifest(tmp_path, manifest(app_name, ref, "Always"))
+    path = write(tmp_path, "app.yaml", manifest(app_name, ref, "Always"))
 
     code, out = apply(path)
 

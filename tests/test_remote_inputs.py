@@ -14,10 +14,11 @@ import docker
 import pytest
 from typer.testing import CliRunner
 
-from controller_fixtures import is_ready, run_controller, write
+from controller_fixtures import is_ready, run_controller
 from dockyard.cli.main import app as cli
 from engine_instance import PrivateEngine, ssh_client_env
 from helpers import BASE_IMAGE, DOCKYARD
+from manifests import write
 from tls_certs import CA, issue, make_ca
 from waiting import eventually
 

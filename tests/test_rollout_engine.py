@@ -25,36 +25,18 @@ from controller_fixtures import (
     dockyard_run,
     ids,
     is_ready,
-    manifest,
     run_controller,
-    service,
     settle,
     state,
-    write,
 )
 from helpers import APP_LABEL, BASE_IMAGE, DOCKYARD, TEST_LABEL
+from manifests import app_doc, manifest, service, to_yaml, write
 from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
 GOOD_HEALTH = {"test": ["CMD", "true"], "interval": "300ms", "retries": 1}
 BAD_HEALTH = {"test": ["CMD", "false"], "interval": "300ms", "timeout": "1s", "retries": 1}
-
-
-def app_doc(app: str, version: str, replicas: int, update: dict[str, Any], **fields: Any) -> str:
-    fields.setdefault("healthcheck", GOOD_HEALTH)
-    return manifest(
-        app,
-        [
-            service(
-                "web",
-                env=[{"name": "VERSION", "value": version}],
-                replicas=replicas,
-                update=update,
-                **fields,
-            )
-        ],
-    )
 
 
 def versions(client: DockerClient, app: str) -> dict[str, str]:
@@ -95,14 +77,22 @@ async def test_start_first_rollout_never_drops_below_desired_healthy(
 ):
     folder = tmp_path / "apps"
     update = {"order": "start-first", "parallelism": 1, "monitor": "500ms"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=3, update=update, healthcheck=GOOD_HEALTH),
+    )
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         await eventually(lambda: _count(docker_client, app_name)[0] == 3)
         before = ids(docker_client, app_name)
         with health_sampler(docker_client, app_name) as samples:
             started = time.monotonic()
-            write(folder, "app.yaml", app_doc(app_name, "2", 3, update))
+            write(
+                folder,
+                "app.yaml",
+                app_doc(app_name, "2", replicas=3, update=update, healthcheck=GOOD_HEALTH),
+            )
             await eventually(
                 lambda: (
                     set(versions(docker_client, app_name).values()) == {"2"}
@@ -137,11 +127,19 @@ async def test_failing_healthcheck_rolls_back_and_is_not_retried(
 ):
     folder = tmp_path / "apps"
     update = {"order": "stop-first", "parallelism": 1, "monitor": "300ms"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=2, update=update, healthcheck=GOOD_HEALTH),
+    )
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         before = ids(docker_client, app_name)
-        write(folder, "app.yaml", app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
+        write(
+            folder,
+            "app.yaml",
+            app_doc(app_name, "2", replicas=2, update=update, healthcheck=BAD_HEALTH),
+        )
 
         def rolled_back() -> bool:
             return condition(controller, app_name, "Degraded")[1] == "RolledBack"
@@ -169,7 +167,11 @@ async def test_failing_healthcheck_rolls_back_and_is_not_retried(
         await settle(controller, quiet=1.5)
         assert ids(docker_client, app_name) == kept
         # A new spec rolls out again, and the pin is gone.
-        write(folder, "app.yaml", app_doc(app_name, "3", 2, update))
+        write(
+            folder,
+            "app.yaml",
+            app_doc(app_name, "3", replicas=2, update=update, healthcheck=GOOD_HEALTH),
+        )
         await eventually(
             lambda: set(versions(docker_client, app_name).values()) == {"3"}, timeout=40
         )
@@ -183,15 +185,19 @@ async def test_exiting_container_rolls_back_start_first_keeping_old_containers(
 ):
     folder = tmp_path / "apps"
     update = {"order": "start-first", "parallelism": 2, "monitor": "1s"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 2, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=2, update=update, healthcheck=GOOD_HEALTH),
+    )
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         before = ids(docker_client, app_name)
         crashing = app_doc(
             app_name,
             "2",
-            2,
-            update,
+            replicas=2,
+            update=update,
             command=["sh", "-c", "sleep 0.2; exit 3"],
             restart="no",
             healthcheck=None,
@@ -243,7 +249,11 @@ async def test_pause_keeps_the_batches_that_passed_and_the_rest_old(
 ):
     folder = tmp_path / "apps"
     update = {"order": "stop-first", "parallelism": 1, "monitor": "300ms", "failureAction": "pause"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=3, update=update, healthcheck=GOOD_HEALTH),
+    )
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         before = ids(docker_client, app_name)
@@ -267,7 +277,11 @@ async def test_rollback_puts_back_the_batches_that_had_passed(
 ):
     folder = tmp_path / "apps"
     update = {"order": "start-first", "parallelism": 1, "monitor": "300ms"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 3, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=3, update=update, healthcheck=GOOD_HEALTH),
+    )
     async with run_controller(folder, tmp_path / "state") as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
         before = ids(docker_client, app_name)
@@ -287,10 +301,18 @@ async def test_manual_rollback_and_history_survive_a_restart(
     folder = tmp_path / "apps"
     state_dir = tmp_path / "state"
     update = {"order": "stop-first", "parallelism": 0, "monitor": "200ms"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 1, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=1, update=update, healthcheck=GOOD_HEALTH),
+    )
     async with run_controller(folder, state_dir) as controller:
         await eventually(lambda: is_ready(controller, app_name), timeout=30)
-        write(folder, "app.yaml", app_doc(app_name, "2", 1, update))
+        write(
+            folder,
+            "app.yaml",
+            app_doc(app_name, "2", replicas=1, update=update, healthcheck=GOOD_HEALTH),
+        )
         await eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
         await settle(controller)
         with pytest.raises(ValueError, match="no revision 7"):
@@ -319,11 +341,19 @@ def test_history_and_rollback_commands_talk_to_dockyard_run(
 ):
     folder, state_dir = tmp_path / "apps", tmp_path / "state"
     update = {"order": "stop-first", "monitor": "200ms"}
-    write(folder, "app.yaml", app_doc(app_name, "1", 1, update))
+    write(
+        folder,
+        "app.yaml",
+        app_doc(app_name, "1", replicas=1, update=update, healthcheck=GOOD_HEALTH),
+    )
     args = [str(folder), "--listen", "127.0.0.1:0", "--state-dir", str(state_dir)]
     with dockyard_run(*args, "--interval", "100ms") as proc:
         asyncio.run(eventually(lambda: proc.ready(app_name), timeout=30))
-        write(folder, "app.yaml", app_doc(app_name, "2", 1, update))
+        write(
+            folder,
+            "app.yaml",
+            app_doc(app_name, "2", replicas=1, update=update, healthcheck=GOOD_HEALTH),
+        )
         asyncio.run(
             eventually(lambda: versions(docker_client, app_name) == {f"{app_name}-web-1": "2"})
         )
@@ -389,24 +419,27 @@ def test_dockyard_apply_rolls_out_and_puts_back_a_failing_batch(
     update = {"order": "start-first", "parallelism": 1, "monitor": "300ms"}
     path = tmp_path / "app.yaml"
 
-    def apply(text: str) -> subprocess.CompletedProcess[str]:
-        path.write_text(text)
+    def apply(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        path.write_text(to_yaml(doc))
         return subprocess.run(
             [str(DOCKYARD), "apply", "-f", str(path)], capture_output=True, text=True, timeout=120
         )
 
-    assert apply(app_doc(app_name, "1", 2, update)).returncode == 0
+    assert (
+        apply(app_doc(app_name, "1", replicas=2, update=update, healthcheck=GOOD_HEALTH)).returncode
+        == 0
+    )
     asyncio.run(eventually(lambda: _count(docker_client, app_name) == (2, 2), timeout=20))
     before = ids(docker_client, app_name)
 
-    bad = apply(app_doc(app_name, "2", 2, update, healthcheck=BAD_HEALTH))
+    bad = apply(app_doc(app_name, "2", replicas=2, update=update, healthcheck=BAD_HEALTH))
     assert bad.returncode == 1
     assert "rollout failed" in bad.stderr and "became unhealthy" in bad.stderr
     assert "rolled back: the old containers run again" in bad.stderr
     assert ids(docker_client, app_name) == before
     assert set(versions(docker_client, app_name).values()) == {"1"}
 
-    good = apply(app_doc(app_name, "3", 2, update))
+    good = apply(app_doc(app_name, "3", replicas=2, update=update, healthcheck=GOOD_HEALTH))
     assert good.returncode == 0, good.stderr
     assert f"app {app_name}: service web: replacing {app_name}-web-1" in good.stdout
     assert versions(docker_client, app_name) == {f"{app_name}-web-1": "3", f"{app_name}-web-2": "3"}
@@ -446,7 +479,7 @@ def test_a_failed_build_leaves_the_running_containers_untouched(
     (tmp_path / "web").mkdir()
     dockerfile = tmp_path / "web" / "Dockerfile"
     update = {"order": "stop-first", "parallelism": 1, "monitor": "200ms"}
-    doc = yaml.safe_load(app_doc(app_name, "1", 2, update))
+    doc = app_doc(app_name, "1", replicas=2, update=update, healthcheck=GOOD_HEALTH)
     web = doc["spec"]["services"][0]
     del web["pullPolicy"]
     web["image"] = f"dockyard.test/{app_name}"

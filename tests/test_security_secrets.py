@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 from docker import DockerClient
 
-from controller_fixtures import dockyard_run, service, write
+from controller_fixtures import dockyard_run
 from helpers import DOCKYARD
+from manifests import service, write
 from waiting import eventually
 
 STORE = """\

@@ -19,8 +19,9 @@ import pytest
 from docker import DockerClient
 
 from cleanup import remove_app
-from controller_fixtures import DockyardRun, dockyard_run, manifest, service, write
+from controller_fixtures import DockyardRun, dockyard_run
 from helpers import REPO_ROOT, TEST_LABELS, unique_name
+from manifests import manifest, service, write
 from test_status_page import DEVICES, fleet_of, serving_fleet
 from waiting import eventually
 
