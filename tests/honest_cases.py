@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ import docker.errors
 
 from engine_instance import PrivateEngine
 from helpers import BASE_IMAGE, TEST_LABELS
+from waiting import wait_until
 
 FAILURES = (
     "image-missing",
@@ -53,15 +53,6 @@ def svc(name: str = "web", command: list[str] | None = None, **fields: Any) -> d
     }
     body.update(fields)
     return body
-
-
-def app_doc(name: str, services: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "dockyard.dev/v1alpha1",
-        "kind": "App",
-        "metadata": {"name": name},
-        "spec": {"services": services, **spec},
-    }
 
 
 def failing_spec(failure: str, port: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -133,14 +124,13 @@ def fill_disk(engine: PrivateEngine) -> None:
 def wait_running(engine: PrivateEngine, name: str, timeout: float = 60) -> None:
     """Until container `name` runs on `engine` (the apply is then waiting on its health)."""
     client = docker.DockerClient(base_url=engine.url, timeout=10)
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(docker.errors.DockerException):
-                if client.containers.get(name).status == "running":
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"{name} did not start on {engine.id} within {timeout:g}s")
+        wait_until(
+            lambda: client.containers.get(name).status == "running",
+            timeout,
+            interval=0.1,
+            what=f"{name} running on {engine.id}",
+        )
     finally:
         client.close()
 

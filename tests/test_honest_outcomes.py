@@ -25,13 +25,14 @@ from typing import Any
 import pytest
 import yaml
 
-from controller_fixtures import DOCKYARD, condition, eventually, is_ready, run_controller
+import manifests
+from controller_fixtures import condition, is_ready, run_controller
+from helpers import DOCKYARD
 from honest_cases import (
     FAILURES,
     MISSING_IMAGE,
     ON_TEST_HOST,
     SECRET_VALUE,
-    app_doc,
     failing_spec,
     failure_host,
     host_doc,
@@ -39,6 +40,7 @@ from honest_cases import (
     port_held,
     wait_running,
 )
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
@@ -84,7 +86,7 @@ def _docs(failure: str, app: str, port: int, engine: Any) -> list[dict[str, Any]
     if engine is not None:
         docs.append(host_doc("edge", engine))
         spec.update(placed_on("edge"))
-    return [*docs, app_doc(app, services, **spec)]
+    return [*docs, manifests.app(app, services, **spec)]
 
 
 @pytest.mark.parametrize("failure", FAILURES)
