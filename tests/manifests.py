@@ -32,16 +32,17 @@ def service(name: str, command: list[str] | None = None, **fields: Any) -> dict[
 def app(
     name: str,
     services: list[dict[str, Any]],
-    volumes: tuple[str, ...] = (),
-    networks: tuple[str, ...] = (),
+    volumes: Sequence[str | Doc] = (),
+    networks: Sequence[str | Doc] = (),
     **spec: Any,
 ) -> dict[str, Any]:
-    """The App document `name` of `services`; `spec` are more keys of its spec."""
+    """The App document `name` of `services`; `spec` are more keys of its spec. A volume or
+    network is its name or its whole entry."""
     body: dict[str, Any] = {"services": services}
     if volumes:
-        body["volumes"] = [{"name": v} for v in volumes]
+        body["volumes"] = [_entry(v) for v in volumes]
     if networks:
-        body["networks"] = [{"name": n} for n in networks]
+        body["networks"] = [_entry(n) for n in networks]
     body.update(spec)
     doc: dict[str, Any] = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "App"}
     doc["metadata"] = {"name": name}
@@ -49,11 +50,15 @@ def app(
     return doc
 
 
+def _entry(item: str | Doc) -> dict[str, Any]:
+    return {"name": item} if isinstance(item, str) else dict(item)
+
+
 def manifest(
     name: str,
     services: list[dict[str, Any]],
-    volumes: tuple[str, ...] = (),
-    networks: tuple[str, ...] = (),
+    volumes: Sequence[str | Doc] = (),
+    networks: Sequence[str | Doc] = (),
 ) -> str:
     """`app(...)` as the YAML a user writes."""
     return to_yaml(app(name, services, volumes, networks))
