@@ -21,18 +21,18 @@ from typing import Any
 
 import pytest
 
-from controller_fixtures import eventually
+import manifests
 from honest_cases import (
     FAILURES,
     MISSING_IMAGE,
     ON_TEST_HOST,
-    app_doc,
     failing_spec,
     failure_host,
     port_held,
     wait_running,
 )
 from mqtt_fixtures import Broker, broker, publish, retained, run_agent
+from waiting import eventually
 
 __all__ = ["broker"]
 
@@ -99,7 +99,9 @@ async def test_agent_reports_the_failure_never_converged(
         if failure == "secret-missing":
             spec["secrets"] = [{"name": "token"}]  # as published, with no value for it
         topic = f"dockyard/agents/{AGENT}/desired"
-        await publish(broker, "controller", topic, _payload(app_doc(app_name, services, **spec)))
+        await publish(
+            broker, "controller", topic, _payload(manifests.app(app_name, services, **spec))
+        )
         if failure == "host-dark":
             assert engine is not None
             engine.stop()

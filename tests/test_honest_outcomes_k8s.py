@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from docker import DockerClient
 
+import manifests
 from cleanup import remove_app
 from helpers import unique_name
 from honest_cases import (
@@ -25,7 +26,6 @@ from honest_cases import (
     MISSING_IMAGE,
     ON_TEST_HOST,
     SECRET_VALUE,
-    app_doc,
     failing_spec,
     failure_host,
     host_doc,
@@ -94,7 +94,7 @@ def test_operator_sets_degraded_with_the_reason_never_ready(
             k8s.create(ns, host_doc(host, engine), "dockerhosts")
             spec.update(placed_on(host))
         cleanup.append(("apps", app))
-        k8s.create(ns, app_doc(app, services, **spec))
+        k8s.create(ns, manifests.app(app, services, **spec))
         if failure == "engine-restarting":
             assert engine is not None
             wait_running(engine, f"{app}-db-1")
