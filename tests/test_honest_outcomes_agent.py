@@ -76,17 +76,7 @@ def _degraded(report: dict[str, Any], app: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
-DARK_AT_START = pytest.mark.xfail(
-    strict=True,
-    reason="an agent whose engine is dark when it starts reports its app with no conditions "
-    "(converged: false, but no reason): the controller waits in _initial_sync before any app "
-    "has a status (controller/reconciler.py, being split; left to its owner)",
-)
-
-
-@pytest.mark.parametrize(
-    "failure", [pytest.param(f, marks=DARK_AT_START) if f == "host-dark" else f for f in FAILURES]
-)
+@pytest.mark.parametrize("failure", FAILURES)
 async def test_agent_reports_the_failure_never_converged(
     failure: str, broker: Broker, app_name: str, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard import retry
 from dockyard.engine.cache import EngineCache
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError
@@ -144,3 +145,38 @@ def mark_dark(hosts: Sequence[Host], now: float) -> None:
             host.down_since = now
         elif not host.dark:
             host.down_since = None
+
+
+async def first_read(
+    cache: EngineCache,
+    stopping: asyncio.Event,
+    enqueue: Callable[[], None],
+    failed: Callable[[str], None],
+) -> None:
+    """Read the engine until it answers (backing off; `failed` hears why each try
+    failed), then enqueue every app: until then reconciles plan nothing."""
+    backoff = retry.Backoff(0.5, 10.0)
+    while not stopping.is_set():
+        try:
+            await cache.relist()
+            enqueue()
+            return
+        except EngineError as exc:
+            failed(str(exc))
+            delay = backoff.next()
+            log.warning("engine not reachable yet: %s (retrying in %.1fs)", exc, delay)
+            await asyncio.sleep(delay)
+
+
+async def resync_loop(
+    every: float, hosts: Callable[[], Sequence[Host]], enqueue: Callable[[], None]
+) -> None:
+    """Relist every host and enqueue every app, every `every` seconds (--resync)."""
+    while True:
+        await asyncio.sleep(every)
+        for host in hosts():
+            try:
+                await host.cache.relist()
+            except EngineError as exc:
+                log.warning("resync of host %s: %s", host.name, exc)
+        enqueue()

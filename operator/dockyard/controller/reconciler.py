@@ -35,7 +35,7 @@ from . import execute, revisions, waves
 from .crashloop import Backoff, CrashLoop
 from .history import HistoryStore, Pin, Revision
 from .history_sync import HISTORY_WAIT, HistorySync
-from .hosts import Host, Hosts, app_hosts
+from .hosts import Host, Hosts, app_hosts, first_read, resync_loop
 from .image_poll import ImageWatch
 from .inputs import InputRecord
 from .intake import Intake, Wanted
@@ -121,6 +121,7 @@ class Controller:
         self.apps: dict[str, AppState] = {}
         self._stopping = asyncio.Event()
         self._reconciling = 0
+        self.unread: str | None = None  # the engine's first read failed: why
         # Deletions asked for by name (the operator's App finalizer): name -> whether its
         # named volumes go too, and the future done once everything is removed.
         self.deletions: dict[str, tuple[bool, asyncio.Future[None]]] = {}
@@ -153,10 +154,14 @@ class Controller:
     async def run(self) -> None:
         """Run until stop() is called; never exits on a failed reconcile."""
         await self.cache.start()
-        await self._initial_sync()
-        tasks = [asyncio.create_task(self._worker(i)) for i in range(self.settings.workers)]
+        # Workers and sources start at once: until the engine answers, reconciles say so.
+        enqueue = self._enqueue_known
+        first = first_read(self.cache, self._stopping, enqueue, self._unread)
+        tasks = [asyncio.create_task(first)]
+        tasks += [asyncio.create_task(self._worker(i)) for i in range(self.settings.workers)]
         tasks += [asyncio.create_task(self._run_source(s)) for s in self.sources]
-        tasks.append(asyncio.create_task(self._resync_loop()))
+        resync = resync_loop(self.settings.resync, lambda: list(self.hosts.values()), enqueue)
+        tasks.append(asyncio.create_task(resync))
         if self.settings.poll_images:
             poll = self.images.poll(
                 self.settings.poll_images,
@@ -184,30 +189,15 @@ class Controller:
             await asyncio.sleep(0.05)
         self._stopping.set()
 
-    async def _initial_sync(self) -> None:
-        backoff = retry.Backoff(0.5, 10.0)
-        while not self._stopping.is_set():
-            try:
-                await self.cache.relist()
-                return
-            except EngineError as exc:
-                delay = backoff.next()
-                log.warning("engine not reachable yet: %s (retrying in %.1fs)", exc, delay)
-                await asyncio.sleep(delay)
-
-    async def _resync_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.resync)
-            for host in list(self.hosts.values()):
-                try:
-                    await host.cache.relist()
-                except EngineError as exc:
-                    log.warning("resync of host %s: %s", host.name, exc)
-            for name in self._known_apps():
-                self.queue.add(name)
-
     def _known_apps(self) -> set[str]:
         return set(self.wanted) | set(self.ownership.apps)
+
+    def _unread(self, error: str) -> None:
+        self.unread = error  # why the engine could not be read yet
+
+    def _enqueue_known(self) -> None:
+        for name in self._known_apps():
+            self.queue.add(name)
 
     def _queue_changed(self) -> None:
         self.metrics.queue_depth.set(len(self.queue))
@@ -278,6 +268,10 @@ class Controller:
     async def reconcile(self, name: str) -> Result:
         """Converge one app on its hosts from the whole desired and observed state; what
         the queue does next is the Result."""
+        if not self.cache.synced:  # never plan (nor prune) on a state never read
+            if self.unread is None:
+                return Result.wait(0.2)  # the first read is under way
+            raise EngineError(f"engine {self.engine.name} is not reachable: {self.unread}")
         source_wanted = self.wanted.get(name)
         if source_wanted is None:
             return await self._prune(name)
