@@ -75,6 +75,7 @@ services:
     cgroup: private
     device_cgroup_rules: ["c 1:3 mr"]
     storage_opt: {size: 1G}
+    runtime: runc
     networks:
       zeta: {ipv4_address: 172.28.5.10, priority: 10}
       alpha:
@@ -100,6 +101,7 @@ def test_host_config_keys_are_carried_into_the_manifest(tmp_path: Path) -> None:
         {"name": "nproc", "soft": 512, "hard": 512},
     ]
     assert web["sysctls"] == {"net.core.somaxconn": "1024"}
+    assert web["runtime"] == "runc"
     assert web["shmSize"] == "128m"
     assert (web["dns"], web["dnsSearch"], web["dnsOptions"]) == (
         ["10.0.0.2"],

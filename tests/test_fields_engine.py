@@ -330,3 +330,41 @@ def test_build_multi_stage_target_with_args_and_no_rebuild(
     web = docker_client.containers.get(f"{app_name}-web-1")
     assert web.attrs["Config"]["Image"] != image_tag
     assert web.exec_run(["cat", "/page.txt"]).output.decode() == "v2"
+
+
+def test_runtime_is_the_engines_runtime_by_name_and_an_unknown_one_is_refused(
+    docker_client: DockerClient, app_name: str, tmp_path: Path
+):
+    """`runtime` (Compose's `runtime`, `docker run --runtime`): the container runs with
+    that runtime; one the engine does not have fails the apply with the engine's own
+    words, as under Compose, instead of running quietly on the default."""
+    body = """
+  services:
+    - name: {svc}
+      image: {image}
+      pullPolicy: Never
+      command: [sleep, "3600"]
+      init: true
+      stopGracePeriod: 1s
+      networkMode: none
+      runtime: {runtime}
+"""
+    good = write(
+        tmp_path,
+        "good.yaml",
+        manifest(app_name, body.format(svc="std", image=BASE_IMAGE, runtime="runc")),
+    )
+    applied = apply(good)
+    assert applied.result.ok, applied.result.failed
+    std = docker_client.containers.get(f"{app_name}-std-1")
+    assert std.attrs["HostConfig"]["Runtime"] == "runc"
+
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        manifest(app_name, body.format(svc="wasm", image=BASE_IMAGE, runtime="no-such-runtime")),
+    )
+    failed = apply(bad)
+    assert not failed.result.ok
+    (error,) = [r.error or "" for r in failed.result.failed]
+    assert "no-such-runtime" in error and "runtime" in error, error

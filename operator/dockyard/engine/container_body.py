@@ -201,6 +201,7 @@ def _compose_keys(config: ContainerConfig, body: dict[str, Any], host: dict[str,
         ("UsernsMode", config.userns_mode),
         ("UTSMode", config.uts_mode),
         ("CgroupnsMode", config.cgroupns_mode),
+        ("Runtime", config.runtime),
     ):
         if value is not None:
             host[key] = value

@@ -362,6 +362,7 @@ def _container_config(
         cgroupns_mode=svc.cgroupns_mode,
         device_cgroup_rules=tuple(svc.device_cgroup_rules),
         storage_opt=tuple(sorted(svc.storage_opt.items())),
+        runtime=svc.runtime,
     )
 
 

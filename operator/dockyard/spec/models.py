@@ -466,6 +466,9 @@ class Service(Model):
     cgroupns_mode: Annotated[str, _namespace_mode(("host", "private"))] | None = None
     device_cgroup_rules: list[str] = Field(default_factory=list)
     storage_opt: dict[str, str] = Field(default_factory=dict)
+    # The OCI runtime the engine runs the container with (`docker run --runtime`), one
+    # the engine's daemon.json names: runc, nvidia, io.containerd.wasmedge.v1, ...
+    runtime: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
     @model_validator(mode="after")
     def _image_or_build(self) -> Service:

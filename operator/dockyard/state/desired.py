@@ -135,6 +135,7 @@ class ContainerConfig:
     device_cgroup_rules: tuple[str, ...] = ()
     storage_opt: tuple[tuple[str, str], ...] = ()
     expose: tuple[str, ...] = ()  # "port/protocol", exposed and not published
+    runtime: str | None = None  # the engine's OCI runtime by name (None: its default)
 
     def _declared(self) -> dict[str, Any]:
         """asdict() without the later fields that hold their default."""
@@ -215,6 +216,7 @@ _LATER = frozenset(
         "device_cgroup_rules",
         "storage_opt",
         "expose",
+        "runtime",
     }
 )
 _LATER_NETWORK = ("ipv6_address", "mac_address")

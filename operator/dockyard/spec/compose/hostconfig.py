@@ -366,6 +366,7 @@ SERVICE_KEYS: dict[str, Handler] = {
     "cgroup": _namespace("cgroup", "cgroupnsMode", ("host", "private")),
     "device_cgroup_rules": _list("deviceCgroupRules"),
     "storage_opt": _storage_opt,
+    "runtime": _scalar("runtime"),
     "volumes_from": _refused(
         "volumes_from",
         "mounting another container's volumes is not something dockyard does: it replaces "

@@ -176,7 +176,6 @@ _SERVICE_KEYS.update(hostconfig.SERVICE_KEYS)
 _SWARM = "a Swarm-only setting"
 _UNSUPPORTED_SERVICE_KEYS: dict[str, str] = {
     "platform": "dockyard uses the engine's own platform",
-    "runtime": "no equivalent: the engine's default runtime is used",
     "attach": "no equivalent: dockyard never attaches to output",
     "isolation": "Windows-only setting",
     "cpu_count": "no equivalent: use deploy.resources.limits.cpus",
@@ -254,4 +253,5 @@ _SERVICE_ORDER = [
     "cgroupnsMode",
     "deviceCgroupRules",
     "storageOpt",
+    "runtime",
 ]
