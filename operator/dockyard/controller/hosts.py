@@ -4,6 +4,7 @@ the hosts sources declare (DockerHost manifests) added and removed, and relists.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,12 +61,13 @@ class Hosts:
     ) -> None:
         self.known_apps, self.enqueue, self.changed = known_apps, enqueue, changed
         self.by_name: dict[str, Host] = {
-            DEFAULT_HOST: Host(DEFAULT_HOST, engine, self.new_cache(engine))
+            DEFAULT_HOST: Host(DEFAULT_HOST, engine, self.new_cache(DEFAULT_HOST, engine))
         }
         self._declared: dict[str, dict[str, DockerHost]] = {}  # source -> its DockerHosts
 
-    def new_cache(self, engine: Engine) -> EngineCache:
-        return EngineCache(engine, self._on_change, interesting=self._interesting)
+    def new_cache(self, name: str, engine: Engine) -> EngineCache:
+        on_change = functools.partial(self._on_change, name)
+        return EngineCache(engine, on_change, interesting=self._interesting)
 
     def _interesting(self, event: dict[str, Any]) -> bool:
         """Called on the event thread: does this event concern an app of ours?"""
@@ -75,11 +77,12 @@ class Hosts:
             return True
         return interesting(event, known)
 
-    def _on_change(self, apps: set[str] | None) -> None:
-        if apps is None:  # reconnected: anything may have happened
-            problem = "relist after reconnect: %s"
-            local = self.by_name[DEFAULT_HOST]
-            asyncio.get_running_loop().create_task(self.relist(local, problem))
+    def _on_change(self, host_name: str, apps: set[str] | None) -> None:
+        if apps is None:  # the host's engine is back: anything may have happened there
+            host = self.by_name.get(host_name)
+            if host is not None:
+                problem = f"relist of host {host_name} after reconnect: %s"
+                asyncio.get_running_loop().create_task(self.relist(host, problem))
             return
         for name in apps_changed(apps, self.known_apps()):
             self.enqueue(name)
@@ -110,7 +113,8 @@ class Hosts:
             except HostError as exc:
                 log.error("%s", exc.render())
                 continue
-            host = Host(name, engine, self.new_cache(engine), dict(spec.metadata.labels), True)
+            cache = self.new_cache(name, engine)
+            host = Host(name, engine, cache, dict(spec.metadata.labels), True)
             self.by_name[name] = host
             await host.cache.start()
             problem = f"host {name} is not reachable yet: %s"

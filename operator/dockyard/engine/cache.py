@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +19,17 @@ from dockyard.state.observed import ObservedState
 
 from .client import Engine
 from .errors import EngineError
+from .expected import Expected, expected
 
 log = logging.getLogger("dockyard.engine.cache")
 
 Changed = Callable[[set[str] | None], None]  # app names whose objects changed; None = all
+
+# A list that does not yet show what an event said is read again, sooner at first, until
+# it does or this many seconds have passed since the event (then the resync catches it).
+RECHECK_FIRST = 0.05
+RECHECK_MAX = 1.0
+RECHECK_FOR = 15.0
 
 
 class EngineCache:
@@ -49,6 +57,10 @@ class EngineCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = asyncio.Lock()
+        # Container id -> what the list must show after its last event, and since when.
+        self._expected: dict[str, tuple[Expected, float]] = {}
+        self._rechecks = 0  # lists in a row that lagged behind the events
+        self._recheck: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -64,6 +76,8 @@ class EngineCache:
             with contextlib.suppress(Exception):
                 stream.close()
         self._relister.cancel()
+        if self._recheck is not None:
+            self._recheck.cancel()
 
     async def relist(self) -> ObservedState:
         """Ask the engine for everything now; tell the listener which apps changed."""
@@ -73,6 +87,7 @@ class EngineCache:
             self.state = state
             self.relists += 1
             self.synced = True
+            self._check_expected(state)
         changed = _changed_apps(old, state)
         if changed:
             self.on_change(changed)
@@ -91,6 +106,31 @@ class EngineCache:
     def _mark_dirty(self) -> None:
         self._dirty.set()
 
+    def _expect(self, what: Expected) -> None:
+        self._expected[what.id] = (what, time.monotonic())
+
+    def _check_expected(self, state: ObservedState) -> None:
+        """Forget what this list shows as the events said; read again soon when it
+        lags behind them (the engine's list view catches up after its events)."""
+        now = time.monotonic()
+        for cid, (what, since) in list(self._expected.items()):
+            if what.met(state):
+                del self._expected[cid]
+            elif now - since > RECHECK_FOR:
+                log.debug("list of %s still lags %s of %s", self.engine.name, what.action, cid)
+                del self._expected[cid]
+        if not self._expected:
+            self._rechecks = 0
+            return
+        if self._recheck is None and self._loop is not None:
+            delay = min(RECHECK_FIRST * 2**self._rechecks, RECHECK_MAX)
+            self._rechecks += 1
+            self._recheck = self._loop.call_later(delay, self._recheck_now)
+
+    def _recheck_now(self) -> None:
+        self._recheck = None
+        self._dirty.set()
+
     def _watch(self) -> None:
         """Thread: follow the event stream; reconnect with backoff when it breaks."""
         backoff = Backoff(0.2, 5.0)
@@ -106,7 +146,7 @@ class EngineCache:
                 for event in self._stream:
                     self.events_seen += 1
                     if self.interesting(event):
-                        self._signal()
+                        self._signal(expected(event))
                     if self._stop.is_set():
                         return
             except Exception as exc:
@@ -125,10 +165,12 @@ class EngineCache:
             self._stop.wait(backoff.next())
             self.engine.close()
 
-    def _signal(self, reconnected: bool = False) -> None:
+    def _signal(self, what: Expected | None = None, reconnected: bool = False) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if what is not None:
+            loop.call_soon_threadsafe(self._expect, what)
         loop.call_soon_threadsafe(self._mark_dirty)
         if reconnected:
             loop.call_soon_threadsafe(self.on_change, None)
