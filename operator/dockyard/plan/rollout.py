@@ -21,7 +21,7 @@ decides: `rollback` puts back every replacement that passed, `pause` keeps them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -240,14 +240,13 @@ def _replacement(
         service=d.service,
     )
     stop_first = (
-        b.add(
-            Kind.STOP_CONTAINER,
+        _stop(
+            b,
+            d,
             old_name,
+            old.id,
             "stop-first: the old container stops before its successor starts",
             [aside],
-            ref=old.id,
-            service=d.service,
-            timeout=d.config.stop_grace_period,
         )
         if strategy.order == "stop-first" and old.running
         else None
@@ -277,14 +276,8 @@ def _replacement(
 
     passed = Builder(app)
     if strategy.order == "start-first" and old.running:
-        passed.add(
-            Kind.STOP_CONTAINER,
-            old_name,
-            "start-first: its successor passed, so the old container stops",
-            ref=old.id,
-            service=d.service,
-            timeout=d.config.stop_grace_period,
-        )
+        why = "start-first: its successor passed, so the old container stops"
+        _stop(passed, d, old_name, old.id, why)
 
     # Putting the old container back: when the new one failed (with start-first the old
     # one still runs), and when a later failure rolls back one that passed.
@@ -313,16 +306,26 @@ def _replacement(
     )
 
 
+def _stop(
+    b: Builder, d: DesiredContainer, name: str, ref: str, why: str, deps: Iterable[str | None] = ()
+) -> str:
+    """Stop container `name` (engine reference `ref`) of `d`'s service within its grace."""
+    return b.add(
+        Kind.STOP_CONTAINER,
+        name,
+        why,
+        deps,
+        ref=ref,
+        service=d.service,
+        timeout=d.config.stop_grace_period,
+    )
+
+
 def _put_back(app: str, d: DesiredContainer, old_id: str, start_old: bool) -> tuple[Operation, ...]:
     old_name = d.name + OLD_SUFFIX
     back = Builder(app)
-    halt = back.add(
-        Kind.STOP_CONTAINER,
-        d.name,
-        f"put back: {d.name} failed its rollout; the new container stops",
-        ref=d.name,
-        service=d.service,
-        timeout=d.config.stop_grace_period,
+    halt = _stop(
+        back, d, d.name, d.name, f"put back: {d.name} failed its rollout; the new container stops"
     )
     again = (
         back.add(

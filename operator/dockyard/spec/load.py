@@ -27,7 +27,7 @@ from .models import API_VERSION, App, DockerHost, Service
 from .policy import policy_errors
 from .secret_command import run_secret_command
 from .validate import app_warnings, validate_app
-from .yamldoc import Document, DuplicateKey, gc_paused, parse_documents
+from .yamldoc import Document, gc_paused, parse_documents, yaml_error
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -245,24 +245,8 @@ def load_text(
     try:
         if documents is None:
             documents = parse_documents(text)
-    except DuplicateKey as exc:
-        raise SpecError(
-            [
-                FieldError(
-                    f"line {exc.line}",
-                    str(exc),
-                    "a mapping holds each key once: remove or merge one of them",
-                    source,
-                    exc.line,
-                )
-            ]
-        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
-        raise SpecError(
-            [FieldError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "", source)]
-        ) from None
+        raise yaml_error(exc, source) from None
     docs = [d.data for d in documents]
     env = _interpolation_env(base_dir, environ)
     apps: list[LoadedApp] = []

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from .errors import FieldError, SpecError
+
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # One step of a rendered field path: `name`, `name[item]` or `[item]`.
 _STEP = re.compile(r"([^.\[\]]*)((?:\[[^\]]*\])*)")
@@ -22,6 +24,18 @@ class DuplicateKey(yaml.YAMLError):
     def __init__(self, key: str, line: int, first: int) -> None:
         super().__init__(f"duplicate key {key!r} (first at line {first})")
         self.key, self.line, self.first = key, line, first
+
+
+def yaml_error(exc: yaml.YAMLError, source: str, whole: str = "document") -> SpecError:
+    """A YAML text that does not parse, as the error a user reads: its line and what to
+    do (`whole`: what to name when the parser gave no position)."""
+    if isinstance(exc, DuplicateKey):
+        fix = "a mapping holds each key once: remove or merge one of them"
+        return SpecError([FieldError(f"line {exc.line}", str(exc), fix, source, exc.line)])
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else whole
+    problem = f"not valid YAML: {getattr(exc, 'problem', exc)}"
+    return SpecError([FieldError(where, problem, "", source)])
 
 
 @dataclass(frozen=True)

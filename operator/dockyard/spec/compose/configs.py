@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .context import Importer, ServiceCtx
+from .secrets import owner_and_mode
 
 __all__ = ["PENDING_KEY", "ConfigDef", "config_definitions", "service_configs"]
 
@@ -103,13 +104,5 @@ def service_configs(imp: Importer, ctx: ServiceCtx, defs: dict[str, ConfigDef]) 
             )
             continue
         mount: dict[str, Any] = {"name": found.secret, "mountPath": target, "mode": 0o444}
-        for key in ("uid", "gid"):
-            if item.get(key) is not None:
-                try:
-                    mount[key] = int(str(item[key]))
-                except ValueError:
-                    imp.error(f"{path}.{key}", f"{key} must be a number")
-        if item.get("mode") is not None:
-            mode = item["mode"]
-            mount["mode"] = mode if isinstance(mode, int) else str(mode)
+        owner_and_mode(imp, path, item, mount)
         ctx.out.setdefault("secrets", []).append(mount)

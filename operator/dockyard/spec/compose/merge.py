@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from .values import (
-    env_mapping,
     key_values,
 )
 from .yamlfile import RESET, Override, Reset
@@ -25,7 +24,7 @@ def normalise_service(svc: dict[str, Any]) -> dict[str, Any]:
         out["build"] = {**out["build"], "args": key_values(out["build"]["args"])}
     for key in ("environment",):
         if key in out and not isinstance(out[key], Reset | Override):
-            out[key] = env_mapping(out[key])
+            out[key] = key_values(out[key])
     if "labels" in out and not isinstance(out["labels"], Reset | Override):
         out["labels"] = key_values(out["labels"])
     deps = out.get("depends_on")

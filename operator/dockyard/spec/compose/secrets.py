@@ -67,18 +67,23 @@ def on_secrets(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
             mount["mountPath"] = target if target.startswith("/") else f"/run/secrets/{target}"
         elif imp.sec_names[source] != source:
             mount["mountPath"] = f"/run/secrets/{source}"
-        for key in ("uid", "gid"):
-            if item.get(key) is not None:
-                try:
-                    mount[key] = int(str(item[key]))
-                except ValueError:
-                    imp.error(f"{path}.{key}", f"{key} must be a number")
-        if item.get("mode") is not None:
-            mode = item["mode"]
-            mount["mode"] = mode if isinstance(mode, int) else str(mode)
+        owner_and_mode(imp, path, item, mount)
         for key in item:
             if key not in ("source", "target", "uid", "gid", "mode"):
                 imp.unsupported(f"{path}.{key}", "no equivalent for this secret option")
         mounts.append(mount)
     if mounts:
         ctx.out["secrets"] = mounts
+
+
+def owner_and_mode(imp: Importer, path: str, item: dict[str, Any], mount: dict[str, Any]) -> None:
+    """A secret's or config's `uid`, `gid` (numbers) and `mode` onto its mount."""
+    for key in ("uid", "gid"):
+        if item.get(key) is not None:
+            try:
+                mount[key] = int(str(item[key]))
+            except ValueError:
+                imp.error(f"{path}.{key}", f"{key} must be a number")
+    if item.get("mode") is not None:
+        mode = item["mode"]
+        mount["mode"] = mode if isinstance(mode, int) else str(mode)

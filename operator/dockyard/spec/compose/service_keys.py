@@ -11,7 +11,6 @@ from ..imageref import HINT as IMAGE_HINT
 from ..imageref import reference_problem
 from .context import Importer, ServiceCtx
 from .values import (
-    env_mapping,
     key_values,
     label_map,
     ordered,
@@ -121,7 +120,7 @@ def _command(imp: Importer, path: str, value: Any) -> list[str] | None:
 
 def on_environment(imp: Importer, ctx: ServiceCtx, value: Any) -> None:
     env: list[dict[str, str]] = []
-    for key, item in env_mapping(value).items():
+    for key, item in key_values(value).items():
         if item is None:
             if key in imp.env:
                 env.append({"name": key, "value": imp.env[key]})

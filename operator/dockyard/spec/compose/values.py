@@ -5,21 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def env_mapping(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): v for k, v in value.items()}
-    result: dict[str, Any] = {}
-    for item in value:
-        text = str(item)
-        key, sep, val = text.partition("=")
-        result[key] = val if sep else None
-    return result
-
-
 def key_values(value: Any) -> dict[str, Any]:
-    """labels / build args: a mapping, or a list of `KEY=VALUE` (or bare `KEY`)."""
+    """environment, labels, build args: a mapping, or a list of `KEY=VALUE` (or bare
+    `KEY`: no value, None)."""
     if value is None:
         return {}
     if isinstance(value, dict):

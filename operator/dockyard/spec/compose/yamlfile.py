@@ -9,8 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import FieldError, SpecError
-from ..yamldoc import DuplicateKey, gc_paused, no_duplicates
+from ..yamldoc import gc_paused, no_duplicates, yaml_error
 
 # libyaml's parser when installed (several times faster than PyYAML's own); the scalars are
 # still resolved by the Python resolver below, so the values are the same either way.
@@ -113,23 +112,7 @@ def load_compose_yaml(text: str, source: str = "") -> Any:
                 return None
             no_duplicates(node)
             return loader.construct_document(node)
-    except DuplicateKey as exc:
-        raise SpecError(
-            [
-                FieldError(
-                    f"line {exc.line}",
-                    str(exc),
-                    "a mapping holds each key once: remove or merge one of them",
-                    source,
-                    exc.line,
-                )
-            ]
-        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(root)"
-        raise SpecError(
-            [FieldError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", "", source)]
-        ) from None
+        raise yaml_error(exc, source, "(root)") from None
     finally:
         loader.dispose()
