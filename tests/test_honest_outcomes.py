@@ -7,9 +7,10 @@ in Degraded=True with the reason and Ready not True; never in success.
   words as engine-restarting's);
 - healthcheck-failing and container-exiting use `apply --wait`: without it, apply promises
   that its operations ran (as `docker compose up -d` does), and they did;
-- secret-missing for the controller: the folder does not load, so its apps have no status
-  yet; the error is logged with the file (a secret that goes missing later makes the app
-  Degraded, InvalidSpec, while its last good revision keeps running);
+- secret-missing for the controller: the folder does not load, so nothing of it is
+  applied, and the app that names the secret is Degraded, InvalidSpec, its message naming
+  the file (a secret that goes missing later makes the app Degraded the same way, while its
+  last good revision keeps running);
 - engine-restarting for the controller stops the test host's dockerd while the app waits
   on its db's health, sees Degraded, then starts it again: the app converges honestly.
 """
@@ -66,6 +67,7 @@ CONTROLLER_SAYS = {
     "host-dark": ("HostUnreachable", "host edge is unreachable"),
     "engine-restarting": ("HostUnreachable", "host edge is unreachable"),
     "disk-full": ("OperationFailed", "no space left on device"),
+    "secret-missing": ("InvalidSpec", "app.yaml:"),
 }
 
 
@@ -140,14 +142,6 @@ async def test_controller_is_degraded_with_the_reason_never_ready(
             assert engine is not None
             engine.stop()
         async with run_controller(tmp_path / "apps", tmp_path / "state") as controller:
-            if failure == "secret-missing":
-                # The folder never loaded, so no app of it has a status: the error is
-                # logged, naming the file, and nothing is reported Ready.
-                said = "cannot read secret file 'no-such-token.txt'"
-                await eventually(lambda: said in caplog.text, timeout=30)
-                assert app_name not in controller.statuses()
-                assert SECRET_VALUE not in caplog.text
-                return
             if failure == "engine-restarting":
                 assert engine is not None
                 await asyncio.to_thread(wait_running, engine, f"{app_name}-db-1")
@@ -165,6 +159,9 @@ async def test_controller_is_degraded_with_the_reason_never_ready(
             assert condition(controller, app_name, "Ready")[0] == "False"
             status = str(controller.statuses())
             assert SECRET_VALUE not in status
+            if failure == "secret-missing":
+                assert "cannot read secret file 'no-such-token.txt'" in message
+                assert SECRET_VALUE not in caplog.text
             if failure == "engine-restarting":
                 assert engine is not None
                 await asyncio.to_thread(engine.start)  # back: it converges, honestly

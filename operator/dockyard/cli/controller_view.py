@@ -141,6 +141,22 @@ def controller_status(url: str, explicit: bool, state_dir: Path) -> dict[str, An
     return data
 
 
+def show_broken_sources(url: str, state_dir: Path) -> None:
+    """The sources whose newest read failed, with their errors (file, line, field): a
+    manifest too broken to name its app has no app to show them on."""
+    try:
+        code, sources = controller_request(f"{url.rstrip('/')}/sources", state_dir, timeout=2)
+    except (Unauthorized, urllib.error.URLError, OSError, ValueError):
+        return  # an older controller, or gone since /status answered: the apps were shown
+    if code != 200:
+        return
+    for source_id, facts in sources.items():
+        if isinstance(facts, dict) and facts.get("error"):
+            console.print(f"[red]source {escape(source_id)} does not load:[/]")
+            for line in str(facts["error"]).splitlines():
+                console.print(f"  {escape(line)}")
+
+
 def show_controller_status(statuses: dict[str, Any], app_name: str | None, output: Format) -> None:
     if app_name is not None:
         if app_name not in statuses:

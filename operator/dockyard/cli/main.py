@@ -46,6 +46,7 @@ from .controller_view import (
     TlsKeyOpt,
     controller_status,
     listen_options,
+    show_broken_sources,
     show_controller_status,
 )
 from .deleting import delete_on
@@ -256,6 +257,8 @@ def status(
     statuses = controller_status(controller or "http://127.0.0.1:9129", bool(controller), state_dir)
     if statuses is not None:
         show_controller_status(statuses, app_name, output)
+        if output is Format.text and app_name is None:
+            show_broken_sources(controller or "http://127.0.0.1:9129", state_dir)
         if output is Format.text:
             from .agent import agents_from_controller, show_agents
 

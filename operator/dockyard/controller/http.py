@@ -1,7 +1,8 @@
 """The control port of `dockyard run`, `dockyard operator` and `dockyard agent`.
 
 Open to anyone who can connect: /healthz, /readyz, /metrics (probes, Prometheus).
-Behind the bearer token in `<state-dir>/control.token`: /status[/APP], /history/APP,
+Behind the bearer token in `<state-dir>/control.token`: /status[/APP], /sources,
+/history/APP,
 the extra routes (/agents) and POST /rollback/APP[?to=N]. The status page (/ui/, see
 page/server.py) takes the token once and keeps a read-only session cookie. Every
 request must name us in Host (a loopback name, the --listen address, an address literal
@@ -218,6 +219,8 @@ class HealthServer:
                     return "404 Not Found", "application/json", b'{"error": "no such app"}\n'
                 return "200 OK", "application/json", json.dumps(statuses[name]).encode()
             return "200 OK", "application/json", json.dumps(statuses).encode()
+        if path == "/sources":
+            return _json("200 OK", c.sources_view())
         if path.startswith("/history/"):
             history = c.history_of(path[len("/history/") :])
             if history is None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.apply.converge import build_tags
 from dockyard.controller.source import SourceUpdate
@@ -73,6 +74,7 @@ class Intake:
         forget: Callable[[str], None],
         set_hosts: Callable[[str, Sequence[DockerHost]], Awaitable[None]],
         metrics: Metrics,
+        notify: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.sources = sources  # how many there are
         self.ownership = ownership
@@ -80,10 +82,13 @@ class Intake:
         self.enqueue, self.status_of, self.forget = enqueue, status_of, forget
         self.set_hosts = set_hosts
         self.metrics = metrics
+        self.notify = notify  # an app's status changed outside a reconcile
         self.wanted: dict[str, Wanted] = {}
         self.by_source: dict[str, set[str]] = {}
         self.source_errors: dict[str, str] = {}
         self.sources_ready: set[str] = set()
+        # source -> the apps it names whose manifests never loaded: a status, nothing else.
+        self.unloaded: dict[str, set[str]] = {}
         self._pruned_orphans = False
 
     def may_prune(self, name: str, sources: Collection[str]) -> bool:
@@ -106,6 +111,7 @@ class Intake:
             return
         self.source_errors.pop(source, None)
         new = claim(update.apps, self.wanted, source)
+        self._forget_unloaded(source, keep=set(new))
         for name, loaded in new.items():
             desired = await desired_of(loaded)
             if desired is None:
@@ -132,6 +138,19 @@ class Intake:
         self.metrics.apps.set(len(self.wanted))
         self._seen(source)
 
+    def view(self, sources: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Each source: read yet, why its newest read failed (the errors name the file),
+        its apps: where a manifest too broken to name its app still shows."""
+        return {
+            source: {
+                "ready": source in self.sources_ready,
+                "error": self.source_errors.get(source),
+                "apps": sorted(self.by_source.get(source, set())),
+                "notLoaded": sorted(self.unloaded.get(source, set())),
+            }
+            for source in sources
+        }
+
     def _invalid(self, source: str, update: SourceUpdate) -> None:
         """A source read that failed: its apps keep their last good state, and say why."""
         self.source_errors[source] = update.error or "invalid manifests"
@@ -145,7 +164,33 @@ class Intake:
             status = self.status_of(name)
             status.lastError = update.error or ""
             status.set_condition("Degraded", "True", "InvalidSpec", update.error or "")
+        self._never_loaded(source, update)
         self._seen(source)
+
+    def _never_loaded(self, source: str, update: SourceUpdate) -> None:
+        """The apps of a failed read that have never run from it get a status all the same:
+        not applied, and why (the errors name the file and field, never a value)."""
+        names: set[str] = set()
+        for name, errors in update.invalid_apps:
+            owner = self.wanted.get(name)
+            if owner is not None:
+                continue  # running from its last good state (above), or another source's
+            names.add(name)
+            status = self.status_of(name)
+            status.source, status.revision = source, update.revision
+            message = f"not applied: its manifest does not load: {errors}"
+            status.failed("InvalidSpec", message, ready=False)
+            status.set_condition("Progressing", "False", "InvalidSpec", "fix the manifest")
+            self.notify(name)
+        self._forget_unloaded(source, keep=names)
+        self.unloaded[source] = names
+
+    def _forget_unloaded(self, source: str, keep: set[str]) -> None:
+        """Statuses of never-loaded apps that are no longer named (renamed, deleted)."""
+        for name in self.unloaded.pop(source, set()) - keep:
+            if name not in self.wanted:
+                self.forget(name)
+                self.notify(name)
 
     def _seen(self, source: str) -> None:
         self.sources_ready.add(source)

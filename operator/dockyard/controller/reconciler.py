@@ -110,6 +110,7 @@ class Controller:
             self._drop_state,
             self.host_set.declare,
             self.metrics,
+            self._notify,
         )
         self.wanted = self.intake.wanted
         self.by_source = self.intake.by_source
@@ -475,6 +476,9 @@ class Controller:
         if name not in self.wanted and name not in self.apps:
             return None
         return self.history.get(name).to_json()
+
+    def sources_view(self) -> dict[str, dict[str, Any]]:
+        return self.intake.view([src.id for src in self.sources])
 
     def statuses(self) -> dict[str, dict[str, object]]:
         return {name: st.status.to_json() for name, st in sorted(self.apps.items())}

@@ -25,6 +25,10 @@ class SourceUpdate:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     # DockerHost objects declared beside the apps: where placement may put replicas.
     hosts: tuple[DockerHost, ...] = field(default_factory=tuple)
+    # With `apps` None: the apps whose own manifests are invalid, by the name their
+    # metadata gives, each with its errors (file, line, field, what to do), so an app that
+    # never loaded still has a status that says why.
+    invalid_apps: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
 Emit = Callable[[SourceUpdate], Awaitable[None]]

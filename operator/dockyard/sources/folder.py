@@ -90,7 +90,13 @@ class FolderSource:
         try:
             result = load_paths([self.path], self.environ)
         except SpecError as exc:
-            return SourceUpdate(source=self.id, revision=revision, apps=None, error=exc.render())
+            return SourceUpdate(
+                source=self.id,
+                revision=revision,
+                apps=None,
+                error=exc.render(),
+                invalid_apps=tuple(exc.by_app().items()),
+            )
         except Exception as exc:
             # A bug in loading: reported once for this revision, like an invalid manifest.
             log.exception("loading %s failed", self.path)

@@ -24,10 +24,11 @@ import re
 import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from dockyard.controller.source import Emit, SourceUpdate
-from dockyard.spec.errors import FieldError, SpecError
+from dockyard.spec.errors import SpecError
 from dockyard.spec.load import load_paths
 from dockyard.spec.secret_command import refresh_interval
 
@@ -243,12 +244,16 @@ class GitSource:
         except SpecError as exc:
             # Name files as they are in the repository, not by their place in the cache.
             prefix = f"{checkout}{os.sep}"
-            errors = [
-                FieldError(e.path, e.message, e.hint, e.source.removeprefix(prefix), e.line)
-                for e in exc.errors
-            ]
-            error = f"commit {sha[:12]}: {SpecError(errors).render()}"
-            return SourceUpdate(source=self.id, revision=sha, apps=None, error=error)
+            errors = [replace(e, source=e.source.removeprefix(prefix)) for e in exc.errors]
+            named = SpecError(errors)
+            error = f"commit {sha[:12]}: {named.render()}"
+            return SourceUpdate(
+                source=self.id,
+                revision=sha,
+                apps=None,
+                error=error,
+                invalid_apps=tuple(named.by_app().items()),
+            )
         except Exception as exc:
             # A bug in loading: reported once for this commit, like an invalid manifest.
             log.exception("%s: loading commit %s failed", self.id, sha[:12])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class FieldError:
     hint: str = ""
     source: str = ""
     line: int | None = None  # in `source`, 1-based, where known
+    app: str = ""  # the App whose document this is, when its metadata names it
 
     def render(self) -> str:
         where = f"{self.source}: " if self.source else ""
@@ -36,6 +37,13 @@ class SpecError(Exception):
         return "\n".join(e.render() for e in self.errors)
 
     def with_source(self, source: str) -> SpecError:
-        return SpecError(
-            [FieldError(e.path, e.message, e.hint, e.source or source, e.line) for e in self.errors]
-        )
+        return SpecError([replace(e, source=e.source or source) for e in self.errors])
+
+    def by_app(self) -> dict[str, str]:
+        """The errors of each App that names itself, rendered: the apps this leaves
+        unapplied (errors in a document with no readable name are in no entry)."""
+        found: dict[str, list[FieldError]] = {}
+        for e in self.errors:
+            if e.app:
+                found.setdefault(e.app, []).append(e)
+        return {name: SpecError(errors).render() for name, errors in found.items()}

@@ -297,12 +297,20 @@ def load_text(
                     e.hint,
                     source,
                     e.line or documents[index].line_of(e.path),
+                    _app_named(doc) if kind == "App" else "",
                 )
                 for e in doc_errors
             )
     if errors:
         raise SpecError(errors)
     return LoadResult(apps, hosts)
+
+
+def _app_named(doc: dict[str, Any]) -> str:
+    """The App's name as its document gives it ("" when it gives none that could be one)."""
+    metadata = doc.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def _interpolation_env(base_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:

@@ -205,6 +205,7 @@ class StatusPage:
                 "hosts": len(hosts),
             },
             "apps": apps,
+            "sources": _broken_sources(c),
             "hosts": hosts_view(hosts),
             "events": self.events.recent(),
             "fleet": None,
@@ -307,6 +308,14 @@ class StatusPage:
             agents = source()
             self._fleet = (now, classify(agents if isinstance(agents, Mapping) else {}))
         return self._fleet[1]
+
+
+def _broken_sources(c: Controller) -> list[dict[str, str]]:
+    """The sources whose newest read failed, and why (a stub controller has none)."""
+    view = getattr(c, "sources_view", None)
+    if view is None:
+        return []
+    return [{"id": k, "error": v["error"]} for k, v in view().items() if v["error"]]
 
 
 def _page(raw: str | None) -> int:

@@ -56,6 +56,13 @@
     document.title = counts.Degraded ? `(${counts.Degraded} degraded) dockyard` : "dockyard · fleet status";
   }
 
+  function renderSources(sources) {
+    // A source whose newest read failed: its error names the file, even when no app could be named.
+    $("sources-section").hidden = !sources.length;
+    $("sources").replaceChildren(...sources.map((s) =>
+      el("li", { "data-source": s.id }, el("strong", { text: s.id }), el("pre", { class: "why", text: s.error }))));
+  }
+
   function renderApps(apps) {
     const hosts = apps.hosts;
     const head = el("tr", {}, el("th", { text: "App" }), el("th", { text: "State" }),
@@ -189,6 +196,7 @@
       const params = new URLSearchParams({ apps: state.appsPage, devices: state.devicesPage, q: state.q, dq: state.dq });
       const view = await get(`api/view?${params}`);
       renderSummary(view);
+      renderSources(view.sources || []);
       renderApps(view.apps);
       renderRollouts(view.apps);
       renderHosts(view.hosts);
