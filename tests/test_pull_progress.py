@@ -4,11 +4,16 @@ the registry on 127.0.0.1 reports it through `Engine.pull`."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from docker import DockerClient
+from rich.console import Console
 
+from dockyard.cli.output import ConsoleReporter
 from dockyard.engine.client import Engine
 from dockyard.engine.pull_progress import PullProgress
+from dockyard.plan.operations import Kind, Operation
 from registry_fixtures import Registry, push
 
 # The shape of a real `POST /images/create` stream (two layers, one already present).
@@ -42,13 +47,28 @@ STREAM = [
 
 def test_layers_and_megabytes_add_up_as_the_pull_goes() -> None:
     seen = PullProgress()
-    lines = [seen.feed(event) for event in STREAM]
+    shown = [seen.feed(event) or "" for event in STREAM]
+    lines = [text.splitlines()[0] for text in shown]
     assert lines[1] == "1/1 layers"
     assert lines[3] == "1/2 layers, 1.0/4.0 MB"
     assert lines[4] == "1/2 layers, 3.0/4.0 MB"
     assert lines[6] == "1/2 layers, 4.0/4.0 MB"  # downloaded; extracting next
     assert lines[8] == "2/2 layers, 4.0/4.0 MB"
     assert lines[-1] == "Status: Downloaded newer image for app:1"
+
+
+def test_each_layer_under_way_has_its_own_bar() -> None:
+    seen = PullProgress()
+    shown = [seen.feed(event) or "" for event in STREAM]
+    # The layer already there has no bar; the one downloading has, filled as it goes.
+    assert shown[1].splitlines() == ["1/1 layers"]
+    assert shown[4].splitlines()[1:] == [
+        "bbb           Downloading ━━━━━━━━━━━━━━━╺──── 3.0/4.0 MB"
+    ]
+    assert shown[7].splitlines()[1:] == [
+        "bbb           Extracting  ━━━━━━━━━━╺───────── 2.0/4.0 MB"
+    ]
+    assert shown[8].splitlines() == ["2/2 layers, 4.0/4.0 MB"]  # done: its bar goes
 
 
 @pytest.mark.engine
@@ -69,3 +89,26 @@ def test_a_real_pull_reports_its_layers(
     done = layers[-1].partition(" layers")[0]
     finished, total = (int(n) for n in done.split("/"))
     assert finished == total >= 1, said
+
+
+def test_a_terminal_shows_the_layer_bars_under_the_pull_and_a_pipe_none() -> None:
+    """What `dockyard apply` draws while it pulls: the pull's line, a bar per layer under
+    way below it; when the output is not a terminal, nothing that moves."""
+    pull = Operation("pull-image:app:1", Kind.PULL_IMAGE, "app:1", "image not present", "shop")
+    for terminal in (True, False):
+        seen = PullProgress()
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=terminal, width=100)
+        reporter = ConsoleReporter(console)
+        with reporter:
+            reporter.started(pull)
+            for event in STREAM[:5]:
+                reporter.progress(pull, seen.feed(event) or "")
+            if terminal:
+                console.print(reporter._bar.get_renderable())  # the live view, drawn now
+        text = out.getvalue()
+        if terminal:
+            assert "pull image app:1" in text and "1/2 layers, 3.0/4.0 MB" in text, text
+            assert "bbb           Downloading ━━━━━━━━━━━━━━━╺──── 3.0/4.0 MB" in text, text
+        else:
+            assert text == "  … pull image app:1\n", text

@@ -20,6 +20,7 @@ LONG = {
     Kind.WAIT_COMPLETED,
     Kind.MONITOR_CONTAINER,  # a rollout's monitor window
 }
+MAX_LINES = 8  # lines under one operation's progress (a pull's layers)
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]-[/]"}
 
 
@@ -39,14 +40,17 @@ class ConsoleReporter:
             transient=True,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._live = False
 
     def __enter__(self) -> ConsoleReporter:
-        if self.console.is_terminal and not self.quiet:
+        self._live = self.console.is_terminal and not self.quiet
+        if self._live:
             self._bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
+        if self._live:  # stopping a display never started would print an empty line
+            self._bar.stop()
 
     def started(self, op: Operation) -> None:
         if op.kind in LONG and not self.quiet:
@@ -58,8 +62,13 @@ class ConsoleReporter:
     def progress(self, op: Operation, message: str) -> None:
         task = self._tasks.get(op.id)
         if task is not None:
-            short = message.splitlines()[0][:60] if message else ""
-            self._bar.update(task, description=f"{op.describe()}  [dim]{short}[/]")
+            # The first line beside the operation; a pull's further lines (a bar per
+            # layer under way) below it, as `docker pull` draws them.
+            first, *more = message.splitlines() or [""]
+            below = "".join(f"\n      [dim]{escape(line[:90])}[/]" for line in more[:MAX_LINES])
+            self._bar.update(
+                task, description=f"{op.describe()}  [dim]{escape(first[:60])}[/]{below}"
+            )
 
     def finished(self, result: OpResult) -> None:
         task = self._tasks.pop(result.op.id, None)

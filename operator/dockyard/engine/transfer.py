@@ -23,6 +23,7 @@ from dockyard.state.refs import pinned
 
 from .client import Engine
 from .errors import EngineError, EngineUnavailable
+from .pull_progress import bar
 
 Progress = Callable[[str], None]
 # Where a host that lacks an image may get it from: called only when one is needed, so a
@@ -204,9 +205,8 @@ class _Reader:
                 now = time.monotonic()
                 if self.progress and now - last >= _REPORT_EVERY:
                     last = now
-                    self.progress(
-                        f"{self.what}: {self.count / _MB:.0f} of {self.total / _MB:.0f} MB"
-                    )
+                    done = f"{self.count / _MB:.0f} of {self.total / _MB:.0f} MB"
+                    self.progress(f"{self.what}: {done}\n{bar(self.count, self.total)}")
                 chunk = next(self._chunks, b"")
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             self.error = f"reading image {self.ref} from {self.source.name} failed: {exc}"
