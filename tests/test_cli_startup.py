@@ -185,3 +185,8 @@ def test_no_op_apply_loads_neither_rich_nor_the_ssh_library(app_name: str, tmp_p
     code, out, modules = run_cli("apply", "-q", "-f", str(path))
     assert (code, out) == (0, f"{app_name}: up to date, nothing to do\n")
     assert not modules & {"rich", "paramiko", "cryptography", "invoke"}
+    # Nor the Docker SDK (the snapshot is read on the socket) or asyncio (nothing to run).
+    assert not modules & {"docker", "requests", "urllib3", "asyncio"}
+    code, out, modules = run_cli("diff", "-f", str(path))
+    assert code == 0, out
+    assert not modules & {"rich", "docker", "requests", "urllib3", "asyncio"}

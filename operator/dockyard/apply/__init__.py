@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING
 from dockyard import lazy
 
 if TYPE_CHECKING:
-    from .converge import AppPlan, Converged, Work, converge, delete_app, plan_apps
+    from .converge import Converged, converge, delete_app
     from .executor import ApplyResult, Executor, OpResult, Reporter
+    from .plans import AppPlan, Work, plan_apps
     from .rollout import RolloutOutcome
 
 _WHERE = {
-    "AppPlan": "converge",
+    "AppPlan": "plans",
     "Converged": "converge",
-    "Work": "converge",
+    "Work": "plans",
     "converge": "converge",
     "delete_app": "converge",
-    "plan_apps": "converge",
+    "plan_apps": "plans",
     "ApplyResult": "executor",
     "Executor": "executor",
     "OpResult": "executor",

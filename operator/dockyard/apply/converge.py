@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from dockyard.engine.build import build_tag, context_digest
 from dockyard.engine.client import Engine
 from dockyard.engine.transfer import ImageSources
-from dockyard.plan.converge import plan_converge
-from dockyard.plan.desired import DesiredApp, desired_app
 from dockyard.plan.operations import Plan, merge
 from dockyard.plan.planner import plan_delete
-from dockyard.spec.load import LoadedApp, Secret
 from dockyard.state.observed import ObservedState
 
 from .executor import DEFAULT_CONCURRENCY, ApplyResult, Executor, Reporter
+from .plans import AppPlan, Work, build_tags, plan_apps
 from .rollout import RolloutOutcome, run_rollout
+
+__all__ = ["AppPlan", "Converged", "Work", "build_tags", "converge", "delete_app", "plan_apps"]
 
 Observe = Callable[[], Awaitable[ObservedState]]
 
@@ -33,15 +32,6 @@ FAILURE_ACTIONS = {
     "rollback": "rolled back: the old containers run again",
     "pause": "rollout paused: the batches that passed keep the new version",
 }
-
-
-@dataclass(frozen=True)
-class Work:
-    """One app's plan on the host, with the secret values its containers get."""
-
-    app: str
-    plan: Plan
-    secrets: Mapping[str, Secret] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,32 +94,6 @@ async def converge(
         done.observed = await observe()
     done.result.seconds = time.monotonic() - started
     return done
-
-
-@dataclass(frozen=True)
-class AppPlan:
-    loaded: LoadedApp
-    desired: DesiredApp
-    plan: Plan
-
-    def work(self) -> Work:
-        return Work(self.loaded.name, self.plan, self.loaded.secrets)
-
-
-def build_tags(loaded: LoadedApp) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for svc in loaded.app.spec.services:
-        if svc.build is not None:
-            tags[svc.name] = build_tag(loaded.name, svc.name, svc.image, context_digest(svc.build))
-    return tags
-
-
-def plan_apps(loaded_apps: list[LoadedApp], observed: ObservedState) -> list[AppPlan]:
-    plans = []
-    for loaded in loaded_apps:
-        desired = desired_app(loaded, build_tags(loaded))
-        plans.append(AppPlan(loaded, desired, plan_converge(desired, observed)))
-    return plans
 
 
 def in_thread(engine: Engine) -> Observe:

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 
 from dockyard.engine.client import Engine
 from dockyard.engine.errors import EngineError, EngineUnavailable
-from dockyard.engine.registry import pull_auth
 from dockyard.plan.desired import desired_app
 from dockyard.plan.images import always_pulled
 from dockyard.spec.load import LoadedApp
 
-from .converge import build_tags
+from .plans import build_tags
 
 
 @dataclass
@@ -33,6 +32,8 @@ def refresh_always_images(engine: Engine, apps: Sequence[LoadedApp]) -> Refreshe
             if image in seen:
                 continue
             seen.add(image)
+            from dockyard.engine.registry import pull_auth  # the SDK: only with an image to pull
+
             try:
                 auth = pull_auth(login, loaded.secrets)
                 before, after = engine.refresh_image(

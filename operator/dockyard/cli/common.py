@@ -18,7 +18,7 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from dockyard.apply.converge import AppPlan
+    from dockyard.apply.plans import AppPlan
     from dockyard.engine.client import Engine
     from dockyard.spec.load import LoadedApp, LoadResult
 
@@ -305,7 +305,7 @@ def check_hosts_or_exit(result: LoadResult) -> None:
 
 
 def plan_or_exit(engine: Engine, loaded: list[LoadedApp]) -> list[AppPlan]:
-    from dockyard.apply.converge import plan_apps
+    from dockyard.apply.plans import plan_apps
     from dockyard.engine.errors import EngineError
 
     try:

@@ -45,6 +45,10 @@ def diff_files(files: list[Path], host: str | None, output: Format) -> None:
             p.loaded.name: p.plan.rollout.to_json() for p in plans if p.plan.rollout is not None
         }
         emit(doc, output)
+    elif not changes and not any(p.plan.errors or p.plan.warnings for p in plans):
+        import sys  # nothing to show but one line per app: rich is not worth loading
+
+        sys.stdout.write("".join(f"app {p.loaded.name}: up to date\n" for p in plans))
     else:
         report_plan_errors(plans)
         for p in plans:

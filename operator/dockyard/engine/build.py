@@ -8,14 +8,14 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from docker.utils.build import exclude_paths
-
 from dockyard.spec.models import Build
 
 
 def context_digest(build: Build) -> str:
     """A hash of everything a build reads: files in the context (minus .dockerignore),
     the Dockerfile, the target and the build args."""
+    from docker.utils.build import exclude_paths  # the SDK: only for a service with build:
+
     root = Path(build.context)
     patterns: list[str] = []
     ignore = root / ".dockerignore"

@@ -42,11 +42,16 @@ EVENT_ACTIONS = [
 
 
 def snapshot(engine: Engine) -> ObservedState:
-    """Everything dockyard needs to plan, in four list calls."""
-    containers = engine._call("list containers", lambda: engine.api.containers(all=True))
-    networks = engine._call("list networks", lambda: engine.api.networks())
-    volumes = engine._call("list volumes", lambda: engine.api.volumes())
-    images = engine._call("list images", lambda: engine.api.images())
+    """Everything dockyard needs to plan, in four list calls (the query strings are what
+    the SDK's calls send, for a local socket read without it: Engine.get)."""
+    containers = engine.get(
+        "list containers",
+        "/containers/json?limit=-1&all=1&size=0&trunc_cmd=0",
+        lambda: engine.api.containers(all=True),
+    )
+    networks = engine.get("list networks", "/networks", lambda: engine.api.networks())
+    volumes = engine.get("list volumes", "/volumes", lambda: engine.api.volumes())
+    images = engine.get("list images", "/images/json?only_ids=0&all=0", lambda: engine.api.images())
     return ObservedState(
         containers=tuple(_container(c) for c in containers),
         networks=tuple(

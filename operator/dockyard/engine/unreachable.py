@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-
-import requests.exceptions
+import sys
 
 from .tls import EngineTLS
 
@@ -61,6 +60,9 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
 
 def _reason(exc: Exception) -> str:
     """The root cause of a failed connection in a few words, else the (shortened) error."""
+    # requests' Timeout only where the SDK (and so requests) was used: not imported for it.
+    sdk = sys.modules.get("requests.exceptions")
+    timeouts = (TimeoutError, sdk.Timeout) if sdk is not None else (TimeoutError,)
     for inner in _inner(exc):
         if isinstance(inner, ConnectionRefusedError):
             return "connection refused"
@@ -68,7 +70,7 @@ def _reason(exc: Exception) -> str:
             return "no such socket"
         if isinstance(inner, socket.gaierror):
             return f"cannot resolve the host name ({inner.strerror})"
-        if isinstance(inner, TimeoutError | requests.exceptions.Timeout):
+        if isinstance(inner, timeouts):
             return "timed out"
     return _short(exc).removeprefix("Error while fetching server API version: ")
 
