@@ -27,6 +27,8 @@ def refresh_always_images(engine: Engine, apps: Sequence[LoadedApp]) -> Refreshe
     done = Refreshed()
     seen: set[str] = set()
     for loaded in apps:
+        if all(svc.pull_policy != "Always" for svc in loaded.app.spec.services):
+            continue  # each container's pull policy is its service's: nothing to pull
         desired = desired_app(loaded, build_tags(loaded))
         for image, (login, service) in always_pulled(desired.containers).items():
             if image in seen:

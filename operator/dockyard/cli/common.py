@@ -6,6 +6,7 @@ the standard library; rich, pydantic and the Docker SDK load inside the commands
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -102,6 +103,28 @@ def _root(
     ] = False,
 ) -> None:
     pass
+
+
+def only_command(args: list[str]) -> typer.Typer:
+    """The CLI with only the command `args` names (with the root's options): typer reads
+    every command's signature and options before it runs one, a tenth of a second that
+    `dockyard apply` need not wait for. Anything else (no command, a group such as
+    `import`, an unknown name) gets the whole CLI, and so typer's own answer."""
+    if not args or args[0].startswith("-"):
+        return app
+    from typer.main import get_command_name
+
+    found = [
+        info
+        for info in app.registered_commands
+        if (info.name or get_command_name(info.callback.__name__)) == args[0]  # type: ignore[union-attr]
+    ]
+    if len(found) != 1:
+        return app
+    only = copy.copy(app)
+    only.registered_commands = found
+    only.registered_groups = []
+    return only
 
 
 class _LazyConsole:

@@ -6,7 +6,6 @@ SDK, asyncio, rich), so `dockyard --help` and `dockyard version` start at once.
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from enum import StrEnum
@@ -34,6 +33,7 @@ from .common import (
     escape,
     fail,
     load_all,
+    only_command,
     plan_or_exit,
     report_plan_errors,
     results_json,
@@ -674,28 +674,6 @@ def completion(
 
     script = get_completion_script(prog_name="dockyard", complete_var=COMPLETE_VAR, shell=shell)
     sys.stdout.write(script + "\n")
-
-
-def only_command(args: list[str]) -> typer.Typer:
-    """The CLI with only the command `args` names (with the root's options): typer reads
-    every command's signature and options before it runs one, a tenth of a second that
-    `dockyard apply` need not wait for. Anything else (no command, a group such as
-    `import`, an unknown name) gets the whole CLI, and so typer's own answer."""
-    if not args or args[0].startswith("-"):
-        return app
-    from typer.main import get_command_name
-
-    found = [
-        info
-        for info in app.registered_commands
-        if (info.name or get_command_name(info.callback.__name__)) == args[0]  # type: ignore[union-attr]
-    ]
-    if len(found) != 1:
-        return app
-    only = copy.copy(app)
-    only.registered_commands = found
-    only.registered_groups = []
-    return only
 
 
 def main() -> None:
