@@ -482,3 +482,20 @@ def test_mount_options_propagation_selinux_and_nocopy(tmp_path: Path) -> None:
     assert binds[0].endswith(":/etc/app:ro,z") and binds[1] == "/srv:/srv:Z,rslave"
     volumes = [m for m in body["HostConfig"]["Mounts"] if m["Type"] == "volume"]
     assert all(m["VolumeOptions"] == {"NoCopy": True} for m in volumes)
+
+
+def test_the_quick_asdict_of_a_config_is_asdict() -> None:
+    from dataclasses import asdict
+
+    from dockyard.state.desired import plain
+
+    config = replace(
+        _config(),
+        ulimits=(("nofile", 1024, 2048),),
+        networks=(NetworkRef("shop_default", ("web",), mac_address="02:42:ac:11:00:02"),),
+        inputs=(("secret:a", "abc"),),
+    )
+    assert plain(config) == asdict(config)
+    assert type(plain(config)["networks"]) is tuple
+    net = DesiredNetwork("shop", "shop_back", "bridge", True, False, (("a", "b"),))
+    assert plain(net) == asdict(net)

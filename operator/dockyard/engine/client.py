@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.state.desired import DesiredContainer, DesiredNetwork, DesiredVolume, NetworkRef
 from dockyard.state.observed import ObservedState
 
-from . import drift, networks, snapshot, volumes, waits
+from . import networks, snapshot, volumes, waits
 from .errors import EngineError, EngineUnavailable
 from .secrets import SecretStore
 from .tls import EngineTLS
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # The Docker SDK (with requests and urllib3) is imported on the first call that needs it:
 # a snapshot of a local engine is read without it (engine/unix_http.py), and so a no-op
 # `apply` or `diff` never loads it. containers.py, files.py and images.py import it, so
-# they are imported by the methods that use them.
+# they are imported by the methods that use them (drift.py too: only the controller asks).
 
 Progress = Callable[[str], None]
 
@@ -260,6 +260,8 @@ class Engine:
 
     def config_drift(self, container_id: str, d: DesiredContainer) -> str | None:
         """Why a container's real config differs from what its labels claim, or None."""
+        from . import drift
+
         return drift.config_drift(self, container_id, d)
 
     # ---- images (images.py) -------------------------------------------------------------

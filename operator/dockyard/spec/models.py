@@ -117,6 +117,9 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        # Each model's validator is built when it first validates, not at import: loading
+        # an App builds App's (its parts come inline), not the forty others' as well.
+        defer_build=True,
     )
 
 
