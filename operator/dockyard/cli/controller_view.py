@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
-import urllib.error
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,7 +44,12 @@ TlsClientCAOpt = Annotated[
 ]
 
 if TYPE_CHECKING:
+    import ssl
+
     from dockyard.controller.access import TlsFiles
+
+# ssl and urllib load inside the functions that talk to a controller: every command
+# imports this module, `dockyard apply` among them.
 
 
 def listen_options(
@@ -79,6 +82,7 @@ def controller_request(
     url: str, state_dir: Path, method: str = "GET", timeout: float = 5
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) of one request to a running controller, with its token."""
+    import urllib.error
     import urllib.request
 
     headers = {}
@@ -117,6 +121,8 @@ def _tls_context(url: str) -> ssl.SSLContext | None:
     certificate and this client's certificate, from $DOCKYARD_CONTROLLER_CA, _CERT, _KEY."""
     if not url.startswith("https://"):
         return None
+    import ssl
+
     context = ssl.create_default_context(cafile=os.environ.get("DOCKYARD_CONTROLLER_CA"))
     cert = os.environ.get("DOCKYARD_CONTROLLER_CERT")
     if cert:
@@ -125,6 +131,8 @@ def _tls_context(url: str) -> ssl.SSLContext | None:
 
 
 def controller_status(url: str, explicit: bool, state_dir: Path) -> dict[str, Any] | None:
+    import urllib.error
+
     try:
         code, data = controller_request(f"{url.rstrip('/')}/status", state_dir, timeout=2)
     except Unauthorized as exc:

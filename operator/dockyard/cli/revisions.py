@@ -4,7 +4,6 @@ or else from the app's engines (where `dockyard apply` and controllers record th
 from __future__ import annotations
 
 import time
-import urllib.error
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -88,6 +87,8 @@ def history(
     rollout ended (complete, rolling-out, rolled-back, paused, failed). `*` marks the one
     running. Asks a running controller; else reads the history kept on the app's engines
     (any machine sees the same), else the state folder's copy."""
+    import urllib.error
+
     try:
         code, data = controller_request(f"{controller.rstrip('/')}/history/{app_name}", state_dir)
     except Unauthorized as exc:
@@ -161,6 +162,8 @@ def rollback(
     revision is applied here to the engine (--host) and recorded there, with today's
     secrets and files from -f (a revision keeps no secret values)."""
     url = f"{controller.rstrip('/')}/rollback/{app_name}" + (f"?to={to}" if to else "")
+    import urllib.error
+
     try:
         code, data = controller_request(url, state_dir, method="POST")
     except Unauthorized as exc:
