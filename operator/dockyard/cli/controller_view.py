@@ -152,6 +152,8 @@ def controller_status(url: str, explicit: bool, state_dir: Path) -> dict[str, An
 def show_broken_sources(url: str, state_dir: Path) -> None:
     """The sources whose newest read failed, with their errors (file, line, field): a
     manifest too broken to name its app has no app to show them on."""
+    import urllib.error
+
     try:
         code, sources = controller_request(f"{url.rstrip('/')}/sources", state_dir, timeout=2)
     except (Unauthorized, urllib.error.URLError, OSError, ValueError):
