@@ -74,6 +74,7 @@ def test_rbac_is_least_privilege_and_covers_what_the_operator_calls() -> None:
         ("dockyard.dev", "dockerhosts/status"): {"patch"},
         ("", "secrets"): {"get", "list", "watch"},
         ("", "events"): {"create"},
+        ("", "configmaps"): {"get", "create", "update"},
         ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     }
     for key, verbs in needed.items():
@@ -97,6 +98,9 @@ def test_the_operator_source_calls_only_what_rbac_grants() -> None:
         "read_namespaced_secret",
         "patch_namespaced_custom_object_status",
         "create_namespaced_event",
+        "read_namespaced_config_map",
+        "replace_namespaced_config_map",
+        "create_namespaced_config_map",
         "read_namespaced_lease",
         "create_namespaced_lease",
         "replace_namespaced_lease",

@@ -530,3 +530,27 @@ def test_start_first_with_a_published_port_runs_stop_first_with_a_warning(tmp_pa
     desired = desired_app(result.apps[0], {})
     assert desired.updates["web"].order == "stop-first"
     assert desired.updates["api"].order == "start-first"  # no host port: both can run
+
+
+def test_an_app_dumped_as_a_revision_stores_it_validates_again() -> None:
+    """A rollback reads back the App a revision stored whole (defaults included): a file or
+    Kubernetes secret with the default timeout is no `timeout` on a non-command secret."""
+    app = App.model_validate(
+        {
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "App",
+            "metadata": {"name": "shop"},
+            "spec": {
+                "services": [{"name": "web", "image": "x", "secrets": [{"name": "a"}]}],
+                "secrets": [
+                    {"name": "a", "file": "a.txt"},
+                    {"name": "b", "kubernetesSecret": {"name": "creds", "key": "k"}},
+                ],
+            },
+        }
+    )
+    stored = app.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert App.model_validate(stored) == app
+    stored["spec"]["secrets"][0]["timeout"] = 5.0  # a real mistake is still refused
+    with pytest.raises(ValueError, match="timeout and refresh are for command secrets"):
+        App.model_validate(stored)

@@ -1,6 +1,6 @@
 """The history lives on the app's hosts (docs/rollouts.md): read once per app and host
 before the app's first reconcile there, written back after each save (one writer per app
-at a time)."""
+at a time). Mirrors (the cluster, in Kubernetes mode) are read and written the same way."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.fleet.converge import DEFAULT_HOST
 
@@ -19,6 +19,18 @@ log = logging.getLogger("dockyard.controller")
 
 # How long after start an app waits for a connecting host's history before reconciling.
 HISTORY_WAIT = 30.0
+
+
+class HistoryMirror(Protocol):
+    """Another place that keeps each app's history record beside its hosts (the operator
+    keeps one in the cluster). Errors are raised as exceptions whose text says what."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def read(self, app: str) -> dict[str, Any] | None: ...
+
+    async def write(self, app: str, record: dict[str, Any]) -> None: ...
 
 
 class HistorySync:
@@ -37,6 +49,7 @@ class HistorySync:
         self.writers: dict[str, asyncio.Task[None]] = {}
         self._unsent: dict[str, dict[str, Any]] = {}
         self._wait_until = time.monotonic() + wait
+        self.mirrors: list[HistoryMirror] = []
         store.on_save = self.saved
 
     async def read(self, name: str) -> bool:
@@ -47,6 +60,18 @@ class HistorySync:
         host that is not dark has not been read yet (for HISTORY_WAIT after start): the
         app waits, so nothing is recorded that does not continue that host's history."""
         waiting = False
+        for mirror in self.mirrors:
+            if (name, f"mirror:{mirror.name}") in self.read_from:
+                continue
+            try:
+                record = await mirror.read(name)
+            except Exception as exc:  # read again next reconcile; wait for it a while
+                log.warning("app %s: history not read from %s: %s", name, mirror.name, exc)
+                waiting = waiting or time.monotonic() < self._wait_until
+                continue
+            self.read_from.add((name, f"mirror:{mirror.name}"))
+            if self.store.adopt(name, record):
+                log.info("app %s: history read from %s", name, mirror.name)
         for host in list(self.hosts().values()):
             if (name, host.name) in self.read_from or host.dark:
                 continue
@@ -88,6 +113,13 @@ class HistorySync:
                 )
                 for problem in problems:
                     log.warning("app %s: history not stored on %s", name, problem)
+                for mirror in self.mirrors:
+                    if (name, f"mirror:{mirror.name}") not in self.read_from:
+                        continue  # never replace a copy that was not read
+                    try:
+                        await mirror.write(name, record)
+                    except Exception as exc:  # the hosts have it; the next save tries again
+                        log.warning("app %s: history not stored in %s: %s", name, mirror.name, exc)
         finally:
             self.writers.pop(name, None)
 

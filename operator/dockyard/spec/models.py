@@ -540,6 +540,9 @@ def _command_list(value: object) -> object:
 SecretCommand = Annotated[list[str], BeforeValidator(_command_list), Field(min_length=1)]
 
 
+SECRET_TIMEOUT = 10.0
+
+
 class AppSecret(Model):
     name: Name
     file: str | None = None
@@ -551,7 +554,7 @@ class AppSecret(Model):
     # A secret store's own CLI (aws, gcloud, az, vault, op), run without a shell in the
     # manifest's folder; its standard output is the value (one trailing newline dropped).
     command: SecretCommand | None = None
-    timeout: Duration = 10.0  # command only: how long the store may take
+    timeout: Duration = SECRET_TIMEOUT  # command only: how long the store may take
     refresh: Duration | None = None  # command only: run it again this often (controllers)
 
     @model_validator(mode="after")
@@ -561,7 +564,10 @@ class AppSecret(Model):
             raise ValueError(
                 "set exactly one of file, env and kubernetesSecret, a command, or content"
             )
-        if self.command is None and {"timeout", "refresh"} & self.model_fields_set:
+        # The default timeout given back is no mistake: a revision stores the App dumped
+        # whole (controller/revisions.py), and a rollback reads it again.
+        stray = self.refresh is not None or self.timeout != SECRET_TIMEOUT
+        if self.command is None and stray:
             raise ValueError("timeout and refresh are for command secrets")
         if self.timeout <= 0 or (self.refresh is not None and self.refresh <= 0):
             raise ValueError("timeout and refresh must be longer than 0s")

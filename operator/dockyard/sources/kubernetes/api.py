@@ -169,7 +169,39 @@ class KubeApi:
         body = json.loads(secret.data)
         return decode_secret_data(body.get("data"))
 
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ConfigMap as a plain dict; None when it does not exist."""
+        try:
+            found = await asyncio.to_thread(
+                self.core.read_namespaced_config_map, name, namespace, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise kube_error(exc, f"reading ConfigMap {namespace}/{name}", namespace) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise kube_error(exc, f"reading ConfigMap {namespace}/{name}") from None
+        return dict(json.loads(found.data))
+
     # ---- writes ------------------------------------------------------------------------
+
+    async def put_config_map(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the ConfigMap, or replace the one of that name (the last write wins)."""
+        name = body["metadata"]["name"]
+        doing = f"writing ConfigMap {namespace}/{name}"
+        try:
+            try:
+                await asyncio.to_thread(
+                    self.core.replace_namespaced_config_map, name, namespace, body
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                await asyncio.to_thread(self.core.create_namespaced_config_map, namespace, body)
+        except ApiException as exc:
+            raise kube_error(exc, doing, namespace) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise kube_error(exc, doing) from None
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]

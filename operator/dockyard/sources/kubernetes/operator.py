@@ -25,6 +25,7 @@ from dockyard.fleet.hosts import HostError, HostStatus, probe, target_for_host
 from dockyard.spec.crd import GROUP, VERSION
 
 from .api import KubeApi, ObjectRef
+from .history import ClusterHistory
 from .lease import LeaderElector
 from .options import OperatorOptions
 from .source import KubernetesSource
@@ -54,6 +55,9 @@ class OperatorRuntime:
             state_dir=options.state_dir / "controller",
         )
         self.controller = Controller(Engine(options.engine_url), [self.source], settings)
+        # The revisions and pins in the cluster too: a failover replica, or a new state
+        # folder with new hosts, carries on with them.
+        self.controller.history_sync.mirrors.append(ClusterHistory(self.api, self.source))
         self.writer = StatusWriter(self.api, self.source)
         self.controller.status_listeners.append(self.writer.listener)
         self.source.touch = self.controller.queue.add
