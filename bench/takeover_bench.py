@@ -36,7 +36,14 @@ import docker
 import yaml
 
 IMAGE = "dockyard.local/busybox:latest"
-PROJECT = "bench-takeover"
+PROJECT = "bench-takeover"  # --project: e.g. bench_takeover (app bench-takeover, spec.project)
+
+
+def app_of(project: str) -> str:
+    """The app name dockyard's importer gives a Compose project (`_` -> `-`)."""
+    return project.replace("_", "-")
+
+
 DOCKYARD = Path(sys.executable).parent / "dockyard"
 
 
@@ -146,7 +153,9 @@ def measured(cmd: list[str], folder: Path, probers: list[Prober]) -> tuple[float
 
 def cleanup(client: docker.DockerClient, compose: Path, folder: Path) -> None:
     subprocess.run(
-        [str(DOCKYARD), "delete", PROJECT, "--volumes"], capture_output=True, check=False
+        [str(DOCKYARD), "delete", app_of(PROJECT), "--volumes"],
+        capture_output=True,
+        check=False,
     )
     subprocess.run(
         [str(compose), "-f", str(folder / "compose.yaml"), "down", "-v", "-t", "1"],
@@ -158,7 +167,7 @@ def cleanup(client: docker.DockerClient, compose: Path, folder: Path) -> None:
         if c.name.startswith(f"{PROJECT}-"):
             c.remove(force=True)
     for v in client.volumes.list():
-        if v.name.startswith(f"{PROJECT}_") or v.name == f"dockyard.history.{PROJECT}":
+        if v.name.startswith(f"{PROJECT}_") or v.name == f"dockyard.history.{app_of(PROJECT)}":
             v.remove(force=True)
 
 
@@ -205,7 +214,12 @@ def main() -> None:
     parser.add_argument("--probe", type=float, default=0.02, help="seconds between probes")
     parser.add_argument("--no-health", action="store_true", help="services without healthcheck")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--project", default=PROJECT, help="Compose project name (bench_takeover: one with _)"
+    )
     args = parser.parse_args()
+    global PROJECT
+    PROJECT = args.project
     client = docker.from_env()
     runs = []
     for i in range(args.runs):
@@ -221,7 +235,8 @@ def main() -> None:
     compose_gaps, takeover_gaps = gaps("compose_gaps_s"), gaps("takeover_gaps_s")
     health = "without" if args.no_health else "with"
     print(
-        f"\n{args.services} services ({health} healthcheck), medians of {args.runs} runs, "
+        f"\n{args.services} services ({health} healthcheck), project {args.project}, "
+        f"medians of {args.runs} runs, "
         f"probe every {args.probe * 1000:.0f} ms\n"
     )
     print("| step | wall time | containers replaced | unavailable per service: median (max) |")

@@ -111,8 +111,9 @@ async def delete_app(
     volumes: bool = False,
     reporter: Reporter | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    project: str | None = None,
 ) -> tuple[Plan, ApplyResult]:
-    plan = plan_delete(app, engine.snapshot(), volumes=volumes)
+    plan = plan_delete(app, engine.snapshot(), volumes=volumes, project=project)
     done = await converge(engine, [Work(app, plan)], concurrency=concurrency, reporter=reporter)
     if done.result.ok:
         engine.secrets.forget_app(app)

@@ -396,10 +396,12 @@ def delete(
         raise fail("name one app (dockyard delete APP) or give manifests (-f FILE|DIR)", 2)
     engines: dict[str, Any] = {}
     names = [app_name] if app_name else []
+    projects: dict[str, str] = {}
     bad = False
     if files:
         result = load_all(files, applying=False)
         names = [a.name for a in result.apps]
+        projects = {a.name: a.app.project for a in result.apps}
         if not names:
             raise fail(f"no App manifests found in {', '.join(map(str, files))}")
         if result.hosts:
@@ -416,7 +418,8 @@ def delete(
     deleted = []
     for name in names:
         for host_name, engine in engines.items():
-            done = delete_on(engine, name, volumes, output, len(engines) > 1 and host_name)
+            many = len(engines) > 1 and host_name
+            done = delete_on(engine, name, volumes, output, many, projects.get(name))
             if done is not None:
                 deleted.append({"app": name, "host": host_name, **done})
                 bad = bad or not done["ok"]

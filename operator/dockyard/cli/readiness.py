@@ -31,7 +31,7 @@ def wait_ready(engine: Any, loaded: list[Any], timeout: float, quiet: bool) -> N
                 mine = {c.replica: c for c in running if c.service == svc.name}
                 for n in range(1, svc.replicas + 1):
                     c = mine.get(n)
-                    who = f"{item.name}-{svc.name}-{n}"
+                    who = svc.container_name or f"{item.app.project}-{svc.name}-{n}"
                     if c is None:
                         waiting.append(f"{who} (not created)")
                     elif c.state == "exited" and c.exit_code == 0 and svc.restart == "no":

@@ -55,7 +55,7 @@ class Hosts:
     def __init__(
         self,
         engine: Engine,
-        known_apps: Callable[[], set[str]],
+        known_apps: Callable[[], Mapping[str, str]],  # app -> its project
         enqueue: Callable[[str], None],
         changed: Callable[[], None],
     ) -> None:

@@ -70,7 +70,7 @@ async def plan_hosts(
 ) -> tuple[list[HostPlan], dict[str, list[str]], float | None]:
     """A plan per host that answers; the containers of the dark ones (host -> names);
     and when to look again for a crash loop (None: no need)."""
-    name = wanted.desired.name
+    project = wanted.desired.engine_project
     plans: list[HostPlan] = []
     unknown: dict[str, list[str]] = {}
     wait: float | None = None
@@ -79,7 +79,7 @@ async def plan_hosts(
         if host.dark:
             if assignments:
                 unknown[host.name] = [
-                    naming.container_name(name, a.service, a.replica) for a in assignments
+                    naming.container_name(project, a.service, a.replica) for a in assignments
                 ]
             continue
         desired = restrict(wanted.desired, assignments)

@@ -190,8 +190,11 @@ class Controller:
             await asyncio.sleep(0.05)
         self._stopping.set()
 
-    def _known_apps(self) -> set[str]:
-        return set(self.wanted) | set(self.ownership.apps)
+    def _known_apps(self) -> dict[str, str]:
+        """Every app to watch -> the prefix of its engine names (its project)."""
+        known = dict.fromkeys(self.ownership.apps, "")
+        known.update({n: w.desired.engine_project for n, w in self.wanted.items()})
+        return {app: project or app for app, project in known.items()}
 
     def _unread(self, error: str) -> None:
         self.unread = error  # why the engine could not be read yet

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def create_network(engine: Engine, net: DesiredNetwork) -> None:
     labels = dict(net.labels)
-    labels.update(naming.owner_labels(net.app))
+    labels.update(naming.owner_labels(net.app, net.project))
     labels[naming.CONFIG_HASH] = net.config_hash
     engine._call(
         f"create network {net.name}",

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def create_volume(engine: Engine, vol: DesiredVolume) -> None:
     labels = dict(vol.labels)
-    labels.update(naming.owner_labels(vol.app))
+    labels.update(naming.owner_labels(vol.app, vol.project))
     engine._call(
         f"create volume {vol.name}",
         lambda: engine.api.create_volume(

@@ -111,7 +111,8 @@ def plan_fleet(loaded_apps: Sequence[LoadedApp], fleet: Fleet) -> list[FleetPlan
             if host in fleet.unreachable:
                 if assignments:
                     result.unknown[host] = [
-                        naming.container_name(name, a.service, a.replica) for a in assignments
+                        naming.container_name(loaded.app.project, a.service, a.replica)
+                        for a in assignments
                     ]
                 continue
             observed = fleet.observed[host]
@@ -158,20 +159,20 @@ def restrict(desired: DesiredApp, assignments: Sequence[Assignment]) -> DesiredA
     templates: dict[str, DesiredContainer] = {}
     for c in desired.containers:
         templates.setdefault(c.service, c)
-    # The desired names are kept (a service's `containerName`), else <app>-<service>-<n>.
+    # The desired names are kept (a service's `containerName`), else <project>-<service>-<n>.
     names = {(c.service, c.replica): c.name for c in desired.containers}
     containers = tuple(
         replace(
             templates[a.service],
             replica=a.replica,
             name=names.get((a.service, a.replica))
-            or naming.container_name(desired.name, a.service, a.replica),
+            or naming.container_name(desired.engine_project, a.service, a.replica),
         )
         for a in assignments
         if a.service in templates
     )
     if not containers:
-        return DesiredApp(desired.name, (), (), (), desired.depends_on)
+        return DesiredApp(desired.name, (), (), (), desired.depends_on, project=desired.project)
     return replace(desired, containers=containers)
 
 

@@ -43,16 +43,23 @@ class DesiredApp:
     # service -> its `update` strategy; a change to a service without one replaces
     # all its containers at once (as Compose does).
     updates: Mapping[str, UpdateStrategy] = field(default_factory=dict)
+    # The prefix of its engine names and the Compose project it takes over (`spec.project`);
+    # None: the app's name.
+    project: str | None = None
+
+    @property
+    def engine_project(self) -> str:
+        return self.project or self.name
 
 
 def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
     """The whole desired state of one app. `build_tags` maps service -> content-hash tag."""
     app = loaded.app
-    name = app.name
+    name, project = app.name, app.project
     networks = tuple(
         DesiredNetwork(
             app=name,
-            name=naming.resource_name(name, net.name, net.engine_name, net.external),
+            name=naming.resource_name(project, net.name, net.engine_name, net.external),
             driver=net.driver,
             internal=net.internal,
             external=net.external,
@@ -60,6 +67,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
             driver_opts=tuple(sorted(net.driver_opts.items())),
             enable_ipv6=net.enable_ipv6,
             ipam=_ipam(net),
+            project=project,
         )
         for net in app.spec.networks
     )
@@ -69,20 +77,22 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         networks += (
             DesiredNetwork(
                 app=name,
-                name=naming.network_name(name, DEFAULT_NETWORK),
+                name=naming.network_name(project, DEFAULT_NETWORK),
                 driver="bridge",
                 internal=False,
                 external=False,
+                project=project,
             ),
         )
     volumes = tuple(
         DesiredVolume(
             app=name,
-            name=naming.resource_name(name, vol.name, vol.engine_name, vol.external),
+            name=naming.resource_name(project, vol.name, vol.engine_name, vol.external),
             driver=vol.driver,
             driver_opts=tuple(sorted(vol.driver_opts.items())),
             external=vol.external,
             labels=tuple(sorted(vol.labels.items())),
+            project=project,
         )
         for vol in app.spec.volumes
     )
@@ -106,7 +116,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
                     app=name,
                     service=svc.name,
                     replica=replica,
-                    name=svc.container_name or naming.container_name(name, svc.name, replica),
+                    name=svc.container_name or naming.container_name(project, svc.name, replica),
                     config=config,
                     config_hash=config_hash,
                     pull_policy=svc.pull_policy,
@@ -126,6 +136,7 @@ def desired_app(loaded: LoadedApp, build_tags: Mapping[str, str]) -> DesiredApp:
         volumes=volumes,
         depends_on=depends,
         updates={s.name: _strategy(s) for s in app.spec.services if s.update is not None},
+        project=project if project != name else None,
     )
 
 
@@ -136,7 +147,7 @@ def _links(app: App, svc: Service) -> tuple[str, ...]:
         target = app.service(link.service)
         alias = link.alias or link.service
         for replica in range(1, target.replicas + 1):
-            name = target.container_name or naming.container_name(app.name, target.name, replica)
+            name = target.container_name or naming.container_name(app.project, target.name, replica)
             out.append(f"{name}:{alias}")
     return tuple(out)
 
@@ -181,7 +192,7 @@ def _strategy(svc: Service) -> UpdateStrategy:
 
 
 def _uses_default_network(svc: Service) -> bool:
-    """Attached to `<app>_default`: implicitly (no networks), or by naming `default`."""
+    """Attached to `<project>_default`: implicitly (no networks), or by naming `default`."""
     if svc.network_mode is not None:
         return False
     return not svc.networks or any(n.name == DEFAULT_NETWORK for n in svc.networks)
@@ -209,16 +220,16 @@ def _container_config(
     net_names: Mapping[str, str],
     vol_names: Mapping[str, str],
 ) -> ContainerConfig:
-    app = loaded.app.name
+    project = loaded.app.project  # the prefix of engine names
     labels = dict(svc.labels)
-    labels.update(naming.owner_labels(app))
+    labels.update(naming.owner_labels(loaded.app.name, project))
     labels[naming.SERVICE] = svc.name
 
     mounts: list[MountSpec] = []
     for m in svc.volume_mounts:
         if m.kind == "volume":
             vol = str(m.volume)
-            source = vol_names.get(vol) or naming.volume_name(app, vol)
+            source = vol_names.get(vol) or naming.volume_name(project, vol)
             mounts.append(MountSpec("volume", m.mount_path, source, m.read_only, nocopy=m.no_copy))
         elif m.kind == "bind":
             manifest_path = loaded.manifest_paths.get(f"{svc.name}:{m.mount_path}")
@@ -266,9 +277,9 @@ def _container_config(
         # A `containerName` resolves on the app's networks too, as the service name does.
         names = tuple(dict.fromkeys(n for n in (svc.name, svc.container_name) if n))
         if not attachments:
-            networks.append(NetworkRef(naming.network_name(app, DEFAULT_NETWORK), names))
+            networks.append(NetworkRef(naming.network_name(project, DEFAULT_NETWORK), names))
         for att in attachments:
-            engine_name = net_names.get(att.name) or naming.network_name(app, att.name)
+            engine_name = net_names.get(att.name) or naming.network_name(project, att.name)
             aliases = tuple(dict.fromkeys([*names, *att.aliases]))
             networks.append(
                 NetworkRef(

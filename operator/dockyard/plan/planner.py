@@ -42,7 +42,7 @@ def plan_app(
     replace = replace or {}
     restart = restart or {}
     b = Builder(desired.name)
-    app = desired.name
+    app, project = desired.name, desired.engine_project
     by_name = {c.name: c for c in observed.containers}
     app_containers = [c for c in observed.app_containers(app) if c.name not in hold]
 
@@ -63,8 +63,8 @@ def plan_app(
             net_ops[net.name] = b.add(
                 Kind.CREATE_NETWORK, net.name, "network does not exist", network=net
             )
-        elif not obs.owned_by(app):
-            b.errors.append(_conflict_with("network", net.name, obs, app))
+        elif not obs.owned_by(app, project):
+            b.errors.append(_conflict_with("network", net.name, obs, project))
             net_ops[net.name] = None
         elif obs.managed and obs.config_hash != net.config_hash:
             recreated_nets.add(net.name)
@@ -89,8 +89,8 @@ def plan_app(
             vol_ops[vol.name] = b.add(
                 Kind.CREATE_VOLUME, vol.name, "volume does not exist", volume=vol
             )
-        elif not obs_vol.owned_by(app):
-            b.errors.append(_conflict_with("volume", vol.name, obs_vol, app))
+        elif not obs_vol.owned_by(app, project):
+            b.errors.append(_conflict_with("volume", vol.name, obs_vol, project))
             vol_ops[vol.name] = None
         else:
             vol_ops[vol.name] = None
@@ -102,7 +102,7 @@ def plan_app(
         if d.name in hold:
             continue
         obs_c = by_name.get(d.name)
-        decided = _container_action(d, obs_c, recreated_nets, b, observed)
+        decided = _container_action(d, obs_c, recreated_nets, b, observed, project)
         if decided is None and obs_c is not None and obs_c.app == d.app:
             if d.name in replace:
                 decided = ("replace", replace[d.name])
@@ -118,7 +118,7 @@ def plan_app(
     # Containers the app owns but no longer wants go first, freeing names and ports; so do
     # Compose's containers of the project for services the app does not have.
     removed_by_net: dict[str, list[str]] = {}
-    composed = [c for c in observed.compose_containers(app) if c.name not in hold]
+    composed = [c for c in observed.compose_containers(project) if c.name not in hold]
     for c in [*app_containers, *composed]:
         if c.name in wanted:
             continue
@@ -126,7 +126,7 @@ def plan_app(
         rm = b.add(
             Kind.REMOVE_CONTAINER,
             c.name,
-            _unwanted_cause(app, c, wanted),
+            _unwanted_cause(project, c, wanted),
             [stop],
             ref=c.id,
             service=c.service,
@@ -190,7 +190,7 @@ def plan_app(
                 continue
             if action in ("create", "replace"):
                 create_cause = "no existing container" if action == "create" else cause
-                create_cause += _adopting(d, observed)
+                create_cause += _adopting(d, observed, project)
                 nets = d.config.networks
                 first_net = net_ops.get(nets[0].name) if nets else None
                 vol_deps = [
@@ -230,7 +230,7 @@ def plan_app(
     # Networks the app no longer wants, or that must be recreated.
     wanted_nets = {n.name for n in desired.networks}
     for obs_net in observed.networks:
-        if not obs_net.owned_by(app):
+        if not obs_net.owned_by(app, project):
             continue
         if obs_net.name not in wanted_nets:
             b.add(
@@ -309,7 +309,7 @@ def changed_containers(desired: DesiredApp, observed: ObservedState) -> dict[str
         obs = observed.container_named(d.name)
         if obs is None or obs.state == "dead":
             continue
-        decided = _container_action(d, obs, set(), scratch, observed)
+        decided = _container_action(d, obs, set(), scratch, observed, desired.engine_project)
         if decided is not None and decided[0] == "replace":
             changed[d.name] = decided[1]
     return changed
@@ -363,18 +363,21 @@ def _container_action(
     recreated_nets: set[str],
     b: Builder,
     observed: ObservedState | None = None,
+    project: str | None = None,
 ) -> tuple[str, str] | None:
+    project = project or d.app
     if obs is None:
         return ("create", "no existing container")
     if not obs.managed:
-        if obs.composed_for(d.app) and obs.compose_service == d.service:
+        if obs.composed_for(project) and obs.compose_service == d.service:
             # Labels are immutable: a Compose container cannot become dockyard's, so it is
             # replaced by dockyard's own (same name, same volumes), even when identical.
             return (
                 "replace",
-                f"take over Compose's container (project {d.app}, service {d.service})",
+                f"take over Compose's container (project {project}, service {d.service})",
             )
-        b.errors.append(_compose_conflict(d, obs) or _conflict("container", d.name, False, None))
+        conflict = _compose_conflict(d, obs, project)
+        b.errors.append(conflict or _conflict("container", d.name, False, None))
         return None
     if obs.app != d.app or obs.service != d.service:
         b.errors.append(_conflict("container", d.name, True, obs.app))
@@ -406,44 +409,52 @@ def _container_action(
     return None
 
 
-def _adopting(d: DesiredContainer, observed: ObservedState) -> str:
+def _adopting(d: DesiredContainer, observed: ObservedState, project: str) -> str:
     """What of Compose's a new container uses as it is, named in its cause: a volume's data
     and a network are kept, never recreated."""
     vols = [
         m.source
         for m in d.config.mounts
-        if m.kind == "volume" and m.source and _adopted(observed.volume_named(m.source), d.app)
+        if m.kind == "volume" and m.source and _adopted(observed.volume_named(m.source), project)
     ]
-    nets = [n.name for n in d.config.networks if _adopted(observed.network_named(n.name), d.app)]
+    nets = [n.name for n in d.config.networks if _adopted(observed.network_named(n.name), project)]
     parts = [f"volume {v}" for v in dict.fromkeys(vols)] + [f"network {n}" for n in nets]
     if not parts:
         return ""
-    return f"; adopts Compose's {', '.join(parts)} (project {d.app}) as is"
+    return f"; adopts Compose's {', '.join(parts)} (project {project}) as is"
 
 
-def _adopted(obj: ObservedVolume | ObservedNetwork | None, app: str) -> bool:
-    return obj is not None and obj.adopted_from == app
+def _adopted(obj: ObservedVolume | ObservedNetwork | None, project: str) -> bool:
+    return obj is not None and obj.adopted_from == project
 
 
-def _conflict_with(what: str, name: str, obj: ObservedVolume | ObservedNetwork, app: str) -> str:
+def _take_over_hint(project: str) -> str:
+    # An app name is a DNS-1123 label; a Compose project may hold `_` (`my_stack`).
+    hint = f"set spec.project: {project} in the app"
+    return hint if "_" in project else f"{hint} (or name the app {project})"
+
+
+def _conflict_with(
+    what: str, name: str, obj: ObservedVolume | ObservedNetwork, project: str
+) -> str:
     if obj.adopted_from is not None:
         return (
-            f"{what} {name} belongs to Compose project {obj.adopted_from}, not {app}: dockyard "
-            f"adopts only the project of the app's name; rename the app to "
-            f"{obj.adopted_from} to take the project over, or give the {what} another name"
+            f"{what} {name} belongs to Compose project {obj.adopted_from}, not {project}: "
+            f"dockyard adopts only the app's own project; {_take_over_hint(obj.adopted_from)} "
+            f"to take the project over, or give the {what} another name"
         )
     return _conflict(what, name, obj.managed, obj.app)
 
 
-def _compose_conflict(d: DesiredContainer, obs: ObservedContainer) -> str | None:
+def _compose_conflict(d: DesiredContainer, obs: ObservedContainer, own: str) -> str | None:
     project, service = obs.compose_project, obs.compose_service
     if project is None:
         return None
-    if project != d.app:
+    if project != own:
         return (
-            f"container {d.name} belongs to Compose project {project}, not {d.app}: dockyard "
-            f"takes over only the project of the app's name; rename the app to {project} "
-            f"to take it over, or stop it (docker compose -p {project} down)"
+            f"container {d.name} belongs to Compose project {project}, not {own}: dockyard "
+            f"takes over only the app's own project; {_take_over_hint(project)} to take it "
+            f"over, or stop it (docker compose -p {project} down)"
         )
     if obs.compose_oneoff:
         return (
@@ -456,14 +467,14 @@ def _compose_conflict(d: DesiredContainer, obs: ObservedContainer) -> str | None
     )
 
 
-def _unwanted_cause(app: str, c: ObservedContainer, wanted: set[str]) -> str:
+def _unwanted_cause(project: str, c: ObservedContainer, wanted: set[str]) -> str:
     if c.compose_project is not None:
         return (
-            f"Compose's container of project {app} (service {c.compose_service}) that the app "
+            f"Compose's container of project {project} (service {c.compose_service}) that the app "
             f"does not want"
         )
     if c.service and c.replica:
-        expected = naming.container_name(app, c.service, c.replica)
+        expected = naming.container_name(project, c.service, c.replica)
         if expected != c.name and expected in wanted:
             return f"renamed outside dockyard (it is replica {c.replica}, named {expected})"
         return f"service {c.service} no longer wants replica {c.replica}"
@@ -587,8 +598,12 @@ def _with_dep(op: Operation, dep: str) -> Operation:
     return replace(op, deps=(*op.deps, dep))
 
 
-def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Plan:
-    """Remove everything the app owns; named volumes only when asked."""
+def plan_delete(
+    app: str, observed: ObservedState, volumes: bool = False, project: str | None = None
+) -> Plan:
+    """Remove everything the app owns; named volumes only when asked. `project`: the app's
+    `spec.project` when known, else what its objects here record."""
+    project = project or observed.project_of(app)
     b = Builder(app)
     removed_by_net: dict[str, list[str]] = {}
     all_removals: list[str] = []
@@ -604,7 +619,9 @@ def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Pla
     # Compose's containers still use (the project runs beside the app) is left to them.
     foreign_nets = {n for c in observed.containers if c.app != app for n in c.networks}
     for obs_net in observed.networks:
-        if obs_net.owned_by(app) and not (obs_net.adopted_from and obs_net.name in foreign_nets):
+        if obs_net.owned_by(app, project) and not (
+            obs_net.adopted_from and obs_net.name in foreign_nets
+        ):
             b.add(
                 Kind.REMOVE_NETWORK,
                 obs_net.name,
@@ -614,7 +631,7 @@ def plan_delete(app: str, observed: ObservedState, volumes: bool = False) -> Pla
             )
     if volumes:
         for vol in observed.volumes:
-            if vol.owned_by(app):
+            if vol.owned_by(app, project):
                 b.add(
                     Kind.REMOVE_VOLUME,
                     vol.name,

@@ -21,9 +21,11 @@ from pydantic.fields import FieldInfo
 
 from .models import (
     API_VERSION,
+    COMPOSE_PROJECT_PATTERN,
     OBJECT_NAME_PATTERN,
     App,
     DockerHost,
+    _compose_project,
     _dns_label,
     _mode,
     _object_name,
@@ -76,6 +78,8 @@ def _type_schema(annotation: Any, metadata: list[Any]) -> dict[str, Any]:
         schema.update(maxLength=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     if _object_name in {getattr(m, "func", None) for m in metadata}:
         schema.update(maxLength=63, pattern=OBJECT_NAME_PATTERN)
+    if _compose_project in {getattr(m, "func", None) for m in metadata}:
+        schema.update(maxLength=63, pattern=COMPOSE_PROJECT_PATTERN)
     for m in metadata:
         if isinstance(m, annotated_types.Ge):
             schema["minimum"] = m.ge

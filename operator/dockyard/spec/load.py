@@ -26,7 +26,7 @@ from .interpolate import interpolate_tree
 from .models import API_VERSION, App, DockerHost, Service
 from .policy import policy_errors
 from .secret_command import run_secret_command
-from .validate import app_warnings, validate_app
+from .validate import app_warnings, unique_apps, validate_app
 from .yamldoc import Document, gc_paused, parse_documents, yaml_error
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -149,7 +149,7 @@ def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
             continue
         apps.extend(result.apps)
         hosts.extend(result.hosts)
-    _check_duplicates(apps, errors)
+    errors.extend(unique_apps([(a.app, a.source) for a in apps]))
     if errors:
         raise SpecError(errors)
     for loaded in apps:
@@ -215,21 +215,6 @@ def _load_compose(group: list[Path], environ: Mapping[str, str], warnings: list[
     if loaded is None or errors:
         raise SpecError(errors)
     return loaded
-
-
-def _check_duplicates(apps: list[LoadedApp], errors: list[FieldError]) -> None:
-    seen: dict[str, str] = {}
-    for app in apps:
-        if app.name in seen:
-            errors.append(
-                FieldError(
-                    "metadata.name",
-                    f"app {app.name!r} is defined twice (also in {seen[app.name]})",
-                    "give each App its own metadata.name",
-                    app.source,
-                )
-            )
-        seen[app.name] = app.source
 
 
 def load_text(

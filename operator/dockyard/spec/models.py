@@ -50,6 +50,23 @@ def _object_name(value: str) -> str:
     return value
 
 
+# A Compose project name, as Compose accepts it (compose-go's `projectNameRegex`): the
+# prefix of the app's engine names (`spec.project`), which may hold `_` where an app name
+# (a DNS-1123 label) cannot.
+_COMPOSE_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+COMPOSE_PROJECT_PATTERN = _COMPOSE_PROJECT.pattern
+
+
+def _compose_project(value: str) -> str:
+    if len(value) > 63 or not _COMPOSE_PROJECT.match(value):
+        raise ValueError(
+            f"{value!r} is not a Compose project name: use lower-case letters, digits, '_' "
+            "and '-', starting with a letter or digit, at most 63 characters (as Compose "
+            "itself requires)"
+        )
+    return value
+
+
 def _restart(value: str) -> str:
     if not _RESTART.match(value):
         raise ValueError(
@@ -90,6 +107,7 @@ def _mode_range(value: int) -> int:
 
 Name = Annotated[str, AfterValidator(_dns_label)]
 ObjectName = Annotated[str, AfterValidator(_object_name)]
+ProjectName = Annotated[str, AfterValidator(_compose_project)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
@@ -593,6 +611,10 @@ class RegistryCredential(Model):
 
 
 class AppSpec(Model):
+    # The prefix of the app's engine names (`<project>-<service>-<n>`, `<project>_<name>`)
+    # and the Compose project it takes over: Compose's own name (`my_stack`) where it is not
+    # a DNS-1123 label. Default: the app's name. dockyard's labels keep the app's name.
+    project: ProjectName | None = None
     services: list[Service] = Field(default_factory=list)
     volumes: list[AppVolume] = Field(default_factory=list)
     networks: list[AppNetwork] = Field(default_factory=list)
@@ -610,6 +632,11 @@ class App(Model):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+    @property
+    def project(self) -> str:
+        """The prefix of the app's engine names: `spec.project`, else the app's name."""
+        return self.spec.project or self.metadata.name
 
     def service(self, name: str) -> Service:
         for svc in self.spec.services:

@@ -13,27 +13,37 @@ CONFIG_HASH = "dev.dockyard.config-hash"
 # field changed rather than two hashes.
 CONFIG = "dev.dockyard.config"
 BUILD_HASH = "dev.dockyard.build-hash"
+# The app's `spec.project`, set only where it differs from the app's name: the engine
+# names' prefix, so that a delete by the app's name finds the Compose project it took over.
+PROJECT = "dev.dockyard.project"
 
 
-def container_name(app: str, service: str, replica: int) -> str:
-    return f"{app}-{service}-{replica}"
+# Engine names are built from the app's project (`App.project`: `spec.project`, else the
+# app's name), never from the app's name itself; labels carry the app's name.
 
 
-def network_name(app: str, network: str) -> str:
-    return f"{app}_{network}"
+def container_name(project: str, service: str, replica: int) -> str:
+    return f"{project}-{service}-{replica}"
 
 
-def volume_name(app: str, volume: str) -> str:
-    return f"{app}_{volume}"
+def network_name(project: str, network: str) -> str:
+    return f"{project}_{network}"
 
 
-def resource_name(app: str, name: str, engine_name: str | None, external: bool) -> str:
+def volume_name(project: str, volume: str) -> str:
+    return f"{project}_{volume}"
+
+
+def resource_name(project: str, name: str, engine_name: str | None, external: bool) -> str:
     """A volume's or network's engine name: its `engineName` as is, an external one's
-    `name` as is, else `<app>_<name>` (as Compose names them)."""
+    `name` as is, else `<project>_<name>` (as Compose names them)."""
     if engine_name:
         return engine_name
-    return name if external else f"{app}_{name}"
+    return name if external else f"{project}_{name}"
 
 
-def owner_labels(app: str) -> dict[str, str]:
-    return {MANAGED_BY: MANAGED_BY_VALUE, APP: app}
+def owner_labels(app: str, project: str | None = None) -> dict[str, str]:
+    labels = {MANAGED_BY: MANAGED_BY_VALUE, APP: app}
+    if project and project != app:
+        labels[PROJECT] = project
+    return labels

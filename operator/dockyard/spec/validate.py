@@ -35,12 +35,43 @@ def validate_app(app: App) -> list[FieldError]:
     return errors
 
 
+def unique_apps(apps: Iterable[tuple[App, str]]) -> list[FieldError]:
+    """Apps loaded together (each with its source): one name, and one prefix of engine
+    names (its project), each."""
+    errors: list[FieldError] = []
+    seen: dict[str, str] = {}
+    projects: dict[str, str] = {}  # the prefix of engine names -> the app using it
+    for app, source in apps:
+        if app.name in seen:
+            errors.append(
+                FieldError(
+                    "metadata.name",
+                    f"app {app.name!r} is defined twice (also in {seen[app.name]})",
+                    "give each App its own metadata.name",
+                    source,
+                )
+            )
+        elif projects.get(app.project, app.name) != app.name:
+            errors.append(
+                FieldError(
+                    "spec.project",
+                    f"apps {projects[app.project]!r} and {app.name!r} would both name their "
+                    f"containers, networks and volumes {app.project}-… / {app.project}_…",
+                    "give each App its own spec.project (default: its metadata.name)",
+                    source,
+                )
+            )
+        seen[app.name] = source
+        projects.setdefault(app.project, app.name)
+    return errors
+
+
 def _check_engine_names(app: App, errors: list[FieldError]) -> None:
     # Two volumes (or networks) of an app must not end up as one engine object.
     for kind, items in (("volumes", app.spec.volumes), ("networks", app.spec.networks)):
         seen: dict[str, str] = {}
         for item in items:
-            engine = naming.resource_name(app.name, item.name, item.engine_name, item.external)
+            engine = naming.resource_name(app.project, item.name, item.engine_name, item.external)
             if engine in seen:
                 errors.append(
                     FieldError(

@@ -305,6 +305,7 @@ class DesiredNetwork:
     driver_opts: tuple[tuple[str, str], ...] = ()
     enable_ipv6: bool = False
     ipam: IpamSpec | None = None
+    project: str | None = None  # labelled when it differs from the app's name; not hashed
 
     @property
     def config_hash(self) -> str:
@@ -345,3 +346,4 @@ class DesiredVolume:
     driver_opts: tuple[tuple[str, str], ...]
     external: bool
     labels: tuple[tuple[str, str], ...] = ()
+    project: str | None = None  # labelled when it differs from the app's name

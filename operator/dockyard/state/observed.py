@@ -66,9 +66,9 @@ class ObservedContainer:
         # `docker compose run` containers: a user's session, never taken over.
         return self.labels.get(COMPOSE_ONEOFF, "").lower() == "true"
 
-    def composed_for(self, app: str) -> bool:
-        """A Compose container of project `app` that dockyard takes over (replaces)."""
-        return self.compose_project == app and not self.compose_oneoff
+    def composed_for(self, project: str) -> bool:
+        """A Compose container of `project` that dockyard takes over (replaces)."""
+        return self.compose_project == project and not self.compose_oneoff
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,12 @@ class ObservedNetwork:
     @property
     def adopted_from(self) -> str | None:
         """The Compose project that created it, when dockyard did not: dockyard uses it as
-        the app of that name's own (labels are immutable, so it keeps Compose's)."""
+        its own for the app of that project (labels are immutable: Compose's stay)."""
         return None if self.managed else self.labels.get(COMPOSE_PROJECT)
 
-    def owned_by(self, app: str) -> bool:
-        return self.app == app or self.adopted_from == app
+    def owned_by(self, app: str, project: str | None = None) -> bool:
+        """The app's: labelled with its name, or adopted from its Compose project."""
+        return self.app == app or self.adopted_from == (project or app)
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,12 @@ class ObservedVolume:
     @property
     def adopted_from(self) -> str | None:
         """The Compose project that created it, when dockyard did not: dockyard uses it as
-        the app of that name's own (labels are immutable, so it keeps Compose's)."""
+        its own for the app of that project (labels are immutable: Compose's stay)."""
         return None if self.managed else self.labels.get(COMPOSE_PROJECT)
 
-    def owned_by(self, app: str) -> bool:
-        return self.app == app or self.adopted_from == app
+    def owned_by(self, app: str, project: str | None = None) -> bool:
+        """The app's: labelled with its name, or adopted from its Compose project."""
+        return self.app == app or self.adopted_from == (project or app)
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,23 @@ class ObservedState:
     def app_containers(self, app: str) -> list[ObservedContainer]:
         return [c for c in self.containers if c.app == app]
 
-    def compose_containers(self, app: str) -> list[ObservedContainer]:
-        """Compose's containers of project `app` (not `compose run` ones): taken over."""
-        return [c for c in self.containers if c.composed_for(app)]
+    def compose_containers(self, project: str) -> list[ObservedContainer]:
+        """Compose's containers of `project` (not `compose run` ones): taken over."""
+        return [c for c in self.containers if c.composed_for(project)]
+
+    def project_of(self, app: str) -> str:
+        """The app's project as its objects here record it (`dev.dockyard.project`), else
+        its name: what a delete by name needs to find what it adopted from Compose."""
+        objects: list[ObservedContainer | ObservedNetwork | ObservedVolume] = [
+            *self.containers,
+            *self.networks,
+            *self.volumes,
+        ]
+        for obj in objects:
+            project = obj.labels.get(naming.PROJECT)
+            if obj.app == app and project:
+                return project
+        return app
 
     def container_named(self, name: str) -> ObservedContainer | None:
         for c in self.containers:

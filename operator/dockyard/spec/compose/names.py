@@ -25,28 +25,39 @@ def to_dns_label(name: str) -> str:
     return text
 
 
-def _project_name(raw: str) -> str:
-    # Compose: lower-case, keep [a-z0-9_-], trim leading '_'/'-'. dockyard then needs a label.
-    return to_dns_label(re.sub(r"[^a-z0-9_-]", "", raw.lower()))
+def compose_project(raw: str) -> str:
+    """The project name Compose uses: lower-case, only [a-z0-9_-], no leading '_'/'-'."""
+    return re.sub(r"[^a-z0-9_-]", "", raw.lower()).lstrip("_-")[:63]
 
 
-def app_name(imp: Importer, doc: dict[str, Any]) -> str:
+def app_name(imp: Importer, doc: dict[str, Any]) -> tuple[str, str]:
+    """The app's name (a DNS-1123 label) and its Compose project (the prefix of the engine
+    names, `spec.project` where the two differ: `my_stack` runs as app `my-stack`)."""
     raw: str | None = imp.project_name or imp.env.get("COMPOSE_PROJECT_NAME") or None
     where = "project name"
     if raw is None and isinstance(doc.get("name"), str) and doc["name"]:
         raw, where = doc["name"], "name"
     if raw is None:
         raw, where = imp.base_dir.name, f"folder name {imp.base_dir.name!r}"
-    name = _project_name(raw)
+    project = compose_project(raw)
+    name = to_dns_label(project)
     if not name:
         imp.error(
             "name",
             f"cannot make an app name from {where} {raw!r}",
             "set name: in the Compose file or pass a project name",
         )
-    elif name != raw:
-        imp.note("name", f"project name {raw!r} becomes app name {name!r}")
-    return name
+    elif project != raw:
+        imp.note("name", f"project name {raw!r} is {project!r} (as Compose names it)")
+    if name and name != project:
+        imp.note(
+            "name",
+            f"project {project!r} becomes app name {name!r} (app names are DNS-1123 labels) "
+            f"with spec.project {project!r}: containers, networks and volumes keep Compose's "
+            f"names ({project}-<service>-1, {project}_<volume>), so a running project is "
+            "taken over",
+        )
+    return name, project
 
 
 def rename(imp: Importer, kind: str, names: list[str], table: dict[str, str]) -> None:

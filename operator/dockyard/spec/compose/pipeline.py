@@ -62,10 +62,10 @@ def run(imp: Importer, strict: bool) -> ComposeImport:
         merged = doc if index == 0 else merge(merged, doc, ())
     imp.raise_if_errors()
     merged = strip_markers(merged)
-    name = app_name(imp, merged)
+    name, project = app_name(imp, merged)
     apply_profiles(imp, merged)
     imp.raise_if_errors()
-    app = translate(imp, merged, name)
+    app = translate(imp, merged, name, project)
     imp.raise_if_errors()
     validate(imp, app)
     imp.raise_if_errors()
@@ -90,7 +90,9 @@ def run(imp: Importer, strict: bool) -> ComposeImport:
     )
 
 
-def translate(imp: Importer, doc: dict[str, Any], name: str) -> dict[str, Any]:
+def translate(
+    imp: Importer, doc: dict[str, Any], name: str, project: str | None = None
+) -> dict[str, Any]:
     for key in doc:
         if key in _TOP_LEVEL_HANDLED:
             continue
@@ -122,6 +124,8 @@ def translate(imp: Importer, doc: dict[str, Any], name: str) -> dict[str, Any]:
     )
     app_secrets.extend(config_secrets)
     spec: dict[str, Any] = {}
+    if project and project != name:
+        spec["project"] = project  # Compose's name for the engine objects (`my_stack`)
     spec["services"] = [
         translate_service(imp, raw, normalise_service(svc))
         for raw, svc in services.items()
