@@ -208,6 +208,7 @@ def one_run(args: argparse.Namespace, client: docker.DockerClient) -> dict[str, 
 
 
 def main() -> None:
+    global PROJECT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
@@ -218,7 +219,6 @@ def main() -> None:
         "--project", default=PROJECT, help="Compose project name (bench_takeover: one with _)"
     )
     args = parser.parse_args()
-    global PROJECT
     PROJECT = args.project
     client = docker.from_env()
     runs = []

@@ -137,6 +137,30 @@ def test_invalid_app_is_rejected_by_the_schema(k8s: Cluster, ns: str, operator: 
         k8s.create(ns, body)  # with strict field validation (kubectl's default) an error
     assert 'unknown field \\"spec.services[0].colour\\"' in info.value.body, info.value.body
     assert k8s.get(ns, "k8s-bad-schema") is None
+    body = app_body("k8s-bad-schema", service("web"), project="My_Stack")
+    with pytest.raises(ApiException) as info:
+        k8s.create(ns, body)  # a project Compose would refuse: the CRD's pattern says no
+    assert info.value.status == 422
+    assert "spec.project" in info.value.body, info.value.body
+
+
+def test_app_with_a_project_runs_under_the_project_names(
+    k8s: Cluster, ns: str, operator: Operator, names: Callable[[], str], docker_client: DockerClient
+) -> None:
+    name = names()
+    project = name.replace("-", "_")  # k8s_3f9a1c: a Compose project name, no DNS label
+    k8s.create(ns, app_body(name, service("web"), project=project))
+    ready(k8s, ns, name)
+    (c,) = containers(docker_client, name)
+    assert c.name == f"{project}-web-1"
+    assert c.labels["dev.dockyard.project"] == project
+    assert docker_client.networks.get(f"{project}_default").attrs["Labels"][APP_LABEL] == name
+    k8s.delete(ns, name)
+    wait_until(lambda: not containers(docker_client, name), what="the containers removed")
+    wait_until(
+        lambda: not docker_client.networks.list(names=[f"{project}_default"]),
+        what="the network removed",
+    )
 
 
 def test_invalid_app_is_rejected_by_dockyard_with_a_condition(
