@@ -198,10 +198,11 @@ def containers(client: docker.DockerClient, label: str) -> dict[str, dict[str, A
 
 
 def cleanup(client: docker.DockerClient, project: str) -> None:
+    app = app_of(project)
     labels = (
         f"com.docker.compose.project={project}",
-        f"dev.dockyard.app={project}",
-        f"dev.dockyard.history={project}",  # the revisions dockyard recorded
+        f"dev.dockyard.app={app}",
+        f"dev.dockyard.history={app}",  # the revisions dockyard recorded
     )
     for label in labels:
         for c in client.containers.list(all=True, filters={"label": label}):
@@ -356,9 +357,17 @@ def compare(
         result.identical += same
 
 
-def differential(client: docker.DockerClient, source: Path, scratch: Path) -> FileResult:
+def app_of(project: str) -> str:
+    """The app a Compose project runs as: `cdiff_x` is app `cdiff-x` (spec.project cdiff_x)."""
+    return project.replace("_", "-")
+
+
+def differential(
+    client: docker.DockerClient, source: Path, scratch: Path, project: str | None = None
+) -> FileResult:
+    """`project`: the Compose project name (default cdiff-<file>)."""
     result = FileResult(source.name)
-    project = "cdiff-" + re.sub(r"[^a-z0-9-]", "-", source.stem.lower())[:40]
+    project = project or "cdiff-" + re.sub(r"[^a-z0-9-]", "-", source.stem.lower())[:40]
     folder = scratch / project
     folder.mkdir(parents=True)
     path, images = prepare(source, folder, project)
@@ -381,8 +390,8 @@ def differential(client: docker.DockerClient, source: Path, scratch: Path) -> Fi
                 result.status = f"Compose refused it: {up.stderr.strip().splitlines()[-1:]}"
                 return result
             applied = run([str(DOCKYARD), "apply", "-q", "-f", str(path)], folder)
-            ours = containers(client, f"dev.dockyard.app={project}")
-            run([str(DOCKYARD), "delete", "--volumes", project], folder)
+            ours = containers(client, f"dev.dockyard.app={app_of(project)}")
+            run([str(DOCKYARD), "delete", "--volumes", app_of(project)], folder)
             if applied.returncode != 0 and not ours:
                 tail = (applied.stdout + applied.stderr).strip().splitlines()[-3:]
                 result.status = f"dockyard refused it: {tail}"

@@ -50,3 +50,17 @@ def test_containers_are_the_ones_compose_makes(
     assert result.containers > 0
     assert result.differences == []
     assert result.identical == result.containers
+
+
+def test_a_project_with_underscores_runs_under_composes_names(
+    docker_client: DockerClient, tmp_path: Path
+) -> None:
+    """Project `cdiff_under_score`: app `cdiff-under-score` with spec.project, and the
+    containers (names, volumes, networks, aliases) the ones Compose makes."""
+    result = bench().differential(
+        docker_client, CORPUS / SUBSET[0], tmp_path, project="cdiff_under_score"
+    )
+    assert result.status == "compared"
+    assert result.containers > 0
+    assert result.differences == []
+    assert result.identical == result.containers

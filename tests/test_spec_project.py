@@ -158,3 +158,14 @@ def test_unlabelled_objects_of_the_project_concern_the_app() -> None:
         ["my-stack", "shop"],
         ["shop", "my-stack"],
     )
+
+
+def test_the_controller_keeps_one_app_per_project(tmp_path: Path) -> None:
+    from dockyard.controller.intake import Wanted, claim
+
+    one = MANIFEST.format(project="project: shared_one")
+    shop = load_text(one, "a.yaml", tmp_path, environ={}).apps[0]
+    blog = load_text(one.replace("name: shop", "name: blog"), "b.yaml", tmp_path, environ={})
+    assert list(claim([shop, blog.apps[0]], {}, "git")) == ["shop"]
+    held = {"shop": Wanted(shop, desired_app(shop, {}), "k8s", "1")}
+    assert claim([blog.apps[0]], held, "git") == {}

@@ -605,7 +605,10 @@ def import_compose_cmd(
     project_name: Annotated[
         str | None,
         typer.Option(
-            "--project-name", "-p", metavar="NAME", help="Compose project name (default: name: or folder)."
+            "--project-name",
+            "-p",
+            metavar="NAME",
+            help="Compose project name (default: name: or folder).",
         ),
     ] = None,
     output: Annotated[

@@ -35,6 +35,8 @@ def claim(
     """The apps of `source`'s update it may have: an app another source defines stays
     with that source."""
     new: dict[str, LoadedApp] = {}
+    # The prefix of engine names (spec.project, else the name) -> the app that has it.
+    projects = {w.loaded.app.project: n for n, w in wanted.items() if w.source != source}
     for loaded in apps:
         owner = wanted.get(loaded.name)
         if owner is not None and owner.source != source:
@@ -46,6 +48,17 @@ def claim(
                 owner.source,
             )
             continue
+        other = projects.get(loaded.app.project, loaded.name)
+        if other != loaded.name:
+            log.error(
+                "app %s: its engine names (project %s) are app %s's already; give it its own "
+                "spec.project",
+                loaded.name,
+                loaded.app.project,
+                other,
+            )
+            continue
+        projects[loaded.app.project] = loaded.name
         new[loaded.name] = loaded
     return new
 
