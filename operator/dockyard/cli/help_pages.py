@@ -277,7 +277,7 @@ PAGES: dict[str, str] = {
     "                           compose.yml in the current folder.\n"
     "  --env-file FILE          Env file for interpolation (replaces .env).\n"
     "  --profile NAME           Activate a Compose profile (repeatable).\n"
-    "  -p, --project-name NAME  Compose project name (default: name: or folder).\n"
+    "  -p, --project-name NAME  Project (default: name: or folder).\n"
     "  -o, --output FILE        Write the manifest here (default: stdout).\n"
     "  --strict                 Fail if any Compose key has no equivalent.\n"
     "  --help                   Show this message and exit.\n",

@@ -400,8 +400,8 @@ def delete(
     bad = False
     if files:
         result = load_all(files, applying=False)
-        names = [a.name for a in result.apps]
         projects = {a.name: a.app.project for a in result.apps}
+        names = list(projects)
         if not names:
             raise fail(f"no App manifests found in {', '.join(map(str, files))}")
         if result.hosts:
@@ -605,10 +605,7 @@ def import_compose_cmd(
     project_name: Annotated[
         str | None,
         typer.Option(
-            "--project-name",
-            "-p",
-            metavar="NAME",
-            help="Compose project name (default: name: or folder).",
+            "--project-name", "-p", metavar="NAME", help="Project (default: name: or folder)."
         ),
     ] = None,
     output: Annotated[

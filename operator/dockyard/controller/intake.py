@@ -29,6 +29,14 @@ class Wanted:
     revision: str
 
 
+def known_projects(wanted: Mapping[str, Wanted], owned: Iterable[str]) -> dict[str, str]:
+    """Every app to watch -> the prefix of its engine names (its project; an app owned but
+    no longer wanted: what its objects record is read at its delete, so its name here)."""
+    known = {app: app for app in owned}
+    known.update({n: w.desired.engine_project for n, w in wanted.items()})
+    return known
+
+
 def claim(
     apps: Iterable[LoadedApp], wanted: Mapping[str, Wanted], source: str
 ) -> dict[str, LoadedApp]:

@@ -38,7 +38,7 @@ from .history_sync import HISTORY_WAIT, HistorySync
 from .hosts import Host, Hosts, app_hosts, first_read, resync_loop
 from .image_poll import ImageWatch
 from .inputs import InputRecord
-from .intake import Intake, Wanted
+from .intake import Intake, Wanted, known_projects
 from .metrics import Metrics
 from .ownership import Ownership
 from .placement import place_app
@@ -191,10 +191,7 @@ class Controller:
         self._stopping.set()
 
     def _known_apps(self) -> dict[str, str]:
-        """Every app to watch -> the prefix of its engine names (its project)."""
-        known = dict.fromkeys(self.ownership.apps, "")
-        known.update({n: w.desired.engine_project for n, w in self.wanted.items()})
-        return {app: project or app for app, project in known.items()}
+        return known_projects(self.wanted, self.ownership.apps)
 
     def _unread(self, error: str) -> None:
         self.unread = error  # why the engine could not be read yet
