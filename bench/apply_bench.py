@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -166,7 +167,8 @@ def count_running(api: docker.APIClient, label: str) -> int:
 
 
 def sweep(api: docker.APIClient) -> int:
-    """Remove every container and network carrying the bench label (or our name prefix)."""
+    """Remove every container and network carrying the bench label (or our name prefix),
+    and the bench apps' history volumes."""
     containers = api.containers(all=True, filters={"label": f"{BENCH_LABEL}=1"})
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(lambda c: _quiet(api.remove_container, c["Id"], force=True), containers))
@@ -189,7 +191,15 @@ def sweep(api: docker.APIClient) -> int:
                     log(f"cleanup: cannot remove network {net['Name']}: {exc}")
                 else:
                     time.sleep(1)
+    # The revisions dockyard recorded for the bench's apps live in a volume of their own.
+    history = api.volumes(filters={"label": HISTORY_LABEL}).get("Volumes") or []
+    for vol in history:
+        if str((vol.get("Labels") or {}).get(HISTORY_LABEL, "")).startswith(PREFIX):
+            _quiet(api.remove_volume, vol["Name"], force=True)
     return len(containers)
+
+
+HISTORY_LABEL = "dev.dockyard.history"
 
 
 STUCK_NETWORKS: dict[str, str] = {}
@@ -387,7 +397,6 @@ def bench_size(
     res = SizeResult(n)
     app = f"{PREFIX}{RUN_ID}-{n}"
     cli_app = f"{PREFIX}{RUN_ID}-cli-{n}"
-    raw_name = f"{PREFIX}{RUN_ID}-raw-{n}"
     project = f"{PREFIX}{RUN_ID}-compose-{n}"
     manifest = workdir / f"app-{n}.yaml"
     manifest.write_text(app_manifest(app, n))
@@ -447,15 +456,17 @@ def bench_size(
             if problem := dockyard_delete(cli_app, args.concurrency):
                 res.notes.append(problem)
 
-        # c. raw engine
+        # c. raw engine (a name per pass: dockerd 20.10 may keep the last one's network,
+        # moby/moby#42119)
+        raw_name = f"{PREFIX}{RUN_ID}-raw-{n}-{r}"
         sweep(api)
-        seconds, _ = timed(lambda: raw_create_start(raw_name, n, args.concurrency))
+        seconds, _ = timed(partial(raw_create_start, raw_name, n, args.concurrency))
         running = count_running(api, f"{BENCH_LABEL}.app={raw_name}")
         if running != n:
             raise RuntimeError(f"raw engine: {running} of {n} containers running")
         res.raw_engine.append(seconds)
         log(f"  raw engine create+start: {seconds:.2f}s")
-        seconds, _ = timed(lambda: raw_remove(raw_name, args.concurrency))
+        seconds, _ = timed(partial(raw_remove, raw_name, args.concurrency))
         res.raw_remove.append(seconds)
 
         # d. compose v2

@@ -7,9 +7,7 @@ Compose is the real binary (see test_compose_takeover.py, whose helpers this use
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,14 @@ from docker.errors import NotFound
 
 from cleanup import remove_app
 from helpers import COMPOSE
-from test_compose_takeover import PROJECT_LABEL, compose, compose_ps, dockyard, stack
+from test_compose_takeover import (
+    PROJECT_LABEL,
+    compose,
+    compose_down_and_sweep,
+    compose_ps,
+    dockyard,
+    stack,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -44,21 +49,8 @@ def my_stack(docker_client: DockerClient, tmp_path: Path) -> Iterator[Stack]:
     project, app = f"my_stack_{token}", f"my-stack-{token}"
     file = stack(tmp_path, project)
     yield Stack(file, project, app)
-    subprocess.run(
-        [str(COMPOSE), "-f", str(file), "down", "--volumes", "--timeout", "1"],
-        capture_output=True,
-        check=False,
-        env={**os.environ, "DOCKER_CONFIG": str(tmp_path)},
-        timeout=180,
-    )
+    compose_down_and_sweep(docker_client, file, project, tmp_path)
     remove_app(docker_client, app)
-    for c in docker_client.containers.list(all=True, filters={"name": project}):
-        if c.name.startswith(f"{project}-"):
-            c.remove(force=True)
-    for n in docker_client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
-        n.remove()
-    for v in docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
-        v.remove(force=True)
 
 
 def exists(get: object, name: str) -> bool:

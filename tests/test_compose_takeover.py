@@ -117,18 +117,26 @@ def project(docker_client: DockerClient, app_name: str, tmp_path: Path) -> Itera
     """A Compose file for project `app_name`; whatever either tool left is removed after."""
     path = stack(tmp_path, app_name)
     yield path
+    compose_down_and_sweep(docker_client, path, app_name, tmp_path)
+
+
+def compose_down_and_sweep(
+    docker_client: DockerClient, path: Path, project: str, config_dir: Path
+) -> None:
+    """`docker compose down --volumes` of project `project`, then whatever either tool
+    left under its names: containers `<project>-…`, its networks and volumes."""
     subprocess.run(
         [str(COMPOSE), "-f", str(path), "down", "--volumes", "--timeout", "1"],
         capture_output=True,
         check=False,
-        env={**os.environ, "DOCKER_CONFIG": str(tmp_path)},
+        env={**os.environ, "DOCKER_CONFIG": str(config_dir)},
         timeout=180,
     )
-    for c in app_containers(docker_client, app_name):
+    for c in app_containers(docker_client, project):
         c.remove(force=True)
-    for n in docker_client.networks.list(filters={"label": f"{PROJECT_LABEL}={app_name}"}):
+    for n in docker_client.networks.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
         n.remove()
-    for v in docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={app_name}"}):
+    for v in docker_client.volumes.list(filters={"label": f"{PROJECT_LABEL}={project}"}):
         v.remove(force=True)
 
 

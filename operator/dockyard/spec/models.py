@@ -26,12 +26,12 @@ _ENV_NAME = re.compile(r"^[^=\s]+$")
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
-        raise ValueError(
-            f"{value!r} is not a DNS-1123 label: use lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
-        )
-    return value
+    return _name_like(
+        value,
+        _DNS_LABEL,
+        "a DNS-1123 label: use lower-case letters, digits and '-', "
+        "starting and ending with a letter or digit",
+    )
 
 
 # Services, volumes and networks are named as Compose names them (`db_data`,
@@ -42,11 +42,18 @@ OBJECT_NAME_PATTERN = _OBJECT_NAME.pattern
 
 
 def _object_name(value: str) -> str:
-    if len(value) > 63 or not _OBJECT_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use letters, digits, '_', '.' and '-', "
-            "starting with a letter or digit, at most 63 characters"
-        )
+    return _name_like(
+        value,
+        _OBJECT_NAME,
+        "a valid name: use letters, digits, '_', '.' and '-', starting with a letter or digit",
+    )
+
+
+def _name_like(value: str, pattern: re.Pattern[str], what: str) -> str:
+    """`value` when `pattern` matches it and it fits in 63 characters, else the error
+    `'value' is not <what>, at most 63 characters`."""
+    if len(value) > 63 or not pattern.match(value):
+        raise ValueError(f"{value!r} is not {what}, at most 63 characters")
     return value
 
 
@@ -58,13 +65,12 @@ COMPOSE_PROJECT_PATTERN = _COMPOSE_PROJECT.pattern
 
 
 def _compose_project(value: str) -> str:
-    if len(value) > 63 or not _COMPOSE_PROJECT.match(value):
-        raise ValueError(
-            f"{value!r} is not a Compose project name: use lower-case letters, digits, '_' "
-            "and '-', starting with a letter or digit, at most 63 characters (as Compose "
-            "itself requires)"
-        )
-    return value
+    return _name_like(
+        value,
+        _COMPOSE_PROJECT,
+        "a Compose project name (as Compose itself requires): use lower-case letters, "
+        "digits, '_' and '-', starting with a letter or digit",
+    )
 
 
 def _restart(value: str) -> str:

@@ -14,8 +14,40 @@ COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 
 
+class _Labelled:
+    """What an engine object's labels say about who made it (the dataclasses below)."""
+
+    labels: Mapping[str, str]
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
+
+    @property
+    def app(self) -> str | None:
+        return self.labels.get(naming.APP) if self.managed else None
+
+    @property
+    def config_hash(self) -> str | None:
+        return self.labels.get(naming.CONFIG_HASH)
+
+
+class _Adoptable(_Labelled):
+    """A network or volume, which dockyard adopts from the Compose project of its app."""
+
+    @property
+    def adopted_from(self) -> str | None:
+        """The Compose project that created it, when dockyard did not: dockyard uses it as
+        its own for the app of that project (labels are immutable: Compose's stay)."""
+        return None if self.managed else self.labels.get(COMPOSE_PROJECT)
+
+    def owned_by(self, app: str, project: str | None = None) -> bool:
+        """The app's: labelled with its name, or adopted from its Compose project."""
+        return self.app == app or self.adopted_from == (project or app)
+
+
 @dataclass(frozen=True)
-class ObservedContainer:
+class ObservedContainer(_Labelled):
     id: str
     name: str
     state: str  # created | running | restarting | paused | exited | dead | removing
@@ -28,14 +60,6 @@ class ObservedContainer:
     image_id: str = ""  # the image it was created from (sha256:…), whatever its tag names now
 
     @property
-    def managed(self) -> bool:
-        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
-
-    @property
-    def app(self) -> str | None:
-        return self.labels.get(naming.APP) if self.managed else None
-
-    @property
     def service(self) -> str | None:
         return self.labels.get(naming.SERVICE)
 
@@ -43,10 +67,6 @@ class ObservedContainer:
     def replica(self) -> int | None:
         raw = self.labels.get(naming.REPLICA)
         return int(raw) if raw and raw.isdigit() else None
-
-    @property
-    def config_hash(self) -> str | None:
-        return self.labels.get(naming.CONFIG_HASH)
 
     @property
     def running(self) -> bool:
@@ -72,56 +92,16 @@ class ObservedContainer:
 
 
 @dataclass(frozen=True)
-class ObservedNetwork:
+class ObservedNetwork(_Adoptable):
     id: str
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def managed(self) -> bool:
-        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
-
-    @property
-    def app(self) -> str | None:
-        return self.labels.get(naming.APP) if self.managed else None
-
-    @property
-    def config_hash(self) -> str | None:
-        return self.labels.get(naming.CONFIG_HASH)
-
-    @property
-    def adopted_from(self) -> str | None:
-        """The Compose project that created it, when dockyard did not: dockyard uses it as
-        its own for the app of that project (labels are immutable: Compose's stay)."""
-        return None if self.managed else self.labels.get(COMPOSE_PROJECT)
-
-    def owned_by(self, app: str, project: str | None = None) -> bool:
-        """The app's: labelled with its name, or adopted from its Compose project."""
-        return self.app == app or self.adopted_from == (project or app)
-
 
 @dataclass(frozen=True)
-class ObservedVolume:
+class ObservedVolume(_Adoptable):
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def managed(self) -> bool:
-        return self.labels.get(naming.MANAGED_BY) == naming.MANAGED_BY_VALUE
-
-    @property
-    def app(self) -> str | None:
-        return self.labels.get(naming.APP) if self.managed else None
-
-    @property
-    def adopted_from(self) -> str | None:
-        """The Compose project that created it, when dockyard did not: dockyard uses it as
-        its own for the app of that project (labels are immutable: Compose's stay)."""
-        return None if self.managed else self.labels.get(COMPOSE_PROJECT)
-
-    def owned_by(self, app: str, project: str | None = None) -> bool:
-        """The app's: labelled with its name, or adopted from its Compose project."""
-        return self.app == app or self.adopted_from == (project or app)
 
 
 @dataclass(frozen=True)

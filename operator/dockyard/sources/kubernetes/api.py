@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,29 +159,27 @@ class KubeApi:
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """The Secret's data, decoded; None when it does not exist."""
-        try:
-            secret = await asyncio.to_thread(
-                self.core.read_namespaced_secret, name, namespace, _preload_content=False
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise kube_error(exc, f"reading Secret {namespace}/{name}") from None
-        body = json.loads(secret.data)
-        return decode_secret_data(body.get("data"))
+        body = await self._read(self.core.read_namespaced_secret, "Secret", namespace, name)
+        return None if body is None else decode_secret_data(body.get("data"))
 
     async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The ConfigMap as a plain dict; None when it does not exist."""
+        return await self._read(self.core.read_namespaced_config_map, "ConfigMap", namespace, name)
+
+    async def _read(
+        self, read: Callable[..., Any], kind: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        """One namespaced object as a plain dict, read by the client's `read`; None when
+        it does not exist; any other failure as one line (kube_error)."""
+        doing = f"reading {kind} {namespace}/{name}"
         try:
-            found = await asyncio.to_thread(
-                self.core.read_namespaced_config_map, name, namespace, _preload_content=False
-            )
+            found = await asyncio.to_thread(read, name, namespace, _preload_content=False)
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise kube_error(exc, f"reading ConfigMap {namespace}/{name}", namespace) from None
+            raise kube_error(exc, doing, namespace) from None
         except urllib3.exceptions.HTTPError as exc:
-            raise kube_error(exc, f"reading ConfigMap {namespace}/{name}") from None
+            raise kube_error(exc, doing) from None
         return dict(json.loads(found.data))
 
     # ---- writes ------------------------------------------------------------------------
