@@ -114,7 +114,13 @@ async def test_without_reschedule_a_dark_hosts_replicas_are_unknown_and_app_degr
     (folder / "app.yaml").write_text(text)
     a, b = two_engines["edge-a"], two_engines["edge-b"]
     async with run_controller(folder, tmp_path / "state", resync=1.0) as controller:
-        await eventually(lambda: names_on(b, app) == [f"{app}-web-2"], timeout=60)
+        # Both hosts answer and both replicas run before edge-b goes dark (a host whose
+        # event stream has not connected yet is reported unreachable too).
+        await eventually(
+            lambda: names_on(a, app) == [f"{app}-web-1"] and names_on(b, app) == [f"{app}-web-2"],
+            timeout=60,
+        )
+        await eventually(lambda: condition(controller, app, "Ready").get("status") == "True")
         b.stop()
         await eventually(
             lambda: condition(controller, app, "Degraded").get("reason") == "HostUnreachable",
