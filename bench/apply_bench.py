@@ -45,6 +45,7 @@ import yaml
 
 from dockyard.apply.converge import converge, delete_app, plan_apps
 from dockyard.engine.client import Engine
+from dockyard.engine.records import HISTORY_LABEL
 from dockyard.spec.load import load_paths
 
 IMAGE = "dockyard.local/busybox:latest"
@@ -197,9 +198,6 @@ def sweep(api: docker.APIClient) -> int:
         if str((vol.get("Labels") or {}).get(HISTORY_LABEL, "")).startswith(PREFIX):
             _quiet(api.remove_volume, vol["Name"], force=True)
     return len(containers)
-
-
-HISTORY_LABEL = "dev.dockyard.history"
 
 
 STUCK_NETWORKS: dict[str, str] = {}

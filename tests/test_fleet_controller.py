@@ -70,6 +70,15 @@ def condition(controller, app: str, ctype: str) -> dict:
     return next((c for c in status.get("conditions", []) if c["type"] == ctype), {})
 
 
+async def both_replicas_up(controller, a: PrivateEngine, b: PrivateEngine, app: str) -> None:
+    """web-1 runs on edge-a, web-2 on edge-b, and the app is Ready."""
+    await eventually(
+        lambda: names_on(a, app) == [f"{app}-web-1"] and names_on(b, app) == [f"{app}-web-2"],
+        timeout=60,
+    )
+    await eventually(lambda: condition(controller, app, "Ready").get("status") == "True")
+
+
 async def test_replicas_spread_reschedule_from_a_dark_host_and_do_not_move_back(
     two_engines: dict[str, PrivateEngine], tmp_path: Path
 ):
@@ -78,11 +87,7 @@ async def test_replicas_spread_reschedule_from_a_dark_host_and_do_not_move_back(
     manifests(folder, app, two_engines)
     a, b = two_engines["edge-a"], two_engines["edge-b"]
     async with run_controller(folder, tmp_path / "state", resync=1.0) as controller:
-        await eventually(
-            lambda: names_on(a, app) == [f"{app}-web-1"] and names_on(b, app) == [f"{app}-web-2"],
-            timeout=60,
-        )
-        await eventually(lambda: condition(controller, app, "Ready").get("status") == "True")
+        await both_replicas_up(controller, a, b, app)
         placement = controller.statuses()[app]["placement"]
         assert placement == {"edge-a": [f"{app}-web-1"], "edge-b": [f"{app}-web-2"]}
 
@@ -116,11 +121,7 @@ async def test_without_reschedule_a_dark_hosts_replicas_are_unknown_and_app_degr
     async with run_controller(folder, tmp_path / "state", resync=1.0) as controller:
         # Both hosts answer and both replicas run before edge-b goes dark (a host whose
         # event stream has not connected yet is reported unreachable too).
-        await eventually(
-            lambda: names_on(a, app) == [f"{app}-web-1"] and names_on(b, app) == [f"{app}-web-2"],
-            timeout=60,
-        )
-        await eventually(lambda: condition(controller, app, "Ready").get("status") == "True")
+        await both_replicas_up(controller, a, b, app)
         b.stop()
         await eventually(
             lambda: condition(controller, app, "Degraded").get("reason") == "HostUnreachable",
