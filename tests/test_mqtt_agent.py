@@ -17,6 +17,8 @@ from docker import DockerClient
 
 from cleanup import remove_app
 from controller_fixtures import containers, env_of, running
+from dockyard.engine.client import Engine
+from dockyard.sources.mqtt.agent import Agent, AgentOptions
 from engine_instance import private_engines
 from helpers import unique_name
 from manifests import app_doc, write
@@ -341,3 +343,20 @@ async def test_a_wrong_password_is_reported_not_retried_silently(
     assert any("cannot reach the broker" in w for w in warnings), warnings
     assert len([w for w in warnings if "cannot reach the broker" in w]) == 1  # once, not per retry
     assert not any("wrong-pw" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_status_loop_ends_when_cancelled_as_the_status_changes(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """An agent stopping while its status changes (a reconcile finishing as it stops)
+    must still stop: the status loop ends on the cancel that comes in the same tick."""
+    config = broker.config("edge-1")
+    agent = Agent(AgentOptions("edge-1", config, tmp_path, heartbeat=30.0), Engine())
+    async with config.client("edge-1") as client:
+        loop = asyncio.create_task(agent._status_loop(client))
+        await asyncio.sleep(0.2)  # idle, waiting for a change
+        agent._dirty.set()
+        await asyncio.sleep(0)  # the wait sees the change ...
+        loop.cancel()  # ... in the tick the agent is told to stop
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(loop, timeout=5)

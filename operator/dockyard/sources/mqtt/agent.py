@@ -465,8 +465,12 @@ class Agent:
         # the message loop, which cancels this task.
         retry = reconnect_backoff(self.options.reconnect_max)
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the event's
+            # result when the task is cancelled in the tick the event is set (a change as
+            # the agent stops), losing the cancellation; this loop then never ended.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), timeout=self.options.heartbeat)
+                async with asyncio.timeout(self.options.heartbeat):
+                    await self._dirty.wait()
                 await asyncio.sleep(0.1)  # gather a burst of changes into one message
             self._dirty.clear()
             try:
