@@ -7,9 +7,10 @@ Run by hand (not part of pytest); see bench/README.md. In one run, medians:
   2. the import-time profile of `dockyard --help` here and at `--before REV` (a temporary
      git worktree of that commit, on the same interpreter);
   3. for each N in --sizes, one compose.yaml of N services: `dockyard apply -q -f` of it after
-     it is applied (a no-op) vs Compose v2's no-op `up -d` of an identical file (its Go binary,
-     as bench/apply_bench.py runs it) and the raw engine's floor (a Python process making the
-     four list calls on the socket), samples interleaved.
+     it is applied (a no-op answered by the no-op memo, cli/noop_memo.py; and the same run in
+     full with DOCKYARD_NO_MEMO=1), `dockyard diff` (memo), vs Compose v2's no-op `up -d` of
+     an identical file (its Go binary, as bench/apply_bench.py runs it) and the raw engine's
+     floor (a Python process making the four list calls on the socket), samples interleaved.
 
 Everything it creates carries dev.dockyard.bench=1 and is removed at the end, even on failure.
 """
@@ -31,6 +32,7 @@ import docker
 import yaml
 
 import dockyard
+from dockyard.cli.noop_memo import RACY_SECONDS, memo_path, path_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from apply_bench import (
@@ -48,6 +50,14 @@ from apply_bench import (
 )
 
 PYTHON = sys.executable
+NOOP = "dockyard apply -q -f compose.yaml (no-op, memo)"
+NOOP_FULL = "dockyard apply -q -f compose.yaml (no-op, DOCKYARD_NO_MEMO=1: in full)"
+
+
+def memo_written(files: list[str]) -> bool:
+    """The memo of `dockyard apply -q -f FILES...` run from this folder (as run_cli runs)."""
+    return Path(memo_path("apply", [path_text(f) for f in files], None)).is_file()
+
 
 # The raw engine's floor for a no-op: a fresh Python process making the four list calls a
 # no-op needs (containers with their labels, networks, volumes, images) on the unix socket
@@ -172,11 +182,19 @@ def noop_apply(n: int, workdir: Path, compose: str | None, samples: int) -> dict
     up = [compose, "-p", c_name, "-f", str(c_file), "up", "-d"] if compose else None
     try:
         log(f"N={n}: applying both from scratch")
-        run_cli([cli, "apply", "-q", "-f", str(d_file)])
+        apply = [cli, "apply", "-q", "-f", str(d_file)]
+        run_cli(apply)
         if up:
             run_cli(up)
+        # The memo (cli/noop_memo.py) keys on files once they are RACY_SECONDS old.
+        time.sleep(max(0.0, d_file.stat().st_ctime + RACY_SECONDS + 0.1 - time.time()))
+        run_cli(apply)  # the first no-op runs in full and writes the memo
+        if not memo_written([str(d_file)]):
+            raise RuntimeError("the first no-op apply wrote no memo")
         probes = {
-            "dockyard apply -q -f compose.yaml (no-op)": [cli, "apply", "-q", "-f", str(d_file)]
+            NOOP: apply,
+            NOOP_FULL: ["env", "DOCKYARD_NO_MEMO=1", *apply],
+            "dockyard diff -f compose.yaml (no-op, memo)": [cli, "diff", "-f", str(d_file)],
         }
         if up:
             probes["compose up -d (no-op)"] = up
@@ -210,17 +228,20 @@ def markdown(result: dict[str, object]) -> str:
         lines.append(f"| {label} | {total:.0f} ms | {tops} |")
     lines += [
         "",
-        "| N | dockyard no-op apply | Compose v2 no-op up -d | ratio | raw engine: 4 lists |",
-        "|---|---|---|---|---|",
+        "| N | no-op apply (memo) | no-op apply (in full) | no-op diff (memo) "
+        "| Compose v2 no-op up -d | memo / Compose | raw engine: 4 lists |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n, times in result["noop"].items():  # type: ignore[attr-defined]
-        d = med(times["dockyard apply -q -f compose.yaml (no-op)"])
+        d = med(times[NOOP])
+        full = med(times[NOOP_FULL])
+        diff = med(times["dockyard diff -f compose.yaml (no-op, memo)"])
         c = times.get("compose up -d (no-op)")
         cs = f"{med(c):.3f} s" if c else "-"
         ratio = f"{d / med(c):.2f}x" if c else "-"
         raw = times.get("raw engine: 4 list calls (python)")
         rs = f"{med(raw):.3f} s" if raw else "-"
-        lines.append(f"| {n} | {d:.3f} s | {cs} | {ratio} | {rs} |")
+        lines.append(f"| {n} | {d:.3f} s | {full:.3f} s | {diff:.3f} s | {cs} | {ratio} | {rs} |")
     return "\n".join(lines)
 
 

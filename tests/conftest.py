@@ -75,10 +75,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     SESSIONS.mkdir(parents=True, exist_ok=True)
     (SESSIONS / str(os.getpid())).touch()
+    # The no-op memos (cli/noop_memo.py) of this session's commands, in and out of process,
+    # kept apart from the user's own (~/.cache) and removed with the session's tmp folder.
+    import tempfile
+
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dockyard-test-cache-")
 
     swept = sweep_dead_hosts()
     if swept:
         print(f"removed test hosts left by a killed run: {swept}", file=sys.stderr)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    import shutil
+
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.basename(cache).startswith("dockyard-test-cache-"):
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def _remove_orphan_histories(client: DockerClient) -> None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from dockyard.engine.client import Engine
     from dockyard.spec.load import LoadedApp, LoadResult
 
+    from .noop_memo import Recording
+
 __all__ = ["DEFAULT_CONCURRENCY"]
 
 # The executor's default (dockyard.apply.executor.DEFAULT_CONCURRENCY), repeated here so
@@ -327,14 +329,38 @@ def check_hosts_or_exit(result: LoadResult) -> None:
         raise typer.Exit(1)
 
 
-def plan_or_exit(engine: Engine, loaded: list[LoadedApp]) -> list[AppPlan]:
+def plan_or_exit(
+    engine: Engine, loaded: list[LoadedApp], answers: dict[str, Any] | None = None
+) -> list[AppPlan]:
+    """The plans of `loaded` on `engine` (`answers`: see engine/snapshot.py)."""
     from dockyard.apply.plans import plan_apps
     from dockyard.engine.errors import EngineError
 
     try:
-        return plan_apps(loaded, engine.snapshot())
+        return plan_apps(loaded, engine.snapshot(answers))
     except EngineError as exc:
         raise fail(str(exc)) from None
+
+
+def load_and_plan(
+    files: list[Path],
+    host: str | None,
+    memo: Recording,
+    prepare: Callable[[Engine, list[LoadedApp]], Any] | None = None,
+) -> tuple[LoadResult, Engine | None, list[AppPlan], Any]:
+    """Load `files` and, unless they hold DockerHosts (then: no engine, no plans), plan
+    them on the engine of `host`, recorded for the no-op memo (cli/noop_memo.py).
+    `prepare(engine, apps)` runs just before planning; what it returns comes back last."""
+    with memo.recording():
+        result = load_all(files)
+        if result.hosts:
+            return result, None, [], None
+        if not result.apps:  # loaded once: a secret's store command runs once
+            raise fail(f"no App manifests found in {', '.join(map(str, files))}")
+        engine = engine_for(host, alone=True)
+        memo.allow_socket(engine.local_socket)
+        prepared = prepare(engine, result.apps) if prepare is not None else None
+        return result, engine, plan_or_exit(engine, result.apps, memo.answers), prepared
 
 
 def report_plan_errors(plans: list[AppPlan]) -> bool:

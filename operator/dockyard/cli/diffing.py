@@ -11,29 +11,26 @@ from .common import (
     check_hosts_or_exit,
     console,
     emit,
-    engine_for,
     escape,
-    fail,
-    load_all,
-    plan_or_exit,
+    load_and_plan,
     report_plan_errors,
 )
+from .noop_memo import Recording, unfit_for_memo
 
 
-def diff_files(files: list[Path], host: str | None, output: Format) -> None:
+def diff_files(
+    files: list[Path], host: str | None, output: Format, command: str, policy: bool
+) -> None:
     from dockyard.plan.operations import merge
 
-    result_all = load_all(files)
+    memo = Recording(command, [str(f) for f in files], host, output is Format.text and not policy)
+    result_all, engine, plans, _ = load_and_plan(files, host, memo)
     if result_all.hosts:
         from .fleet import diff_fleet
 
         check_hosts_or_exit(result_all)
         diff_fleet(result_all, host, output)
-    loaded = result_all.apps  # loaded once: a secret's store command runs once
-    if not loaded:
-        raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = engine_for(host, alone=True)
-    plans = plan_or_exit(engine, loaded)
+    assert engine is not None  # no DockerHosts: planned on the one engine
     merged = merge([p.plan for p in plans])
     changes = any(not p.plan.empty for p in plans)
     if output is not Format.text:
@@ -48,7 +45,9 @@ def diff_files(files: list[Path], host: str | None, output: Format) -> None:
     elif not changes and not any(p.plan.errors or p.plan.warnings for p in plans):
         import sys  # nothing to show but one line per app: rich is not worth loading
 
-        sys.stdout.write("".join(f"app {p.loaded.name}: up to date\n" for p in plans))
+        text = "".join(f"app {p.loaded.name}: up to date\n" for p in plans)
+        sys.stdout.write(text)
+        memo.save(text, engine.local_socket, unfit_for_memo(result_all, plans))
     else:
         report_plan_errors(plans)
         for p in plans:

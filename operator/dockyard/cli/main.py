@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .agent import BrokerCAOpt, BrokerCertOpt, BrokerKeyOpt, BrokerOpt, agent_cmd  # noqa: F401
+from .applying import apply_files
 from .common import (
     COMPLETE_VAR,
     DEFAULT_CONCURRENCY,
@@ -34,9 +35,6 @@ from .common import (
     fail,
     load_all,
     only_command,
-    plan_or_exit,
-    report_plan_errors,
-    results_json,
 )
 from .containers import logs, ps
 from .controller_view import (
@@ -55,7 +53,6 @@ from .diffing import diff_files
 from .engine_view import show_engine_status
 from .kubernetes import crds, operator
 from .policy import PolicyOpt
-from .readiness import wait_ready
 from .revisions import history, rollback
 
 if TYPE_CHECKING:
@@ -90,83 +87,11 @@ def apply(
     changed, remove what the apps no longer want. With DockerHost manifests among the
     files, replicas are placed on those hosts (see docs/hosts.md). Each app it changes gets
     a revision, recorded on the engine (see `dockyard history`). Exits non-zero if
-    anything failed."""
-    result_all = load_all(files)
-    if result_all.hosts:
-        from .fleet import apply_fleet_cmd
-
-        check_hosts_or_exit(result_all)
-        apply_fleet_cmd(result_all, host, concurrency, quiet, output)
-        return
-    report = output is not Format.text
-    quiet = quiet or report
+    anything failed. A run that finds nothing to do is remembered: the same command
+    then answers at once while nothing it reads has changed (DOCKYARD_NO_MEMO=1: never;
+    see docs/cli.md)."""
     wait_for = _duration(timeout) if wait else None
-    loaded = result_all.apps  # loaded once: a secret's store command runs once
-    if not loaded:
-        raise fail(f"no App manifests found in {', '.join(map(str, files))}")
-    engine = engine_for(host, alone=True)
-    from dockyard.apply.images import refresh_always_images
-
-    pulled = refresh_always_images(engine, loaded)  # pullPolicy Always: see moved tags
-    for message in pulled.errors:
-        errors.print(f"[red]error:[/] {escape(message)}; what runs is left as it is")
-    plans = plan_or_exit(engine, loaded)
-    has_errors = report_plan_errors(plans) or bool(pulled.errors)
-    runnable = [p for p in plans if not p.plan.errors]
-    total = sum(p.plan.size for p in runnable)
-    if total == 0:
-        if report:
-            nothing = {
-                "ok": not has_errors,
-                "seconds": 0.0,
-                "operations": [],
-                "rolloutFailures": [],
-            }
-            emit({"apps": [p.loaded.name for p in plans], "changed": False, **nothing}, output)
-        elif not has_errors:  # plain stdout: rich is not worth loading for one line
-            sys.stdout.write(
-                f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do\n"
-            )
-        if wait_for is not None and not has_errors:
-            wait_ready(engine, loaded, wait_for, quiet)
-        raise typer.Exit(1 if has_errors else 0)
-    import asyncio
-
-    from dockyard.apply.converge import converge
-
-    from .output import ConsoleReporter, summary
-
-    if not quiet:
-        names = ", ".join(p.loaded.name for p in runnable)
-        console.print(f"applying {names}: {total} operation(s)")
-    with ConsoleReporter(console, quiet=quiet) as reporter:
-        result = asyncio.run(
-            converge(
-                engine,
-                [p.work() for p in runnable],
-                concurrency=concurrency,
-                reporter=reporter,
-                progress=None if quiet else lambda a, m: console.print(escape(f"app {a}: {m}")),
-            )
-        ).result
-    if report:
-        applied = [p.loaded.name for p in runnable]
-        emit({"apps": applied, "changed": True, **results_json(result)}, output)
-    else:
-        summary(console, result)
-    from .app_history import record_apply  # a revision per app changed: `dockyard history`
-
-    for problem in record_apply(engine, runnable, result):
-        errors.print(f"[yellow]warning:[/] {escape(problem)}")
-    if not result.ok:
-        for failure in result.failed:
-            errors.print(f"[red]failed:[/] {failure.op.describe()}: {escape(failure.error or '')}")
-        for message in result.rollout_failures:
-            errors.print(f"[red]rollout failed:[/] {escape(message)}")
-    if not result.ok or has_errors:
-        raise typer.Exit(1)
-    if wait_for is not None:
-        wait_ready(engine, loaded, wait_for, quiet)
+    apply_files(files, host, concurrency, quiet, output, wait_for, policy is not None)
 
 
 @app.command()
@@ -177,8 +102,9 @@ def diff(
     policy: PolicyOpt = None,
 ) -> None:
     """Show the plan (each operation, what it waits for, and why); apply nothing.
-    Exit code: 0 up to date, 2 changes pending, 1 error."""
-    diff_files(files, host, output)
+    Exit code: 0 up to date, 2 changes pending, 1 error. Up to date is remembered, as by
+    apply."""
+    diff_files(files, host, output, "diff", policy is not None)
 
 
 @app.command("plan")
@@ -189,7 +115,7 @@ def plan_cmd(
     policy: PolicyOpt = None,
 ) -> None:
     """Alias of diff."""
-    diff_files(files, host, output)
+    diff_files(files, host, output, "plan", policy is not None)
 
 
 @app.command()

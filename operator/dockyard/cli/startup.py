@@ -1,4 +1,5 @@
-"""What the CLI answers before typer loads: `--help`, `dockyard --version`, `dockyard version`.
+"""What the CLI answers before typer loads: `--help`, `dockyard --version`, `dockyard version`,
+and a no-op `apply` or `diff` whose memo still holds (cli/noop_memo.py).
 
 They are asked by scripts and people to see whether dockyard works at all, so they answer
 in the time Python itself takes to start: the standard library only, one raw request to a
@@ -71,6 +72,11 @@ def main() -> None:
     if args == ["version"]:
         show_version(None)
         return
+    if args[:1] in (["apply"], ["diff"], ["plan"]):
+        from .noop_memo import answer
+
+        if answer(args):  # nothing it reads has changed since it last found nothing to do
+            return
     from .main import main as run
 
     run()

@@ -75,6 +75,11 @@ class Engine:
         self._image_env: dict[str, frozenset[str]] = {}
 
     @property
+    def local_socket(self) -> str | None:
+        """The unix socket this engine is read on without the SDK, else None."""
+        return self._reader.path if self._reader is not None else None
+
+    @property
     def requests(self) -> int:
         """HTTP requests made to the engine so far (0 before the first)."""
         sdk = self._api.requests if self._api is not None else 0
@@ -165,9 +170,9 @@ class Engine:
         info: Mapping[str, Any] = self._call("info", lambda: self.api.info())
         return info
 
-    def snapshot(self) -> ObservedState:
-        """Everything dockyard needs to plan, in four list calls."""
-        return snapshot.snapshot(self)
+    def snapshot(self, answers: dict[str, Any] | None = None) -> ObservedState:
+        """Everything dockyard needs to plan, in four list calls (`answers`: see there)."""
+        return snapshot.snapshot(self, answers)
 
     def events(self) -> Any:
         """A blocking stream of the engine events that can change what dockyard observes."""

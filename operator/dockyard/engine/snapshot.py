@@ -14,6 +14,8 @@ from dockyard.state.observed import (
     normalize_image_ref,
 )
 
+from .snapshot_lists import CONTAINERS, IMAGES, NETWORKS, VOLUMES
+
 if TYPE_CHECKING:
     from .client import Engine
 
@@ -41,17 +43,21 @@ EVENT_ACTIONS = [
 ]
 
 
-def snapshot(engine: Engine) -> ObservedState:
-    """Everything dockyard needs to plan, in four list calls (the query strings are what
-    the SDK's calls send, for a local socket read without it: Engine.get)."""
-    containers = engine.get(
-        "list containers",
-        "/containers/json?limit=-1&all=1&size=0&trunc_cmd=0",
-        lambda: engine.api.containers(all=True),
-    )
-    networks = engine.get("list networks", "/networks", lambda: engine.api.networks())
-    volumes = engine.get("list volumes", "/volumes", lambda: engine.api.volumes())
-    images = engine.get("list images", "/images/json?only_ids=0&all=0", lambda: engine.api.images())
+def snapshot(engine: Engine, answers: dict[str, Any] | None = None) -> ObservedState:
+    """Everything dockyard needs to plan, in four list calls (engine/snapshot_lists.py; read
+    without the SDK on a local socket: Engine.get). `answers`, when given, receives each
+    list's answer as the engine sent it, keyed by url: what the no-op memo fingerprints."""
+    calls = {
+        CONTAINERS: lambda: engine.api.containers(all=True),
+        NETWORKS: lambda: engine.api.networks(),
+        VOLUMES: lambda: engine.api.volumes(),
+        IMAGES: lambda: engine.api.images(),
+    }
+    got = {url: engine.get(what, url, sdk) for (what, url), sdk in calls.items()}
+    if answers is not None:
+        answers.update(got)
+    containers, networks = got[CONTAINERS[1]], got[NETWORKS[1]]
+    volumes, images = got[VOLUMES[1]], got[IMAGES[1]]
     return ObservedState(
         containers=tuple(_container(c) for c in containers),
         networks=tuple(

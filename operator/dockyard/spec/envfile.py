@@ -56,7 +56,7 @@ def parse_env_text(
     earlier lines, for `${VAR}` and for inherited keys; `values` are lines already read
     (from an earlier file of the same list) and is filled in place."""
     out: dict[str, str] = {} if values is None else values
-    resolve: Mapping[str, str] = ChainMap(dict(lookup or {}), out)
+    resolve: Mapping[str, str] = ChainMap({} if lookup is None else lookup, out)  # type: ignore[arg-type]
     text = text.removeprefix(_BOM)
     pos = 0
     while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,8 @@ class LoadResult:
 
 def load_paths(paths: list[Path], environ: Mapping[str, str] | None = None) -> LoadResult:
     """Load every manifest in the given files and folders; all or nothing."""
-    environ = dict(os.environ if environ is None else environ)
+    # Not copied: each variable asked for is then one lookup (cli/input_record.py).
+    environ = os.environ if environ is None else environ
     errors: list[FieldError] = []
     apps: list[LoadedApp] = []
     hosts: list[DockerHost] = []
@@ -298,7 +300,7 @@ def _app_named(doc: dict[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
-def _interpolation_env(base_dir: Path, environ: Mapping[str, str] | None) -> dict[str, str]:
+def _interpolation_env(base_dir: Path, environ: Mapping[str, str] | None) -> Mapping[str, str]:
     # As in Compose: the `.env` beside the manifest, overridden by the process environment.
     env: dict[str, str] = {}
     process = os.environ if environ is None else environ
@@ -307,8 +309,7 @@ def _interpolation_env(base_dir: Path, environ: Mapping[str, str] | None) -> dic
         # A broken .env is reported when a service names it in envFiles.
         with contextlib.suppress(OSError, ValueError):
             read_env_file(dotenv, process, env)  # `${VAR}` inside: process env, then earlier lines
-    env.update(process)
-    return env
+    return ChainMap(process, env)  # type: ignore[arg-type]
 
 
 def parse_app(

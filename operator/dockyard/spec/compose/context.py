@@ -28,7 +28,8 @@ class Importer:
     ) -> None:
         self.files = [Path(f) for f in files]
         self.base_dir = self.files[0].resolve().parent
-        self.process_env = dict(os.environ if environ is None else environ)
+        # Not copied: each variable asked for is then one lookup (cli/input_record.py).
+        self.process_env: Mapping[str, str] = os.environ if environ is None else environ
         self.env_files = [Path(p) for p in env_files or []]
         self.profiles = profiles
         self.project_name = project_name
@@ -36,7 +37,7 @@ class Importer:
         self.errors: list[FieldError] = []
         self.warnings: list[UnsupportedKey] = []
         self.notes: list[ImportNote] = []
-        self.env: dict[str, str] = {}
+        self.env: Mapping[str, str] = {}
         self.unset_reported: set[str] = set()
         # Original Compose name -> manifest name, per kind.
         self.svc_names: dict[str, str] = {}

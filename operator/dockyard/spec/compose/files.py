@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import ChainMap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ _VAR_REF = re.compile(
 )
 
 
-def interpolation_env(imp: Importer) -> dict[str, str]:
+def interpolation_env(imp: Importer) -> Mapping[str, str]:
     # As Compose: `--env-file`s replace the project's `.env`; the process environment wins.
     # Inside the files `${VAR}` is expanded from the process environment first, then
     # from lines read before (earlier files included), as compose-go does.
@@ -31,8 +33,7 @@ def interpolation_env(imp: Importer) -> dict[str, str]:
         dotenv = imp.base_dir / ".env"
         if dotenv.is_file():
             _read_env(imp, dotenv, ".env", env)
-    env.update(imp.process_env)
-    return env
+    return ChainMap(imp.process_env, env)  # type: ignore[arg-type]
 
 
 def _read_env(imp: Importer, path: Path, what: str, into: dict[str, str]) -> None:
