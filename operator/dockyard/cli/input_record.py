@@ -68,8 +68,9 @@ _real_lstat = os.lstat
 
 
 class Recorder:
-    """Use as `with Recorder() as rec:`; afterwards `rec.usable` says whether the record
-    decides what was read, and `rec.paths`, `rec.env` hold it."""
+    """Use as `with Recorder() as rec:`; afterwards `rec.paths`, `rec.env` and
+    `rec.whole_env` hold the record, and `rec.unusable_because(...)` says why it cannot
+    key a memo (None: it can)."""
 
     def __init__(self) -> None:
         self.paths: dict[str, list[int] | None] = {}  # "path\0how" -> stat_key
@@ -166,9 +167,8 @@ class Recorder:
             return self.spoiled[0]
         horizon = self.started_ns - int(racy_seconds * 1e9)
         for key, st in self.paths.items():
-            if st is not None and len(st) == 6 and max(st[4], st[5]) >= horizon:
-                return f"{key.split(chr(0))[0]} changed too recently"
-            if st is not None and len(st) == 4 and st[3] >= horizon:
+            times = [] if st is None else st[4:] if len(st) == 6 else st[3:]  # see stat_key
+            if any(t >= horizon for t in times):
                 return f"{key.split(chr(0))[0]} changed too recently"
         return None
 

@@ -131,16 +131,8 @@ def _whole_env(salt: str) -> str:
     return _salted(salt, json.dumps(sorted(os.environ.items())))
 
 
-def read_lists(socket: str) -> dict[str, Any]:
-    from dockyard.engine.snapshot_lists import LISTS
-    from dockyard.engine.unix_http import UnixReader
-
-    reader = UnixReader(socket, timeout=30)
-    return {url: reader.get(url) for _, url in LISTS}
-
-
 def _holds(memo: dict[str, Any]) -> bool:
-    from dockyard.engine.snapshot_lists import fingerprint
+    from dockyard.engine.snapshot_lists import fingerprint, read_lists
 
     from .input_record import paths_unchanged
 

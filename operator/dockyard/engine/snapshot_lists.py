@@ -33,6 +33,14 @@ def status_read(status: str) -> str:
     return f"{health}|{exited}"
 
 
+def read_lists(socket: str, timeout: float = 30) -> dict[str, Any]:
+    """The four lists' answers (keyed by url) from the engine on unix socket `socket`."""
+    from .unix_http import UnixReader
+
+    reader = UnixReader(socket, timeout)
+    return {url: reader.get(url) for _, url in LISTS}
+
+
 def fingerprint(answers: dict[str, Any]) -> str:
     """A digest of the four lists' answers (keyed by url), in an order of its own."""
     import hashlib
