@@ -64,12 +64,13 @@ def free_port(*offsets: int) -> int:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if all(_bindable(port + offset) for offset in offsets):
+        if all(bindable(port + offset) for offset in offsets):
             return port
     raise RuntimeError(f"no free loopback port with {offsets} free beside it")
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether a loopback TCP port can be bound now (nobody holds it)."""
     if port >= 65535:
         return False
     with socket.socket() as sock:

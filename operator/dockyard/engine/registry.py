@@ -9,6 +9,7 @@ writes), read again at every pull so a new `docker login` counts at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,7 +108,18 @@ _AUTH_REFUSED = (
     "authentication required",
     "no basic auth credentials",
     "denied",
-    "401",
+)
+# HTTP 401 as a status, never as digits inside an address ("127.0.0.1:54015" is not a 401).
+_STATUS_401 = re.compile(r"(?<![\w.:/-])401(?![\w.:/-])")
+_UNREACHABLE = (
+    "connection refused",
+    "no such host",
+    "i/o timeout",
+    "timeout exceeded",
+    "tls handshake timeout",
+    "network is unreachable",
+    "no route to host",
+    "dial tcp",
 )
 
 
@@ -117,7 +129,21 @@ def pull_error(ref: str, auth: PullAuth | None, explanation: str, context: str =
     what = f"{ref} ({context})" if context else ref
     text = explanation.strip()
     lowered = text.lower()
-    if any(k in lowered for k in _AUTH_REFUSED):
+    if "server gave http response to https client" in lowered:
+        return PullError(
+            f"registry {registry} speaks plain HTTP, pulling {what}: list it in the engine's "
+            "insecure-registries (dockerd allows 127.0.0.0/8 by default) or serve it over TLS",
+            "unreachable",
+            ref,
+        )
+    # A registry that cannot be reached is that, whatever words its address holds.
+    if any(k in lowered for k in _UNREACHABLE):
+        return PullError(
+            f"registry {registry} is unreachable, pulling {what}: {_short(text)}",
+            "unreachable",
+            ref,
+        )
+    if any(k in lowered for k in _AUTH_REFUSED) or _STATUS_401.search(lowered):
         if auth is not None:
             return PullError(
                 f"registry {registry} refused the credentials for user "
@@ -140,31 +166,6 @@ def pull_error(ref: str, auth: PullAuth | None, explanation: str, context: str =
             f"add {registry} to the app's spec.registries (username and passwordSecret) "
             f"or run `docker login {registry}` as the user running dockyard",
             "auth",
-            ref,
-        )
-    if "server gave http response to https client" in lowered:
-        return PullError(
-            f"registry {registry} speaks plain HTTP, pulling {what}: list it in the engine's "
-            "insecure-registries (dockerd allows 127.0.0.0/8 by default) or serve it over TLS",
-            "unreachable",
-            ref,
-        )
-    if any(
-        k in lowered
-        for k in (
-            "connection refused",
-            "no such host",
-            "i/o timeout",
-            "timeout exceeded",
-            "tls handshake timeout",
-            "network is unreachable",
-            "no route to host",
-            "dial tcp",
-        )
-    ):
-        return PullError(
-            f"registry {registry} is unreachable, pulling {what}: {_short(text)}",
-            "unreachable",
             ref,
         )
     if "manifest unknown" in lowered or "not found" in lowered or "does not exist" in lowered:
