@@ -48,7 +48,7 @@ docs: venv
 	fi
 
 test: deps venv engine base-image lint docs
-	$(BIN)/pytest -q -ra tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q -ra --durations=20 tests $(PYTEST_ARGS)
 
 run: deps venv engine base-image
 	$(BIN)/dockyard apply -f examples/hello/
