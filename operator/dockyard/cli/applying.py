@@ -18,7 +18,7 @@ from .common import (
     report_plan_errors,
     results_json,
 )
-from .noop_memo import Recording, unfit_for_memo
+from .noop_memo import Recording
 from .readiness import wait_ready
 
 
@@ -70,7 +70,7 @@ def apply_files(
         elif not has_errors:  # plain stdout: rich is not worth loading for one line
             text = f"{', '.join(p.loaded.name for p in plans)}: up to date, nothing to do\n"
             sys.stdout.write(text)
-            memo.save(text, engine.local_socket, unfit_for_memo(result_all, plans))
+            memo.save(text, result_all, plans)
         if wait_for is not None and not has_errors:
             wait_ready(engine, loaded, wait_for, quiet)
         raise typer.Exit(1 if has_errors else 0)

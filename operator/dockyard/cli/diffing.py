@@ -15,7 +15,7 @@ from .common import (
     load_and_plan,
     report_plan_errors,
 )
-from .noop_memo import Recording, unfit_for_memo
+from .noop_memo import Recording
 
 
 def diff_files(
@@ -47,7 +47,7 @@ def diff_files(
 
         text = "".join(f"app {p.loaded.name}: up to date\n" for p in plans)
         sys.stdout.write(text)
-        memo.save(text, engine.local_socket, unfit_for_memo(result_all, plans))
+        memo.save(text, result_all, plans)
     else:
         report_plan_errors(plans)
         for p in plans:

@@ -209,20 +209,22 @@ class Recording:
         if self.recorder is not None:
             self.recorder.allowed_socket = socket
 
-    def save(self, stdout: str, socket: str | None, refused: str | None = None) -> str | None:
-        """Write the memo of a run that printed `stdout` and changed nothing; None, or
-        why no memo was written. `refused`: why the caller found the run unfit."""
+    def save(self, stdout: str, result: Any, plans: list[Any]) -> str | None:
+        """Write the memo of a run that loaded `result` into `plans`, printed `stdout` and
+        changed nothing; None, or why no memo was written."""
         rec = self.recorder
         if rec is None or self.answers is None:
             return "not recorded"
-        why = refused or (None if socket else "the engine is not on a local socket")
+        from dockyard.engine.snapshot_lists import LISTS, fingerprint
+
+        socket = rec.allowed_socket
+        why = unfit_for_memo(result, plans)
+        why = why or (None if socket else "the engine is not on a local socket")
         why = why or rec.unusable_because(RACY_SECONDS)
-        if why is None and len(self.answers) != 4:
+        if why is None and len(self.answers) != len(LISTS):
             why = "the engine's lists were not read"
         if why is not None:
             return why
-        from dockyard.engine.snapshot_lists import fingerprint
-
         salt = os.urandom(16).hex()
         memo = {
             "format": FORMAT,
